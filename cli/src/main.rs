@@ -1,0 +1,118 @@
+//! `callmesh`: one binary for every process of the mesh.
+//!
+//! - `callmesh serve <component>` runs one process (what k8s runs, one image for all).
+//! - `callmesh up` runs all six as child processes and stops them together.
+//! - `callmesh migrate [component]` applies database migrations and exits.
+
+mod components;
+mod up;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use tokio_util::sync::CancellationToken;
+
+use callmesh_runtime::{Component, telemetry};
+
+#[derive(Parser)]
+#[command(
+    name = "callmesh",
+    version,
+    about = "Backend for AI voice agents on ElevenLabs and Twilio"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run one process of the mesh until SIGINT or SIGTERM.
+    Serve { component: ComponentArg },
+    /// Run the gateway and all five services, each its own process; Ctrl-C stops them all.
+    Up,
+    /// Apply pending database migrations (all components when none is named) and exit.
+    Migrate { component: Option<ComponentArg> },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ComponentArg {
+    Gateway,
+    Lead,
+    Context,
+    Analysis,
+    Telephony,
+    Notification,
+}
+
+impl From<ComponentArg> for Component {
+    fn from(arg: ComponentArg) -> Component {
+        match arg {
+            ComponentArg::Gateway => Component::Gateway,
+            ComponentArg::Lead => Component::Lead,
+            ComponentArg::Context => Component::Context,
+            ComponentArg::Analysis => Component::Analysis,
+            ComponentArg::Telephony => Component::Telephony,
+            ComponentArg::Notification => Component::Notification,
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    telemetry::init();
+    let outcome = match cli.command {
+        Command::Serve { component } => {
+            let shutdown = CancellationToken::new();
+            tokio::spawn(cancel_on_signal(shutdown.clone()));
+            components::serve(component.into(), shutdown).await
+        }
+        Command::Up => up::run().await,
+        Command::Migrate { component } => {
+            let targets = match component {
+                Some(one) => vec![one.into()],
+                None => Component::ALL.to_vec(),
+            };
+            components::migrate(&targets).await
+        }
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("{error:#}");
+            eprintln!("callmesh: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Cancels `shutdown` on the first SIGINT or SIGTERM. Signals are handled here only.
+async fn cancel_on_signal(shutdown: CancellationToken) {
+    wait_for_signal().await;
+    tracing::info!("signal received, shutting down");
+    shutdown.cancel();
+}
+
+async fn wait_for_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = interrupt => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = interrupt.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}

@@ -1,0 +1,310 @@
+//! Leads: found or created by phone, listed, searched, and updated by what each conversation
+//! and contact attempt teaches us.
+
+use chrono::Utc;
+use sea_orm::sea_query::{Expr, Func, LikeExpr, OnConflict};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, IntoActiveModel, QueryFilter,
+    QueryOrder, QuerySelect, Select, Set, TransactionTrait,
+};
+
+use callmesh_runtime::paging::Page;
+
+use super::{LeadBook, claim_idempotency_key, new_id};
+use crate::entity::{lead, organization};
+use crate::error::LeadError;
+use crate::model::{
+    AnalysisOutcome, ContactAttempt, ContactOutcome, Lead, LeadChanges, LeadContact, LeadStatus,
+    LeadTier,
+};
+use crate::phone::PhoneNumber;
+
+impl LeadBook {
+    /// The lead with this phone number in the organization, created when there is none.
+    /// Concurrent calls for one number all answer the same lead; exactly one sees `created`.
+    pub async fn find_or_create_lead(
+        &self,
+        contact: LeadContact,
+    ) -> Result<(Lead, bool), LeadError> {
+        organization::Entity::find_by_id(contact.organization_id.as_str())
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| LeadError::not_found("organization", &contact.organization_id))?;
+        let now = Utc::now();
+        let inserted = lead::Entity::insert(lead::ActiveModel {
+            id: Set(new_id()),
+            organization_id: Set(contact.organization_id.clone()),
+            phone_number: Set(contact.phone_number.as_str().to_owned()),
+            name: Set(contact.name),
+            email: Set(contact.email),
+            status: Set(LeadStatus::New.as_str().to_owned()),
+            score: Set(0),
+            tier: Set(String::new()),
+            summary: Set(String::new()),
+            interaction_count: Set(0),
+            last_contact_at: Set(None),
+            last_attempt_at: Set(None),
+            last_attempt_outcome: Set(None),
+            source: Set(contact.source),
+            notes: Set(String::new()),
+            created_at: Set(now),
+            updated_at: Set(now),
+        })
+        .on_conflict(
+            OnConflict::columns([lead::Column::OrganizationId, lead::Column::PhoneNumber])
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(&self.db)
+        .await?;
+        let model = lead::Entity::find()
+            .filter(lead::Column::OrganizationId.eq(contact.organization_id.as_str()))
+            .filter(lead::Column::PhoneNumber.eq(contact.phone_number.as_str()))
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| LeadError::not_found("lead", contact.phone_number.as_str()))?;
+        Ok((to_lead(model)?, inserted == 1))
+    }
+
+    pub async fn lead(&self, id: &str) -> Result<Lead, LeadError> {
+        let model = lead::Entity::find_by_id(id)
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| LeadError::not_found("lead", id))?;
+        to_lead(model)
+    }
+
+    /// An organization's leads in creation order, optionally only those with `status`.
+    pub async fn list_leads(
+        &self,
+        organization_id: &str,
+        status: Option<LeadStatus>,
+        page: &Page,
+    ) -> Result<Vec<Lead>, LeadError> {
+        self.require_organization(organization_id).await?;
+        let mut query = lead::Entity::find();
+        if let Some(status) = status {
+            query = query.filter(lead::Column::Status.eq(status.as_str()));
+        }
+        self.page_of(query, organization_id, page).await
+    }
+
+    /// Leads whose name, phone number or email contains `query`, ignoring case.
+    pub async fn search_leads(
+        &self,
+        organization_id: &str,
+        query: &str,
+        page: &Page,
+    ) -> Result<Vec<Lead>, LeadError> {
+        self.require_organization(organization_id).await?;
+        let pattern = format!("%{}%", escape_like(&query.to_lowercase()));
+        let lower_like = |column: lead::Column| {
+            Expr::expr(Func::lower(Expr::col(column)))
+                .like(LikeExpr::new(pattern.clone()).escape('\\'))
+        };
+        let mut matches = Condition::any()
+            .add(lower_like(lead::Column::Name))
+            .add(lower_like(lead::Column::Email));
+        let digits: String = query.chars().filter(char::is_ascii_digit).collect();
+        if !digits.is_empty() {
+            matches = matches.add(lead::Column::PhoneNumber.contains(digits));
+        }
+        self.page_of(lead::Entity::find().filter(matches), organization_id, page)
+            .await
+    }
+
+    /// Sets the fields given and leaves the rest.
+    pub async fn update_lead(&self, id: &str, changes: LeadChanges) -> Result<Lead, LeadError> {
+        let model = lead::Entity::find_by_id(id)
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| LeadError::not_found("lead", id))?;
+        let mut active = model.into_active_model();
+        if let Some(name) = changes.name {
+            active.name = Set(name);
+        }
+        if let Some(email) = changes.email {
+            active.email = Set(email);
+        }
+        if let Some(status) = changes.status {
+            active.status = Set(status.as_str().to_owned());
+        }
+        if let Some(notes) = changes.notes {
+            active.notes = Set(notes);
+        }
+        active.updated_at = Set(Utc::now());
+        to_lead(active.update(&self.db).await?)
+    }
+
+    /// Applies a conversation's analysis once per idempotency key: score, tier, summary,
+    /// status, one more interaction, and last contact (which only moves forward).
+    pub async fn apply_analysis(
+        &self,
+        idempotency_key: &str,
+        outcome: AnalysisOutcome,
+    ) -> Result<(Lead, bool), LeadError> {
+        let txn = self.db.begin().await?;
+        // Claim the key first: on SQLite this takes the write lock before anything is read.
+        let claimed =
+            claim_idempotency_key(&txn, "apply_analysis", idempotency_key, &outcome.lead_id)
+                .await?;
+        if claimed.is_some() {
+            txn.rollback().await?;
+            return Ok((self.lead(&outcome.lead_id).await?, false));
+        }
+        let model = lead::Entity::find_by_id(outcome.lead_id.as_str())
+            .lock_exclusive()
+            .one(&txn)
+            .await?
+            .ok_or_else(|| LeadError::not_found("lead", &outcome.lead_id))?;
+        let status = match outcome.status {
+            Some(status) => status,
+            None if model.status == LeadStatus::New.as_str() => LeadStatus::Contacted,
+            None => LeadStatus::from_stored(&model.status).unwrap_or(LeadStatus::Contacted),
+        };
+        let last_contact_at = match model.last_contact_at {
+            Some(previous) if previous > outcome.occurred_at => previous,
+            _ => outcome.occurred_at,
+        };
+        let interaction_count = model.interaction_count + 1;
+        let mut active = model.into_active_model();
+        active.score = Set(i32::from(outcome.score.min(100)));
+        active.tier = Set(outcome.tier.as_str().to_owned());
+        if !outcome.summary.trim().is_empty() {
+            active.summary = Set(outcome.summary);
+        }
+        active.status = Set(status.as_str().to_owned());
+        active.interaction_count = Set(interaction_count);
+        active.last_contact_at = Set(Some(last_contact_at));
+        active.updated_at = Set(Utc::now());
+        let updated = active.update(&txn).await?;
+        txn.commit().await?;
+        tracing::info!(
+            lead_id = %updated.id,
+            conversation_id = %outcome.conversation_id,
+            score = updated.score,
+            "analysis applied to lead"
+        );
+        Ok((to_lead(updated)?, true))
+    }
+
+    /// Records an attempt to reach the lead; a connected or delivered attempt is also contact.
+    pub async fn record_contact_attempt(&self, attempt: ContactAttempt) -> Result<Lead, LeadError> {
+        let txn = self.db.begin().await?;
+        let model = lead::Entity::find_by_id(attempt.lead_id.as_str())
+            .lock_exclusive()
+            .one(&txn)
+            .await?
+            .ok_or_else(|| LeadError::not_found("lead", &attempt.lead_id))?;
+        let is_newer = model
+            .last_attempt_at
+            .is_none_or(|previous| previous <= attempt.attempted_at);
+        let reached = matches!(
+            attempt.outcome,
+            ContactOutcome::Connected | ContactOutcome::Delivered
+        );
+        let newer_contact = model
+            .last_contact_at
+            .is_none_or(|previous| previous < attempt.attempted_at);
+        let was_new = model.status == LeadStatus::New.as_str();
+        let mut active = model.into_active_model();
+        // A late callback about an older attempt must not overwrite a newer one.
+        if is_newer {
+            active.last_attempt_at = Set(Some(attempt.attempted_at));
+            active.last_attempt_outcome = Set(Some(attempt.outcome.as_str().to_owned()));
+        }
+        if reached && newer_contact {
+            active.last_contact_at = Set(Some(attempt.attempted_at));
+        }
+        if reached && was_new {
+            active.status = Set(LeadStatus::Contacted.as_str().to_owned());
+        }
+        active.updated_at = Set(Utc::now());
+        let updated = active.update(&txn).await?;
+        txn.commit().await?;
+        tracing::info!(
+            lead_id = %updated.id,
+            channel = attempt.channel.as_str(),
+            outcome = attempt.outcome.as_str(),
+            detail = %attempt.detail,
+            "contact attempt recorded"
+        );
+        to_lead(updated)
+    }
+
+    async fn require_organization(&self, organization_id: &str) -> Result<(), LeadError> {
+        organization::Entity::find_by_id(organization_id)
+            .one(&self.db)
+            .await?
+            .map(|_| ())
+            .ok_or_else(|| LeadError::not_found("organization", organization_id))
+    }
+
+    async fn page_of(
+        &self,
+        query: Select<lead::Entity>,
+        organization_id: &str,
+        page: &Page,
+    ) -> Result<Vec<Lead>, LeadError> {
+        let mut query = query
+            .filter(lead::Column::OrganizationId.eq(organization_id))
+            .order_by_asc(lead::Column::Id);
+        if let Some(after) = &page.after {
+            query = query.filter(lead::Column::Id.gt(after.as_str()));
+        }
+        query
+            .limit(page.size)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(to_lead)
+            .collect()
+    }
+}
+
+fn escape_like(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
+fn to_lead(model: lead::Model) -> Result<Lead, LeadError> {
+    let corrupt = |column: &str, value: &str| {
+        LeadError::Database(sea_orm::DbErr::Type(format!(
+            "lead {}: unknown {column} {value:?}",
+            model.id
+        )))
+    };
+    let status =
+        LeadStatus::from_stored(&model.status).ok_or_else(|| corrupt("status", &model.status))?;
+    let tier = match model.tier.as_str() {
+        "" => None,
+        stored => Some(LeadTier::from_stored(stored).ok_or_else(|| corrupt("tier", stored))?),
+    };
+    let last_attempt_outcome = match model.last_attempt_outcome.as_deref() {
+        None => None,
+        Some(stored) => Some(
+            ContactOutcome::from_stored(stored)
+                .ok_or_else(|| corrupt("last_attempt_outcome", stored))?,
+        ),
+    };
+    Ok(Lead {
+        status,
+        tier,
+        last_attempt_outcome,
+        score: u8::try_from(model.score.clamp(0, 100)).unwrap_or(0),
+        interaction_count: u32::try_from(model.interaction_count).unwrap_or(0),
+        phone_number: PhoneNumber::from_stored(model.phone_number),
+        id: model.id,
+        organization_id: model.organization_id,
+        name: model.name,
+        email: model.email,
+        summary: model.summary,
+        last_contact_at: model.last_contact_at,
+        last_attempt_at: model.last_attempt_at,
+        source: model.source,
+        notes: model.notes,
+        created_at: model.created_at,
+        updated_at: model.updated_at,
+    })
+}

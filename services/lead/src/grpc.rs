@@ -1,0 +1,480 @@
+//! The tonic adapter: validates each request once, calls `LeadBook`, maps the answer back.
+//! Conversions destructure every proto field, so a new field fails to compile until handled.
+
+use tonic::{Request, Response, Status};
+
+use callmesh_proto::common::v1 as common;
+use callmesh_proto::lead::v1 as pb;
+use callmesh_proto::lead::v1::lead_service_server::LeadService;
+use callmesh_runtime::paging::Page;
+use callmesh_runtime::timestamps;
+
+use crate::book::LeadBook;
+use crate::error::LeadError;
+use crate::model::{
+    AnalysisOutcome, Channel, ContactAttempt, ContactOutcome, Lead, LeadChanges, LeadContact,
+    LeadStatus, LeadTier, NewOrganization, Organization,
+};
+use crate::phone::PhoneNumber;
+
+pub struct LeadGrpc {
+    book: LeadBook,
+}
+
+impl LeadGrpc {
+    pub fn new(book: LeadBook) -> Self {
+        LeadGrpc { book }
+    }
+
+    fn phone(&self, field: &str, raw: &str) -> Result<PhoneNumber, LeadError> {
+        PhoneNumber::parse(raw, self.book.region()).map_err(|e| LeadError::invalid(field, e))
+    }
+}
+
+#[tonic::async_trait]
+impl LeadService for LeadGrpc {
+    async fn create_organization(
+        &self,
+        request: Request<pb::CreateOrganizationRequest>,
+    ) -> Result<Response<pb::CreateOrganizationResponse>, Status> {
+        let pb::CreateOrganizationRequest {
+            idempotency_key,
+            name,
+            timezone,
+            phone_numbers,
+        } = request.into_inner();
+        let name = required("name", name)?;
+        let timezone = parse_timezone(&timezone)?;
+        let phone_numbers = phone_numbers
+            .iter()
+            .enumerate()
+            .map(|(i, raw)| self.phone(&format!("phone_numbers[{i}]"), raw))
+            .collect::<Result<Vec<_>, _>>()?;
+        let new = NewOrganization {
+            name,
+            timezone,
+            phone_numbers,
+        };
+        let key = optional(idempotency_key);
+        let (organization, created) = self.book.create_organization(key.as_deref(), new).await?;
+        Ok(Response::new(pb::CreateOrganizationResponse {
+            organization: Some(organization.into()),
+            created,
+        }))
+    }
+
+    async fn get_organization(
+        &self,
+        request: Request<pb::GetOrganizationRequest>,
+    ) -> Result<Response<pb::GetOrganizationResponse>, Status> {
+        let pb::GetOrganizationRequest { organization_id } = request.into_inner();
+        let id = required("organization_id", organization_id)?;
+        let organization = self.book.organization(&id).await?;
+        Ok(Response::new(pb::GetOrganizationResponse {
+            organization: Some(organization.into()),
+        }))
+    }
+
+    async fn list_organizations(
+        &self,
+        request: Request<pb::ListOrganizationsRequest>,
+    ) -> Result<Response<pb::ListOrganizationsResponse>, Status> {
+        let pb::ListOrganizationsRequest { page } = request.into_inner();
+        let page = page_of(page)?;
+        let organizations = self.book.list_organizations(&page).await?;
+        let next_page_token = page.next_token(
+            organizations.iter().map(|o| o.id.as_str()),
+            organizations.len(),
+        );
+        Ok(Response::new(pb::ListOrganizationsResponse {
+            organizations: organizations.into_iter().map(Into::into).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn add_phone_number(
+        &self,
+        request: Request<pb::AddPhoneNumberRequest>,
+    ) -> Result<Response<pb::AddPhoneNumberResponse>, Status> {
+        // Claiming a number is idempotent by nature; the key needs no bookkeeping.
+        let pb::AddPhoneNumberRequest {
+            idempotency_key: _,
+            organization_id,
+            phone_number,
+        } = request.into_inner();
+        let organization_id = required("organization_id", organization_id)?;
+        let number = self.phone("phone_number", &phone_number)?;
+        let organization = self
+            .book
+            .add_phone_number(&organization_id, &number)
+            .await?;
+        Ok(Response::new(pb::AddPhoneNumberResponse {
+            organization: Some(organization.into()),
+        }))
+    }
+
+    async fn remove_phone_number(
+        &self,
+        request: Request<pb::RemovePhoneNumberRequest>,
+    ) -> Result<Response<pb::RemovePhoneNumberResponse>, Status> {
+        let pb::RemovePhoneNumberRequest {
+            idempotency_key: _,
+            organization_id,
+            phone_number,
+        } = request.into_inner();
+        let organization_id = required("organization_id", organization_id)?;
+        let number = self.phone("phone_number", &phone_number)?;
+        let organization = self
+            .book
+            .remove_phone_number(&organization_id, &number)
+            .await?;
+        Ok(Response::new(pb::RemovePhoneNumberResponse {
+            organization: Some(organization.into()),
+        }))
+    }
+
+    async fn resolve_organization(
+        &self,
+        request: Request<pb::ResolveOrganizationRequest>,
+    ) -> Result<Response<pb::ResolveOrganizationResponse>, Status> {
+        let pb::ResolveOrganizationRequest { phone_number } = request.into_inner();
+        let number = self.phone("phone_number", &phone_number)?;
+        let organization = self.book.resolve_organization(&number).await?;
+        Ok(Response::new(pb::ResolveOrganizationResponse {
+            organization: Some(organization.into()),
+        }))
+    }
+
+    async fn find_or_create_lead(
+        &self,
+        request: Request<pb::FindOrCreateLeadRequest>,
+    ) -> Result<Response<pb::FindOrCreateLeadResponse>, Status> {
+        // Find-or-create is keyed by (organization, phone) in the database itself.
+        let pb::FindOrCreateLeadRequest {
+            idempotency_key: _,
+            organization_id,
+            phone_number,
+            name,
+            email,
+            source,
+        } = request.into_inner();
+        let contact = LeadContact {
+            organization_id: required("organization_id", organization_id)?,
+            phone_number: self.phone("phone_number", &phone_number)?,
+            name: name.trim().to_owned(),
+            email: email.trim().to_owned(),
+            source: source.trim().to_owned(),
+        };
+        let (lead, created) = self.book.find_or_create_lead(contact).await?;
+        Ok(Response::new(pb::FindOrCreateLeadResponse {
+            lead: Some(lead.into()),
+            created,
+        }))
+    }
+
+    async fn get_lead(
+        &self,
+        request: Request<pb::GetLeadRequest>,
+    ) -> Result<Response<pb::GetLeadResponse>, Status> {
+        let pb::GetLeadRequest { lead_id } = request.into_inner();
+        let lead = self.book.lead(&required("lead_id", lead_id)?).await?;
+        Ok(Response::new(pb::GetLeadResponse {
+            lead: Some(lead.into()),
+        }))
+    }
+
+    async fn list_leads(
+        &self,
+        request: Request<pb::ListLeadsRequest>,
+    ) -> Result<Response<pb::ListLeadsResponse>, Status> {
+        let pb::ListLeadsRequest {
+            organization_id,
+            page,
+            status,
+        } = request.into_inner();
+        let organization_id = required("organization_id", organization_id)?;
+        let page = page_of(page)?;
+        let status = lead_status("status", status)?;
+        let leads = self
+            .book
+            .list_leads(&organization_id, status, &page)
+            .await?;
+        let next_page_token = page.next_token(leads.iter().map(|l| l.id.as_str()), leads.len());
+        Ok(Response::new(pb::ListLeadsResponse {
+            leads: leads.into_iter().map(Into::into).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn search_leads(
+        &self,
+        request: Request<pb::SearchLeadsRequest>,
+    ) -> Result<Response<pb::SearchLeadsResponse>, Status> {
+        let pb::SearchLeadsRequest {
+            organization_id,
+            query,
+            page,
+        } = request.into_inner();
+        let organization_id = required("organization_id", organization_id)?;
+        let query = required("query", query)?;
+        let page = page_of(page)?;
+        let leads = self
+            .book
+            .search_leads(&organization_id, &query, &page)
+            .await?;
+        let next_page_token = page.next_token(leads.iter().map(|l| l.id.as_str()), leads.len());
+        Ok(Response::new(pb::SearchLeadsResponse {
+            leads: leads.into_iter().map(Into::into).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn update_lead(
+        &self,
+        request: Request<pb::UpdateLeadRequest>,
+    ) -> Result<Response<pb::UpdateLeadResponse>, Status> {
+        // Setting fields is idempotent by nature; the key needs no bookkeeping.
+        let pb::UpdateLeadRequest {
+            idempotency_key: _,
+            lead_id,
+            name,
+            email,
+            status,
+            notes,
+        } = request.into_inner();
+        let lead_id = required("lead_id", lead_id)?;
+        let status = match status {
+            Some(status) => Some(
+                lead_status("status", status)?
+                    .ok_or_else(|| LeadError::invalid("status", "must not be UNSPECIFIED"))?,
+            ),
+            None => None,
+        };
+        let changes = LeadChanges {
+            name: name.map(|n| n.trim().to_owned()),
+            email: email.map(|e| e.trim().to_owned()),
+            status,
+            notes,
+        };
+        let lead = self.book.update_lead(&lead_id, changes).await?;
+        Ok(Response::new(pb::UpdateLeadResponse {
+            lead: Some(lead.into()),
+        }))
+    }
+
+    async fn apply_analysis(
+        &self,
+        request: Request<pb::ApplyAnalysisRequest>,
+    ) -> Result<Response<pb::ApplyAnalysisResponse>, Status> {
+        let pb::ApplyAnalysisRequest {
+            idempotency_key,
+            lead_id,
+            conversation_id,
+            score,
+            tier,
+            summary,
+            status,
+            occurred_at,
+        } = request.into_inner();
+        let idempotency_key = required("idempotency_key", idempotency_key)?;
+        let score = u8::try_from(score)
+            .ok()
+            .filter(|s| *s <= 100)
+            .ok_or_else(|| LeadError::invalid("score", "must be between 0 and 100"))?;
+        let tier = match common::LeadTier::try_from(tier) {
+            Ok(common::LeadTier::Unspecified) => LeadTier::for_score(score),
+            Ok(common::LeadTier::Cold) => LeadTier::Cold,
+            Ok(common::LeadTier::Warm) => LeadTier::Warm,
+            Ok(common::LeadTier::Hot) => LeadTier::Hot,
+            Err(_) => {
+                return Err(LeadError::invalid("tier", format!("unknown value {tier}")).into());
+            }
+        };
+        let outcome = AnalysisOutcome {
+            lead_id: required("lead_id", lead_id)?,
+            conversation_id: required("conversation_id", conversation_id)?,
+            score,
+            tier,
+            summary,
+            status: lead_status("status", status)?,
+            occurred_at: timestamps::from_proto(occurred_at).unwrap_or_else(chrono::Utc::now),
+        };
+        let (lead, applied) = self.book.apply_analysis(&idempotency_key, outcome).await?;
+        Ok(Response::new(pb::ApplyAnalysisResponse {
+            lead: Some(lead.into()),
+            applied,
+        }))
+    }
+
+    async fn record_contact_attempt(
+        &self,
+        request: Request<pb::RecordContactAttemptRequest>,
+    ) -> Result<Response<pb::RecordContactAttemptResponse>, Status> {
+        // Recording the latest attempt sets fields; repeating it changes nothing.
+        let pb::RecordContactAttemptRequest {
+            idempotency_key: _,
+            lead_id,
+            channel,
+            outcome,
+            attempted_at,
+            detail,
+        } = request.into_inner();
+        let channel = match common::Channel::try_from(channel) {
+            Ok(common::Channel::Voice) => Channel::Voice,
+            Ok(common::Channel::Sms) => Channel::Sms,
+            _ => return Err(LeadError::invalid("channel", "must be VOICE or SMS").into()),
+        };
+        let outcome = match pb::ContactOutcome::try_from(outcome) {
+            Ok(pb::ContactOutcome::Connected) => ContactOutcome::Connected,
+            Ok(pb::ContactOutcome::NoAnswer) => ContactOutcome::NoAnswer,
+            Ok(pb::ContactOutcome::Busy) => ContactOutcome::Busy,
+            Ok(pb::ContactOutcome::Voicemail) => ContactOutcome::Voicemail,
+            Ok(pb::ContactOutcome::Failed) => ContactOutcome::Failed,
+            Ok(pb::ContactOutcome::Delivered) => ContactOutcome::Delivered,
+            Ok(pb::ContactOutcome::Unspecified) | Err(_) => {
+                return Err(LeadError::invalid("outcome", "must be set").into());
+            }
+        };
+        let attempt = ContactAttempt {
+            lead_id: required("lead_id", lead_id)?,
+            channel,
+            outcome,
+            attempted_at: timestamps::from_proto(attempted_at).unwrap_or_else(chrono::Utc::now),
+            detail,
+        };
+        let lead = self.book.record_contact_attempt(attempt).await?;
+        Ok(Response::new(pb::RecordContactAttemptResponse {
+            lead: Some(lead.into()),
+        }))
+    }
+}
+
+fn required(field: &str, value: String) -> Result<String, LeadError> {
+    let trimmed = value.trim();
+    if trimmed.is_empty() {
+        return Err(LeadError::invalid(field, "is required"));
+    }
+    Ok(trimmed.to_owned())
+}
+
+fn optional(value: String) -> Option<String> {
+    let trimmed = value.trim();
+    (!trimmed.is_empty()).then(|| trimmed.to_owned())
+}
+
+fn page_of(page: Option<common::PageRequest>) -> Result<Page, LeadError> {
+    Page::from_proto(page).map_err(|e| LeadError::invalid(e.field, e.reason))
+}
+
+fn parse_timezone(raw: &str) -> Result<chrono_tz::Tz, LeadError> {
+    if raw.trim().is_empty() {
+        return Ok(chrono_tz::UTC);
+    }
+    raw.trim()
+        .parse()
+        .map_err(|_| LeadError::invalid("timezone", format!("{raw:?} is not an IANA time zone")))
+}
+
+/// `None` for UNSPECIFIED.
+fn lead_status(field: &str, value: i32) -> Result<Option<LeadStatus>, LeadError> {
+    let status = pb::LeadStatus::try_from(value)
+        .map_err(|_| LeadError::invalid(field, format!("unknown value {value}")))?;
+    Ok(match status {
+        pb::LeadStatus::Unspecified => None,
+        pb::LeadStatus::New => Some(LeadStatus::New),
+        pb::LeadStatus::Contacted => Some(LeadStatus::Contacted),
+        pb::LeadStatus::Qualified => Some(LeadStatus::Qualified),
+        pb::LeadStatus::Converted => Some(LeadStatus::Converted),
+        pb::LeadStatus::Lost => Some(LeadStatus::Lost),
+        pb::LeadStatus::DoNotContact => Some(LeadStatus::DoNotContact),
+    })
+}
+
+impl From<Organization> for pb::Organization {
+    fn from(organization: Organization) -> Self {
+        let Organization {
+            id,
+            name,
+            timezone,
+            phone_numbers,
+            is_default,
+            created_at,
+            updated_at,
+        } = organization;
+        pb::Organization {
+            id,
+            name,
+            timezone: timezone.name().to_owned(),
+            phone_numbers: phone_numbers.iter().map(ToString::to_string).collect(),
+            is_default,
+            created_at: Some(timestamps::to_proto(created_at)),
+            updated_at: Some(timestamps::to_proto(updated_at)),
+        }
+    }
+}
+
+impl From<Lead> for pb::Lead {
+    fn from(lead: Lead) -> Self {
+        let Lead {
+            id,
+            organization_id,
+            phone_number,
+            name,
+            email,
+            status,
+            score,
+            tier,
+            summary,
+            interaction_count,
+            last_contact_at,
+            last_attempt_at,
+            last_attempt_outcome,
+            source,
+            notes,
+            created_at,
+            updated_at,
+        } = lead;
+        let status = match status {
+            LeadStatus::New => pb::LeadStatus::New,
+            LeadStatus::Contacted => pb::LeadStatus::Contacted,
+            LeadStatus::Qualified => pb::LeadStatus::Qualified,
+            LeadStatus::Converted => pb::LeadStatus::Converted,
+            LeadStatus::Lost => pb::LeadStatus::Lost,
+            LeadStatus::DoNotContact => pb::LeadStatus::DoNotContact,
+        };
+        let tier = match tier {
+            None => common::LeadTier::Unspecified,
+            Some(LeadTier::Cold) => common::LeadTier::Cold,
+            Some(LeadTier::Warm) => common::LeadTier::Warm,
+            Some(LeadTier::Hot) => common::LeadTier::Hot,
+        };
+        let last_attempt_outcome = match last_attempt_outcome {
+            None => pb::ContactOutcome::Unspecified,
+            Some(ContactOutcome::Connected) => pb::ContactOutcome::Connected,
+            Some(ContactOutcome::NoAnswer) => pb::ContactOutcome::NoAnswer,
+            Some(ContactOutcome::Busy) => pb::ContactOutcome::Busy,
+            Some(ContactOutcome::Voicemail) => pb::ContactOutcome::Voicemail,
+            Some(ContactOutcome::Failed) => pb::ContactOutcome::Failed,
+            Some(ContactOutcome::Delivered) => pb::ContactOutcome::Delivered,
+        };
+        pb::Lead {
+            id,
+            organization_id,
+            phone_number: phone_number.to_string(),
+            name,
+            email,
+            status: status.into(),
+            score: i32::from(score),
+            tier: tier.into(),
+            summary,
+            interaction_count: i32::try_from(interaction_count).unwrap_or(i32::MAX),
+            last_contact_at: timestamps::to_proto_opt(last_contact_at),
+            last_attempt_at: timestamps::to_proto_opt(last_attempt_at),
+            last_attempt_outcome: last_attempt_outcome.into(),
+            source,
+            notes,
+            created_at: Some(timestamps::to_proto(created_at)),
+            updated_at: Some(timestamps::to_proto(updated_at)),
+        }
+    }
+}

@@ -1,0 +1,187 @@
+//! Domain types of the lead service. They know nothing of gRPC or SQL.
+
+use chrono::{DateTime, Utc};
+
+use crate::phone::PhoneNumber;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Organization {
+    pub id: String,
+    pub name: String,
+    pub timezone: chrono_tz::Tz,
+    pub phone_numbers: Vec<PhoneNumber>,
+    pub is_default: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lead {
+    pub id: String,
+    pub organization_id: String,
+    pub phone_number: PhoneNumber,
+    pub name: String,
+    pub email: String,
+    pub status: LeadStatus,
+    pub score: u8,
+    /// `None` until the lead is first scored.
+    pub tier: Option<LeadTier>,
+    pub summary: String,
+    pub interaction_count: u32,
+    pub last_contact_at: Option<DateTime<Utc>>,
+    pub last_attempt_at: Option<DateTime<Utc>>,
+    pub last_attempt_outcome: Option<ContactOutcome>,
+    pub source: String,
+    pub notes: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Declares an enum stored as a lowercase string, with its round trip.
+macro_rules! stored_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+
+            pub fn from_stored(text: &str) -> Option<Self> {
+                match text { $($text => Some($name::$variant),)+ _ => None }
+            }
+        }
+    };
+}
+
+stored_enum!(
+    /// Where a lead stands in the funnel.
+    LeadStatus {
+        New => "new",
+        Contacted => "contacted",
+        Qualified => "qualified",
+        Converted => "converted",
+        Lost => "lost",
+        DoNotContact => "do_not_contact",
+    }
+);
+
+stored_enum!(
+    /// Hot >= 80, Warm 50-79, Cold < 50.
+    LeadTier {
+        Cold => "cold",
+        Warm => "warm",
+        Hot => "hot",
+    }
+);
+
+stored_enum!(
+    ContactOutcome {
+        Connected => "connected",
+        NoAnswer => "no_answer",
+        Busy => "busy",
+        Voicemail => "voicemail",
+        Failed => "failed",
+        Delivered => "delivered",
+    }
+);
+
+stored_enum!(
+    Channel {
+        Voice => "voice",
+        Sms => "sms",
+    }
+);
+
+impl LeadTier {
+    /// The tier a score falls in.
+    pub fn for_score(score: u8) -> LeadTier {
+        match score {
+            80.. => LeadTier::Hot,
+            50..=79 => LeadTier::Warm,
+            _ => LeadTier::Cold,
+        }
+    }
+}
+
+/// An organization to create.
+#[derive(Debug, Clone)]
+pub struct NewOrganization {
+    pub name: String,
+    pub timezone: chrono_tz::Tz,
+    pub phone_numbers: Vec<PhoneNumber>,
+}
+
+/// Who to find or create.
+#[derive(Debug, Clone)]
+pub struct LeadContact {
+    pub organization_id: String,
+    pub phone_number: PhoneNumber,
+    /// Used only when the lead is created.
+    pub name: String,
+    pub email: String,
+    pub source: String,
+}
+
+/// Fields to change on a lead; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct LeadChanges {
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub status: Option<LeadStatus>,
+    pub notes: Option<String>,
+}
+
+/// What a finished conversation's analysis says about its lead.
+#[derive(Debug, Clone)]
+pub struct AnalysisOutcome {
+    pub lead_id: String,
+    pub conversation_id: String,
+    pub score: u8,
+    pub tier: LeadTier,
+    pub summary: String,
+    pub status: Option<LeadStatus>,
+    pub occurred_at: DateTime<Utc>,
+}
+
+/// An attempt to reach a lead.
+#[derive(Debug, Clone)]
+pub struct ContactAttempt {
+    pub lead_id: String,
+    pub channel: Channel,
+    pub outcome: ContactOutcome,
+    pub attempted_at: DateTime<Utc>,
+    pub detail: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tiers_follow_the_documented_thresholds() {
+        assert_eq!(LeadTier::for_score(100), LeadTier::Hot);
+        assert_eq!(LeadTier::for_score(80), LeadTier::Hot);
+        assert_eq!(LeadTier::for_score(79), LeadTier::Warm);
+        assert_eq!(LeadTier::for_score(50), LeadTier::Warm);
+        assert_eq!(LeadTier::for_score(49), LeadTier::Cold);
+        assert_eq!(LeadTier::for_score(0), LeadTier::Cold);
+    }
+
+    #[test]
+    fn stored_names_round_trip() {
+        for status in [
+            LeadStatus::New,
+            LeadStatus::Contacted,
+            LeadStatus::Qualified,
+            LeadStatus::Converted,
+            LeadStatus::Lost,
+            LeadStatus::DoNotContact,
+        ] {
+            assert_eq!(LeadStatus::from_stored(status.as_str()), Some(status));
+        }
+        assert_eq!(LeadStatus::from_stored("nonsense"), None);
+    }
+}

@@ -1,0 +1,222 @@
+//! Database connection and migration, the same code on SQLite and PostgreSQL.
+//!
+//! Each process owns one database. `<NAME>_DATABASE_URL` wins, then `DATABASE_URL`, then a
+//! SQLite file `<CALLMESH_DATA_DIR or ./data>/<name>.db`. Services sharing one PostgreSQL
+//! database through `DATABASE_URL` stay apart: their table names are disjoint and each keeps its
+//! own migration table (`seaql_migrations_<name>`).
+
+use std::time::Duration;
+
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr,
+    TransactionTrait,
+};
+use sea_orm_migration::MigratorTrait;
+
+use crate::config::{Component, ConfigError, env_or, env_parse, env_var};
+
+/// A validated database URL and the variable it came from (for error messages).
+#[derive(Clone)]
+pub struct DatabaseUrl {
+    url: String,
+    source: String,
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    // URLs can carry passwords: never print them.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DatabaseUrl({}, from {})", self.redacted(), self.source)
+    }
+}
+
+impl DatabaseUrl {
+    /// Validates `url`, read from variable `source`.
+    pub fn parse(url: &str, source: &str) -> Result<Self, ConfigError> {
+        let url = url.trim();
+        let is_postgres = url.starts_with("postgres://") || url.starts_with("postgresql://");
+        let is_sqlite = url.starts_with("sqlite:");
+        if !is_postgres && !is_sqlite {
+            return Err(ConfigError::invalid(
+                source,
+                "expected a postgres://user@host/db or sqlite://path URL",
+            ));
+        }
+        if is_postgres {
+            let rest = url.split_once("://").map(|(_, rest)| rest).unwrap_or("");
+            let host = rest.rsplit_once('@').map(|(_, h)| h).unwrap_or(rest);
+            if host.is_empty() || host.starts_with('/') || host.starts_with(':') {
+                return Err(ConfigError::invalid(
+                    source,
+                    "the postgres URL names no host",
+                ));
+            }
+        }
+        let mut url = url.to_owned();
+        if is_sqlite && !url.contains('?') && !url.contains(":memory:") {
+            // Create the file on first start rather than fail.
+            url.push_str("?mode=rwc");
+        }
+        Ok(DatabaseUrl {
+            url,
+            source: source.to_owned(),
+        })
+    }
+
+    /// The URL for `component` from the environment.
+    pub fn from_env(component: Component) -> Result<Self, ConfigError> {
+        let own = component.database_var();
+        if let Some(url) = env_var(&own) {
+            return Self::parse(&url, &own);
+        }
+        if let Some(url) = env_var("DATABASE_URL") {
+            return Self::parse(&url, "DATABASE_URL");
+        }
+        let dir = env_or("CALLMESH_DATA_DIR", "./data");
+        std::fs::create_dir_all(&dir).map_err(|e| {
+            ConfigError::invalid("CALLMESH_DATA_DIR", format!("cannot create {dir}: {e}"))
+        })?;
+        Self::parse(
+            &format!("sqlite://{dir}/{}.db", component.name()),
+            "CALLMESH_DATA_DIR",
+        )
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.url
+    }
+
+    /// The variable this URL came from.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.url.starts_with("postgres")
+    }
+
+    /// The URL with any password replaced, for logs.
+    pub fn redacted(&self) -> String {
+        match self.url.split_once("://") {
+            Some((scheme, rest)) => match rest.rsplit_once('@') {
+                Some((userinfo, host)) => {
+                    let user = userinfo.split(':').next().unwrap_or("");
+                    format!("{scheme}://{user}:***@{host}")
+                }
+                None => self.url.clone(),
+            },
+            None => self.url.clone(),
+        }
+    }
+}
+
+/// Why a database could not be used at start-up.
+#[derive(Debug, thiserror::Error)]
+pub enum DatabaseError {
+    #[error("cannot connect to the database given by {variable} ({url}): {source}")]
+    Connect {
+        variable: String,
+        url: String,
+        source: DbErr,
+    },
+    #[error("migrating the {component} database failed: {source}")]
+    Migrate { component: String, source: DbErr },
+}
+
+/// Opens a pool on `url`. On SQLite, switches the file to WAL so readers never wait on writers.
+pub async fn connect(url: &DatabaseUrl) -> Result<DatabaseConnection, DatabaseError> {
+    let connect_error = |source| DatabaseError::Connect {
+        variable: url.source.clone(),
+        url: url.redacted(),
+        source,
+    };
+    let max_connections = env_parse("DATABASE_MAX_CONNECTIONS", 10u32)
+        .map_err(|e| connect_error(DbErr::Custom(e.to_string())))?;
+    let mut options = ConnectOptions::new(url.as_str());
+    options
+        .max_connections(max_connections)
+        .min_connections(1)
+        .connect_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_secs(10))
+        .sqlx_logging(false);
+    let db = Database::connect(options).await.map_err(connect_error)?;
+    if db.get_database_backend() == DbBackend::Sqlite && !url.as_str().contains(":memory:") {
+        db.execute_unprepared("PRAGMA journal_mode=WAL")
+            .await
+            .map_err(connect_error)?;
+    }
+    Ok(db)
+}
+
+/// Applies `M`'s pending migrations. On PostgreSQL the whole run holds a transaction-scoped
+/// advisory lock, so replicas starting together migrate one after the other: the second finds
+/// nothing left to do.
+pub async fn migrate<M: MigratorTrait>(
+    db: &DatabaseConnection,
+    component: Component,
+) -> Result<(), DatabaseError> {
+    let migrate_error = |source| DatabaseError::Migrate {
+        component: component.name().to_owned(),
+        source,
+    };
+    match db.get_database_backend() {
+        DbBackend::Postgres => {
+            let txn = db.begin().await.map_err(migrate_error)?;
+            txn.execute_unprepared(&format!(
+                "SELECT pg_advisory_xact_lock({})",
+                advisory_lock_key(component)
+            ))
+            .await
+            .map_err(migrate_error)?;
+            M::up(&txn, None).await.map_err(migrate_error)?;
+            txn.commit().await.map_err(migrate_error)?;
+        }
+        _ => M::up(db, None).await.map_err(migrate_error)?,
+    }
+    Ok(())
+}
+
+/// A stable lock key per component (FNV-1a of its name), so different services sharing one
+/// PostgreSQL database do not wait on each other.
+fn advisory_lock_key(component: Component) -> i64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in format!("callmesh:migrate:{}", component.name()).bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    i64::from_ne_bytes(hash.to_ne_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_urls_of_other_schemes_naming_the_variable() {
+        let err = DatabaseUrl::parse("mysql://root@localhost/db", "LEAD_DATABASE_URL")
+            .expect_err("mysql is not supported");
+        assert_eq!(err.variable, "LEAD_DATABASE_URL");
+        let err = DatabaseUrl::parse("not a url", "DATABASE_URL").expect_err("garbage");
+        assert_eq!(err.variable, "DATABASE_URL");
+        assert!(DatabaseUrl::parse("postgres://", "DATABASE_URL").is_err());
+    }
+
+    #[test]
+    fn sqlite_files_are_created_on_first_start() {
+        let url = DatabaseUrl::parse("sqlite://data/lead.db", "X").expect("valid");
+        assert_eq!(url.as_str(), "sqlite://data/lead.db?mode=rwc");
+    }
+
+    #[test]
+    fn passwords_never_reach_logs() {
+        let url = DatabaseUrl::parse("postgres://app:s3cret@db:5432/callmesh", "X").expect("ok");
+        assert!(!url.redacted().contains("s3cret"));
+        assert!(!format!("{url:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn lock_keys_differ_per_component() {
+        let keys: std::collections::HashSet<_> =
+            Component::ALL.into_iter().map(advisory_lock_key).collect();
+        assert_eq!(keys.len(), Component::ALL.len());
+    }
+}
