@@ -11,6 +11,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use callmesh_runtime::{Component, telemetry};
 
@@ -66,7 +67,12 @@ async fn main() -> ExitCode {
         Command::Serve { component } => {
             let shutdown = CancellationToken::new();
             tokio::spawn(cancel_on_signal(shutdown.clone()));
-            components::serve(component.into(), shutdown).await
+            let component = Component::from(component);
+            // Every line a process logs names it, so `callmesh up`'s interleaved output reads.
+            let span = tracing::info_span!("callmesh", component = component.name());
+            components::serve(component, shutdown)
+                .instrument(span)
+                .await
         }
         Command::Up => up::run().await,
         Command::Migrate { component } => {

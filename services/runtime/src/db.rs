@@ -177,7 +177,7 @@ pub async fn migrate<M: MigratorTrait>(
 
 /// A stable lock key per component (FNV-1a of its name), so different services sharing one
 /// PostgreSQL database do not wait on each other.
-fn advisory_lock_key(component: Component) -> i64 {
+pub fn advisory_lock_key(component: Component) -> i64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for byte in format!("callmesh:migrate:{}", component.name()).bytes() {
         hash ^= u64::from(byte);

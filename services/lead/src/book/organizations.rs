@@ -84,7 +84,7 @@ impl LeadBook {
             .one(&self.db)
             .await?
             .ok_or_else(|| LeadError::not_found("organization", id))?;
-        let mut numbers = self.numbers_of(&[model.id.clone()]).await?;
+        let mut numbers = self.numbers_of(std::slice::from_ref(&model.id)).await?;
         Ok(to_organization(
             model,
             numbers.remove(id).unwrap_or_default(),

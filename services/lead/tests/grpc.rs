@@ -1,0 +1,289 @@
+//! The lead service over real gRPC, served in-process on 127.0.0.1:0.
+
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tonic::Code;
+use tonic::transport::Channel;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+use tonic_types::StatusExt;
+
+use callmesh_lead::phone::DefaultRegion;
+use callmesh_lead::{DEFAULT_ORGANIZATION_ID, LeadConfig};
+use callmesh_proto::common::v1::PageRequest;
+use callmesh_proto::lead::v1 as pb;
+use callmesh_proto::lead::v1::lead_service_client::LeadServiceClient;
+use callmesh_runtime::{Component, ServeError, db::DatabaseUrl};
+use callmesh_testkit::{Backend, TestDatabase, backends, wait_until};
+
+struct Running {
+    channel: Channel,
+    shutdown: CancellationToken,
+    server: JoinHandle<Result<(), ServeError>>,
+    _database: TestDatabase,
+}
+
+impl Running {
+    fn leads(&self) -> LeadServiceClient<Channel> {
+        LeadServiceClient::new(self.channel.clone())
+    }
+
+    async fn health(&self) -> Option<ServingStatus> {
+        let mut client = HealthClient::new(self.channel.clone());
+        let request = HealthCheckRequest {
+            service: "callmesh.lead.v1.LeadService".into(),
+        };
+        let response = client.check(request).await.ok()?;
+        Some(response.into_inner().status())
+    }
+}
+
+async fn start(database: TestDatabase) -> Running {
+    let config = LeadConfig {
+        database: DatabaseUrl::parse(database.url(), "TEST").expect("url"),
+        default_organization_name: "Acme Plumbing".into(),
+        default_region: DefaultRegion::default(),
+    };
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let shutdown = CancellationToken::new();
+    let server = tokio::spawn(callmesh_lead::serve(config, listener, shutdown.clone()));
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .expect("uri")
+        .connect_lazy();
+    Running {
+        channel,
+        shutdown,
+        server,
+        _database: database,
+    }
+}
+
+async fn start_serving(backend: Backend) -> Running {
+    let running = start(TestDatabase::create(backend).await).await;
+    let serving = wait_until(Duration::from_secs(20), || async {
+        running.health().await == Some(ServingStatus::Serving)
+    })
+    .await;
+    assert!(serving, "{backend:?}: lead service never became SERVING");
+    running
+}
+
+fn field_of(status: &tonic::Status) -> Vec<String> {
+    status
+        .get_details_bad_request()
+        .map(|bad| bad.field_violations.into_iter().map(|v| v.field).collect())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn bad_input_gets_the_right_code_naming_the_field() {
+    for backend in backends().await {
+        let running = start_serving(backend).await;
+        let mut leads = running.leads();
+
+        let invalid_phone = leads
+            .find_or_create_lead(pb::FindOrCreateLeadRequest {
+                organization_id: DEFAULT_ORGANIZATION_ID.into(),
+                phone_number: "555-not-a-number".into(),
+                ..Default::default()
+            })
+            .await
+            .expect_err("invalid phone");
+        assert_eq!(invalid_phone.code(), Code::InvalidArgument);
+        assert!(
+            invalid_phone.message().starts_with("phone_number:"),
+            "{invalid_phone:?}"
+        );
+        assert_eq!(field_of(&invalid_phone), vec!["phone_number"]);
+
+        let empty = leads
+            .find_or_create_lead(pb::FindOrCreateLeadRequest {
+                phone_number: "+14155552671".into(),
+                ..Default::default()
+            })
+            .await
+            .expect_err("missing organization");
+        assert_eq!(empty.code(), Code::InvalidArgument);
+        assert_eq!(field_of(&empty), vec!["organization_id"]);
+
+        let unknown = leads
+            .find_or_create_lead(pb::FindOrCreateLeadRequest {
+                organization_id: "01900000-0000-7000-8000-00000000beef".into(),
+                phone_number: "+14155552671".into(),
+                ..Default::default()
+            })
+            .await
+            .expect_err("unknown organization");
+        assert_eq!(unknown.code(), Code::NotFound);
+
+        let bad_zone = leads
+            .create_organization(pb::CreateOrganizationRequest {
+                name: "Bike Shop".into(),
+                timezone: "Mars/Olympus".into(),
+                ..Default::default()
+            })
+            .await
+            .expect_err("bad time zone");
+        assert_eq!(field_of(&bad_zone), vec!["timezone"]);
+
+        let bad_token = leads
+            .list_leads(pb::ListLeadsRequest {
+                organization_id: DEFAULT_ORGANIZATION_ID.into(),
+                page: Some(PageRequest {
+                    page_size: 10,
+                    page_token: "drop table".into(),
+                }),
+                status: 0,
+            })
+            .await
+            .expect_err("bad token");
+        assert_eq!(field_of(&bad_token), vec!["page.page_token"]);
+
+        let no_key = leads
+            .apply_analysis(pb::ApplyAnalysisRequest {
+                lead_id: "x".into(),
+                conversation_id: "conv".into(),
+                ..Default::default()
+            })
+            .await
+            .expect_err("missing idempotency key");
+        assert_eq!(field_of(&no_key), vec!["idempotency_key"], "{backend:?}");
+    }
+}
+
+#[tokio::test]
+async fn organizations_and_leads_round_trip_with_paging() {
+    for backend in backends().await {
+        let running = start_serving(backend).await;
+        let mut leads = running.leads();
+        let organization = leads
+            .create_organization(pb::CreateOrganizationRequest {
+                idempotency_key: "create-bike-shop".into(),
+                name: "Bike Shop".into(),
+                timezone: "Europe/London".into(),
+                phone_numbers: vec!["+44 20 7946 0958".into()],
+            })
+            .await
+            .expect("create")
+            .into_inner();
+        let org = organization.organization.expect("organization");
+        assert!(organization.created);
+        assert_eq!(org.phone_numbers, ["+442079460958"], "stored in E.164");
+        assert_eq!(org.timezone, "Europe/London");
+
+        let resolved = leads
+            .resolve_organization(pb::ResolveOrganizationRequest {
+                phone_number: "+1 (800) 555-0199".into(),
+            })
+            .await
+            .expect("resolve")
+            .into_inner()
+            .organization
+            .expect("organization");
+        assert!(
+            resolved.is_default,
+            "{backend:?}: unclaimed numbers belong to the default"
+        );
+
+        for i in 0..5 {
+            leads
+                .find_or_create_lead(pb::FindOrCreateLeadRequest {
+                    organization_id: org.id.clone(),
+                    phone_number: format!("+1415555020{i}"),
+                    name: format!("Lead {i}"),
+                    ..Default::default()
+                })
+                .await
+                .expect("create lead");
+        }
+        let mut names = Vec::new();
+        let mut token = String::new();
+        let mut pages = 0;
+        loop {
+            let page = leads
+                .list_leads(pb::ListLeadsRequest {
+                    organization_id: org.id.clone(),
+                    page: Some(PageRequest {
+                        page_size: 2,
+                        page_token: token.clone(),
+                    }),
+                    status: 0,
+                })
+                .await
+                .expect("list")
+                .into_inner();
+            pages += 1;
+            names.extend(page.leads.into_iter().map(|l| l.name));
+            if page.next_page_token.is_empty() {
+                break;
+            }
+            token = page.next_page_token;
+        }
+        assert_eq!(names, ["Lead 0", "Lead 1", "Lead 2", "Lead 3", "Lead 4"]);
+        assert_eq!(pages, 3, "{backend:?}");
+    }
+}
+
+#[tokio::test]
+async fn shutdown_is_graceful() {
+    let running = start_serving(Backend::Sqlite).await;
+    running.shutdown.cancel();
+    let outcome = tokio::time::timeout(Duration::from_secs(10), running.server)
+        .await
+        .expect("stops promptly")
+        .expect("task");
+    assert!(outcome.is_ok(), "{outcome:?}");
+}
+
+/// While another replica holds the migration lock, this one answers health NOT_SERVING and
+/// refuses RPCs with UNAVAILABLE; once the lock is free it migrates and serves.
+#[tokio::test]
+async fn not_serving_until_migrations_are_done() {
+    if !backends().await.contains(&Backend::Postgres) {
+        return;
+    }
+    use sea_orm::{ConnectionTrait, Database};
+    let database = TestDatabase::create(Backend::Postgres).await;
+    let key = callmesh_runtime::db::advisory_lock_key(Component::Lead);
+    // A single-connection pool, so lock and unlock run on the same session.
+    let mut options = sea_orm::ConnectOptions::new(database.url());
+    options.max_connections(1);
+    let holder = Database::connect(options).await.expect("connect");
+    holder
+        .execute_unprepared(&format!("SELECT pg_advisory_lock({key})"))
+        .await
+        .expect("lock");
+
+    let running = start(database).await;
+    let not_serving = wait_until(Duration::from_secs(10), || async {
+        running.health().await == Some(ServingStatus::NotServing)
+    })
+    .await;
+    assert!(
+        not_serving,
+        "health must say NOT_SERVING while migrations wait"
+    );
+    let refused = running
+        .leads()
+        .get_lead(pb::GetLeadRequest {
+            lead_id: "x".into(),
+        })
+        .await
+        .expect_err("not ready");
+    assert_eq!(refused.code(), Code::Unavailable);
+
+    holder
+        .execute_unprepared(&format!("SELECT pg_advisory_unlock({key})"))
+        .await
+        .expect("unlock");
+    let serving = wait_until(Duration::from_secs(20), || async {
+        running.health().await == Some(ServingStatus::Serving)
+    })
+    .await;
+    assert!(serving, "serves once the lock is released");
+}
