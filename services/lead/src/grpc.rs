@@ -6,6 +6,7 @@ use tonic::{Request, Response, Status};
 use callmesh_proto::common::v1 as common;
 use callmesh_proto::lead::v1 as pb;
 use callmesh_proto::lead::v1::lead_service_server::LeadService;
+use callmesh_runtime::errors::{optional, required};
 use callmesh_runtime::paging::Page;
 use callmesh_runtime::timestamps;
 
@@ -349,21 +350,8 @@ impl LeadService for LeadGrpc {
     }
 }
 
-fn required(field: &str, value: String) -> Result<String, LeadError> {
-    let trimmed = value.trim();
-    if trimmed.is_empty() {
-        return Err(LeadError::invalid(field, "is required"));
-    }
-    Ok(trimmed.to_owned())
-}
-
-fn optional(value: String) -> Option<String> {
-    let trimmed = value.trim();
-    (!trimmed.is_empty()).then(|| trimmed.to_owned())
-}
-
 fn page_of(page: Option<common::PageRequest>) -> Result<Page, LeadError> {
-    Page::from_proto(page).map_err(|e| LeadError::invalid(e.field, e.reason))
+    Ok(Page::from_proto(page)?)
 }
 
 fn parse_timezone(raw: &str) -> Result<chrono_tz::Tz, LeadError> {

@@ -1,15 +1,17 @@
-//! The notification service. Its server, database and migrations are in place; its RPCs answer
-//! UNIMPLEMENTED until they are built (never fake data).
+//! The notification service: the append-only event log of the mesh (Publish, ListEvents).
+//! Live `Subscribe` streams and CRM forwarding answer UNIMPLEMENTED until they are built.
+
+mod entity;
+pub mod grpc;
+pub mod log;
 
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use callmesh_migration_notification::Migrator;
-use callmesh_proto::notification::v1::notification_service_server::{
-    NotificationService, NotificationServiceServer,
-};
+use callmesh_proto::notification::v1::notification_service_server::NotificationServiceServer;
 use callmesh_runtime::db::DatabaseUrl;
-use callmesh_runtime::{Component, ConfigError, ServeError, grpc};
+use callmesh_runtime::{Component, ConfigError, ServeError};
 
 #[derive(Debug, Clone)]
 pub struct NotificationConfig {
@@ -30,22 +32,17 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> Result<(), ServeError> {
-    grpc::serve_migrated::<Migrator, _>(
+    callmesh_runtime::grpc::serve_migrated::<Migrator, _>(
         Component::Notification,
         &config.database,
         listener,
         shutdown,
-        |_db, gate| {
+        |db, gate| {
             tonic::service::Routes::new(NotificationServiceServer::with_interceptor(
-                NotificationGrpc,
+                grpc::NotificationGrpc::new(log::EventLog::new(db)),
                 gate.interceptor(),
             ))
         },
     )
     .await
 }
-
-/// Every method keeps the generated default: UNIMPLEMENTED.
-struct NotificationGrpc;
-
-impl NotificationService for NotificationGrpc {}

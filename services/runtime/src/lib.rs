@@ -5,10 +5,12 @@
 pub mod clients;
 pub mod config;
 pub mod db;
+pub mod errors;
 pub mod grpc;
 pub mod paging;
 pub mod telemetry;
 pub mod timestamps;
 
 pub use config::{Component, ConfigError};
+pub use errors::ServiceError;
 pub use grpc::{ReadinessGate, ServeError};

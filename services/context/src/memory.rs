@@ -1,0 +1,325 @@
+//! `Memory`: every message of a lead across voice and SMS, transcripts of finished calls,
+//! conversation events, and the history a new call starts from. Appends are idempotent on the
+//! caller's key (unique indexes), so a retried flow stores each thing once.
+
+use chrono::{Duration, Utc};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set, TransactionTrait,
+};
+
+use callmesh_runtime::ServiceError;
+use callmesh_runtime::paging::Page;
+
+use crate::entity::{conversation_event, message, transcript};
+use crate::model::{
+    Caller, Channel, ConversationEvent, InitiationData, Message, NewMessage, NewTranscript, Role,
+    Transcript,
+};
+
+/// How many recent messages the agent sees at the start of a call.
+pub const CONTEXT_MESSAGES: u64 = 6;
+
+#[derive(Clone)]
+pub struct Memory {
+    db: DatabaseConnection,
+}
+
+impl Memory {
+    pub fn new(db: DatabaseConnection) -> Self {
+        Memory { db }
+    }
+
+    pub async fn append_message(
+        &self,
+        key: &str,
+        new: NewMessage,
+    ) -> Result<(Message, bool), ServiceError> {
+        let inserted = message::Entity::insert(message_row(key, new))
+            .on_conflict(
+                OnConflict::column(message::Column::IdempotencyKey)
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .exec_without_returning(&self.db)
+            .await?;
+        let stored = message::Entity::find()
+            .filter(message::Column::IdempotencyKey.eq(key))
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| ServiceError::Internal(format!("message {key} vanished")))?;
+        Ok((to_message(stored)?, inserted == 1))
+    }
+
+    /// Stores a finished call's transcript and its turns as messages, all or nothing, once per
+    /// conversation.
+    pub async fn append_transcript(
+        &self,
+        key: &str,
+        new: NewTranscript,
+    ) -> Result<(u32, bool), ServiceError> {
+        let started_at = new.started_at.unwrap_or_else(Utc::now);
+        let turns: Vec<_> = new
+            .turns
+            .iter()
+            .filter(|turn| !turn.message.trim().is_empty())
+            .collect();
+        let txn = self.db.begin().await?;
+        let inserted = transcript::Entity::insert(transcript::ActiveModel {
+            conversation_id: Set(new.conversation_id.clone()),
+            idempotency_key: Set(key.to_owned()),
+            organization_id: Set(new.organization_id.clone()),
+            lead_id: Set(new.lead_id.clone()),
+            summary: Set(new.summary.clone()),
+            turn_count: Set(i32::try_from(turns.len()).unwrap_or(i32::MAX)),
+            started_at: Set(new.started_at),
+            created_at: Set(Utc::now()),
+        })
+        .on_conflict(OnConflict::new().do_nothing().to_owned())
+        .exec_without_returning(&txn)
+        .await?;
+        if inserted == 0 {
+            txn.rollback().await?;
+            let existing = self.transcript(&new.conversation_id).await?;
+            return Ok((existing.turn_count, false));
+        }
+        for (i, turn) in turns.iter().enumerate() {
+            let offset = Duration::milliseconds((turn.time_in_call_secs.max(0.0) * 1000.0) as i64);
+            let row = message_row(
+                &format!("{key}#{i}"),
+                NewMessage {
+                    organization_id: new.organization_id.clone(),
+                    lead_id: new.lead_id.clone(),
+                    channel: new.channel,
+                    role: turn.role,
+                    content: turn.message.trim().to_owned(),
+                    conversation_id: new.conversation_id.clone(),
+                    external_id: String::new(),
+                    // Keep turns in order even when several share a second.
+                    occurred_at: started_at + offset + Duration::microseconds(i as i64),
+                },
+            );
+            message::Entity::insert(row).exec_without_returning(&txn).await?;
+        }
+        txn.commit().await?;
+        tracing::info!(conversation_id = %new.conversation_id, lead_id = %new.lead_id, turns = turns.len(), "transcript stored");
+        Ok((u32::try_from(turns.len()).unwrap_or(u32::MAX), true))
+    }
+
+    pub async fn transcript(&self, conversation_id: &str) -> Result<Transcript, ServiceError> {
+        let row = transcript::Entity::find_by_id(conversation_id)
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| ServiceError::not_found("transcript of conversation", conversation_id))?;
+        Ok(Transcript {
+            turn_count: u32::try_from(row.turn_count).unwrap_or(0),
+            conversation_id: row.conversation_id,
+            organization_id: row.organization_id,
+            lead_id: row.lead_id,
+            summary: row.summary,
+            started_at: row.started_at,
+            created_at: row.created_at,
+        })
+    }
+
+    pub async fn record_event(
+        &self,
+        key: &str,
+        event: ConversationEvent,
+    ) -> Result<(ConversationEvent, bool), ServiceError> {
+        let inserted = conversation_event::Entity::insert(conversation_event::ActiveModel {
+            id: Set(uuid::Uuid::now_v7().to_string()),
+            idempotency_key: Set(key.to_owned()),
+            organization_id: Set(event.organization_id),
+            lead_id: Set(event.lead_id),
+            conversation_id: Set(event.conversation_id),
+            event_type: Set(event.event_type),
+            data_json: Set(event.data_json),
+            occurred_at: Set(event.occurred_at),
+            created_at: Set(Utc::now()),
+        })
+        .on_conflict(
+            OnConflict::column(conversation_event::Column::IdempotencyKey)
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(&self.db)
+        .await?;
+        let stored = conversation_event::Entity::find()
+            .filter(conversation_event::Column::IdempotencyKey.eq(key))
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| ServiceError::Internal(format!("event {key} vanished")))?;
+        Ok((to_event(stored), inserted == 1))
+    }
+
+    pub async fn events(
+        &self,
+        conversation_id: &str,
+        page: &Page,
+    ) -> Result<Vec<ConversationEvent>, ServiceError> {
+        let mut query = conversation_event::Entity::find()
+            .filter(conversation_event::Column::ConversationId.eq(conversation_id))
+            .order_by_asc(conversation_event::Column::Id);
+        if let Some(after) = &page.after {
+            query = query.filter(conversation_event::Column::Id.gt(after.as_str()));
+        }
+        Ok(query
+            .limit(page.size)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(to_event)
+            .collect())
+    }
+
+    /// A lead's messages in the order they happened.
+    pub async fn messages(&self, lead_id: &str, page: &Page) -> Result<Vec<Message>, ServiceError> {
+        let mut query = message::Entity::find()
+            .filter(message::Column::LeadId.eq(lead_id))
+            .order_by_asc(message::Column::Id);
+        if let Some(after) = &page.after {
+            query = query.filter(message::Column::Id.gt(after.as_str()));
+        }
+        query
+            .limit(page.size)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(to_message)
+            .collect()
+    }
+
+    /// The variables a call about `caller` starts with.
+    pub async fn initiation_data(&self, caller: Caller) -> Result<InitiationData, ServiceError> {
+        let total = message::Entity::find()
+            .filter(message::Column::LeadId.eq(caller.lead_id.as_str()))
+            .count(&self.db)
+            .await?;
+        let mut recent = message::Entity::find()
+            .filter(message::Column::LeadId.eq(caller.lead_id.as_str()))
+            .order_by_desc(message::Column::OccurredAt)
+            .order_by_desc(message::Column::Id)
+            .limit(CONTEXT_MESSAGES)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(to_message)
+            .collect::<Result<Vec<_>, _>>()?;
+        recent.reverse();
+        let latest_summary = transcript::Entity::find()
+            .filter(transcript::Column::LeadId.eq(caller.lead_id.as_str()))
+            .filter(transcript::Column::Summary.ne(""))
+            .order_by_desc(transcript::Column::CreatedAt)
+            .one(&self.db)
+            .await?
+            .map(|t| t.summary);
+        let has_history = total > 0;
+        Ok(InitiationData {
+            conversation_context: format_context(&recent),
+            customer_name: if caller.name.trim().is_empty() {
+                "Customer".to_owned()
+            } else {
+                caller.name.trim().to_owned()
+            },
+            organization_name: caller.organization_name,
+            organization_id: caller.organization_id,
+            lead_status: if has_history { "Returning Customer" } else { "New Inquiry" }.to_owned(),
+            previous_summary: latest_summary.unwrap_or(caller.summary),
+            caller_type: if caller.existing { "existing_lead" } else { "new_caller" }.to_owned(),
+            has_conversation_history: has_history,
+            total_messages: u32::try_from(total).unwrap_or(u32::MAX),
+            lead_id: caller.lead_id,
+        })
+    }
+}
+
+/// One line per message, oldest first: `Customer (SMS): Can you call me back?`.
+pub fn format_context(messages: &[Message]) -> String {
+    messages
+        .iter()
+        .map(|m| {
+            let channel = match m.channel {
+                Channel::Voice => "call",
+                Channel::Sms => "SMS",
+            };
+            format!("{} ({channel}): {}", m.role.speaker(), m.content)
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn message_row(key: &str, new: NewMessage) -> message::ActiveModel {
+    message::ActiveModel {
+        id: Set(uuid::Uuid::now_v7().to_string()),
+        idempotency_key: Set(key.to_owned()),
+        organization_id: Set(new.organization_id),
+        lead_id: Set(new.lead_id),
+        channel: Set(new.channel.as_str().to_owned()),
+        role: Set(new.role.as_str().to_owned()),
+        content: Set(new.content),
+        conversation_id: Set(new.conversation_id),
+        external_id: Set(new.external_id),
+        occurred_at: Set(new.occurred_at),
+        created_at: Set(Utc::now()),
+    }
+}
+
+fn to_message(row: message::Model) -> Result<Message, ServiceError> {
+    let corrupt = |what: &str| ServiceError::Internal(format!("message {}: unknown {what}", row.id));
+    Ok(Message {
+        channel: Channel::from_stored(&row.channel).ok_or_else(|| corrupt("channel"))?,
+        role: Role::from_stored(&row.role).ok_or_else(|| corrupt("role"))?,
+        id: row.id,
+        organization_id: row.organization_id,
+        lead_id: row.lead_id,
+        content: row.content,
+        conversation_id: row.conversation_id,
+        external_id: row.external_id,
+        occurred_at: row.occurred_at,
+        created_at: row.created_at,
+    })
+}
+
+fn to_event(row: conversation_event::Model) -> ConversationEvent {
+    ConversationEvent {
+        id: row.id,
+        organization_id: row.organization_id,
+        lead_id: row.lead_id,
+        conversation_id: row.conversation_id,
+        event_type: row.event_type,
+        data_json: row.data_json,
+        occurred_at: row.occurred_at,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn context_reads_as_a_dialogue_across_channels() {
+        let at = Utc::now();
+        let message = |role, channel, content: &str| Message {
+            id: String::new(),
+            organization_id: String::new(),
+            lead_id: String::new(),
+            channel,
+            role,
+            content: content.to_owned(),
+            conversation_id: String::new(),
+            external_id: String::new(),
+            occurred_at: at,
+            created_at: at,
+        };
+        let text = format_context(&[
+            message(Role::User, Channel::Sms, "Do you have the red bike?"),
+            message(Role::Agent, Channel::Voice, "Yes, in medium."),
+        ]);
+        assert_eq!(
+            text,
+            "Customer (SMS): Do you have the red bike?\nAgent (call): Yes, in medium."
+        );
+    }
+}

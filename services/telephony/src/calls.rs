@@ -1,0 +1,398 @@
+//! `CallBook`: call records, their forward-only status machine, and recordings. A call is
+//! found by CallSid or ElevenLabs conversation id, whichever arrives first, and created on first
+//! sight (its audio may arrive before its transcript); unique indexes make concurrent first
+//! sightings agree on one record.
+
+use std::path::PathBuf;
+
+use chrono::Utc;
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter,
+    QueryOrder, QuerySelect, Set, TransactionTrait,
+};
+
+use callmesh_runtime::ServiceError;
+
+use crate::entity::{call, call_status_change, recording};
+use crate::model::{
+    Call, CallOutcome, CallRef, CallStatus, Direction, Recording, StatusChange, StatusUpdate,
+};
+
+#[derive(Clone)]
+pub struct CallBook {
+    db: DatabaseConnection,
+    storage_dir: PathBuf,
+}
+
+/// Audio to keep for a call.
+#[derive(Debug, Clone)]
+pub struct NewRecording {
+    pub call: CallRef,
+    pub recording_sid: Option<String>,
+    pub audio: Vec<u8>,
+    pub content_type: String,
+    pub duration_secs: u32,
+}
+
+impl CallBook {
+    pub fn new(db: DatabaseConnection, storage_dir: PathBuf) -> Self {
+        CallBook { db, storage_dir }
+    }
+
+    pub async fn call(&self, reference: &CallRef) -> Result<Call, ServiceError> {
+        let model = self
+            .find(reference)
+            .await?
+            .ok_or_else(|| ServiceError::not_found("call", describe(reference)))?;
+        to_call(model)
+    }
+
+    /// Records a finished call's outcome, creating the call when callmesh has not seen it.
+    /// Facts already known are completed, never erased; the status only moves forward.
+    pub async fn record_outcome(&self, key: &str, outcome: CallOutcome) -> Result<Call, ServiceError> {
+        let reference = match (&outcome.conversation_id, &outcome.call_sid) {
+            (Some(conversation), _) => CallRef::Conversation(conversation.clone()),
+            (None, Some(sid)) => CallRef::Sid(sid.clone()),
+            (None, None) => {
+                return Err(ServiceError::invalid(
+                    "conversation_id",
+                    "a conversation_id or call_sid is required",
+                ));
+            }
+        };
+        let model = self.find_or_create(key, &reference, &outcome.organization_id).await?;
+        let txn = self.db.begin().await?;
+        let current = find_locked(&txn, &CallRef::Id(model.id.clone()))
+            .await?
+            .ok_or_else(|| ServiceError::not_found("call", model.id.clone()))?;
+        let status = CallStatus::from_stored(&current.status).unwrap_or(CallStatus::Pending);
+        let mut active = current.clone().into_active_model();
+        fill(&mut active.organization_id, &current.organization_id, &outcome.organization_id);
+        fill(&mut active.lead_id, &current.lead_id, &outcome.lead_id);
+        fill(&mut active.agent_id, &current.agent_id, &outcome.agent_id);
+        fill(&mut active.from_number, &current.from_number, &outcome.from_number);
+        fill(&mut active.to_number, &current.to_number, &outcome.to_number);
+        fill(&mut active.direction, &current.direction, outcome.direction.as_str());
+        if current.conversation_id.is_none() && outcome.conversation_id.is_some() {
+            active.conversation_id = Set(outcome.conversation_id.clone());
+        }
+        if current.call_sid.is_none() && outcome.call_sid.is_some() {
+            active.call_sid = Set(outcome.call_sid.clone());
+        }
+        if status.advances_to(outcome.status) {
+            active.status = Set(outcome.status.as_str().to_owned());
+        }
+        if outcome.duration_secs > 0 {
+            active.duration_secs = Set(i32::try_from(outcome.duration_secs).unwrap_or(i32::MAX));
+        }
+        if outcome.cost > 0.0 {
+            active.cost = Set(outcome.cost);
+        }
+        if !outcome.termination_reason.is_empty() {
+            active.termination_reason = Set(outcome.termination_reason.clone());
+        }
+        if outcome.started_at.is_some() {
+            active.started_at = Set(outcome.started_at);
+        }
+        if outcome.ended_at.is_some() {
+            active.ended_at = Set(outcome.ended_at);
+        }
+        active.updated_at = Set(Utc::now());
+        let updated = active.update(&txn).await?;
+        txn.commit().await?;
+        tracing::info!(call_id = %updated.id, conversation_id = ?updated.conversation_id, status = %updated.status, "call outcome recorded");
+        to_call(updated)
+    }
+
+    /// Applies a status callback once per key. Every callback is kept in the call's history;
+    /// only one that moves the call forward (and is not older by sequence number) changes it.
+    pub async fn update_status(
+        &self,
+        key: &str,
+        update: StatusUpdate,
+    ) -> Result<(Call, bool), ServiceError> {
+        let txn = self.db.begin().await?;
+        let Some(current) = find_locked(&txn, &update.call).await? else {
+            txn.rollback().await?;
+            return Err(ServiceError::not_found("call", describe(&update.call)));
+        };
+        let change_id = uuid::Uuid::now_v7().to_string();
+        let inserted = call_status_change::Entity::insert(call_status_change::ActiveModel {
+            id: Set(change_id.clone()),
+            idempotency_key: Set(key.to_owned()),
+            call_id: Set(current.id.clone()),
+            status: Set(update.status.as_str().to_owned()),
+            sequence_number: Set(update.sequence_number),
+            applied: Set(false),
+            raw_payload_json: Set(update.raw_payload_json.clone()),
+            occurred_at: Set(update.occurred_at),
+        })
+        .on_conflict(
+            OnConflict::column(call_status_change::Column::IdempotencyKey)
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(&txn)
+        .await?;
+        if inserted == 0 {
+            txn.rollback().await?;
+            return Ok((to_call(current)?, false));
+        }
+        let status = CallStatus::from_stored(&current.status).unwrap_or(CallStatus::Pending);
+        let stale = update.sequence_number > 0
+            && current.last_sequence_number > 0
+            && update.sequence_number <= current.last_sequence_number;
+        let applies = !stale && status.advances_to(update.status);
+        call_status_change::Entity::update_many()
+            .col_expr(call_status_change::Column::Applied, applies.into())
+            .filter(call_status_change::Column::Id.eq(change_id))
+            .exec(&txn)
+            .await?;
+        let mut active = current.clone().into_active_model();
+        if applies {
+            active.status = Set(update.status.as_str().to_owned());
+            if update.status.is_terminal() && current.ended_at.is_none() {
+                active.ended_at = Set(Some(update.occurred_at));
+            }
+            if !update.reason.is_empty() {
+                active.termination_reason = Set(update.reason.clone());
+            }
+        }
+        if update.sequence_number > current.last_sequence_number {
+            active.last_sequence_number = Set(update.sequence_number);
+        }
+        if update.duration_secs > 0 {
+            active.duration_secs = Set(i32::try_from(update.duration_secs).unwrap_or(i32::MAX));
+        }
+        if !update.answered_by.is_empty() {
+            active.answered_by = Set(update.answered_by.clone());
+        }
+        active.updated_at = Set(Utc::now());
+        let updated = active.update(&txn).await?;
+        txn.commit().await?;
+        tracing::info!(call_id = %updated.id, status = update.status.as_str(), applied = applies, "call status callback");
+        Ok((to_call(updated)?, applies))
+    }
+
+    pub async fn status_changes(&self, call_id: &str) -> Result<Vec<StatusChange>, ServiceError> {
+        let rows = call_status_change::Entity::find()
+            .filter(call_status_change::Column::CallId.eq(call_id))
+            .order_by_asc(call_status_change::Column::Id)
+            .all(&self.db)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| StatusChange {
+                status: CallStatus::from_stored(&row.status).unwrap_or(CallStatus::Pending),
+                call_id: row.call_id,
+                sequence_number: row.sequence_number,
+                applied: row.applied,
+                raw_payload_json: row.raw_payload_json,
+                occurred_at: row.occurred_at,
+            })
+            .collect())
+    }
+
+    /// Stores audio under the storage directory and links it to its call (created when unseen:
+    /// ElevenLabs may send the audio before the transcript). Once per key.
+    pub async fn record_recording(
+        &self,
+        key: &str,
+        new: NewRecording,
+    ) -> Result<(Recording, bool), ServiceError> {
+        if let Some(existing) = recording::Entity::find()
+            .filter(recording::Column::IdempotencyKey.eq(key))
+            .one(&self.db)
+            .await?
+        {
+            return Ok((to_recording(existing), false));
+        }
+        let call = self.find_or_create(key, &new.call, "").await?;
+        let id = uuid::Uuid::now_v7().to_string();
+        let extension = match new.content_type.as_str() {
+            "audio/wav" | "audio/x-wav" => "wav",
+            "audio/ogg" => "ogg",
+            _ => "mp3",
+        };
+        let relative = format!("recordings/{}/{id}.{extension}", call.id);
+        self.write_atomically(&relative, &new.audio).await?;
+        let inserted = recording::Entity::insert(recording::ActiveModel {
+            id: Set(id),
+            idempotency_key: Set(key.to_owned()),
+            call_id: Set(call.id.clone()),
+            recording_sid: Set(new.recording_sid),
+            storage_path: Set(relative.clone()),
+            content_type: Set(new.content_type),
+            duration_secs: Set(i32::try_from(new.duration_secs).unwrap_or(i32::MAX)),
+            created_at: Set(Utc::now()),
+        })
+        .on_conflict(
+            OnConflict::column(recording::Column::IdempotencyKey)
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(&self.db)
+        .await?;
+        if inserted == 0 {
+            // A concurrent call with the same key won; our file is surplus.
+            let _ = tokio::fs::remove_file(self.storage_dir.join(&relative)).await;
+        }
+        let stored = recording::Entity::find()
+            .filter(recording::Column::IdempotencyKey.eq(key))
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| ServiceError::Internal(format!("recording {key} vanished")))?;
+        tracing::info!(call_id = %call.id, path = %stored.storage_path, "recording stored");
+        Ok((to_recording(stored), inserted == 1))
+    }
+
+    pub async fn recordings(&self, call_id: &str) -> Result<Vec<Recording>, ServiceError> {
+        let rows = recording::Entity::find()
+            .filter(recording::Column::CallId.eq(call_id))
+            .order_by_asc(recording::Column::Id)
+            .all(&self.db)
+            .await?;
+        Ok(rows.into_iter().map(to_recording).collect())
+    }
+
+    async fn write_atomically(&self, relative: &str, bytes: &[u8]) -> Result<(), ServiceError> {
+        let path = self.storage_dir.join(relative);
+        let io = |e: std::io::Error| ServiceError::Internal(format!("storing {relative}: {e}"));
+        if let Some(parent) = path.parent() {
+            tokio::fs::create_dir_all(parent).await.map_err(io)?;
+        }
+        let partial = path.with_extension("partial");
+        tokio::fs::write(&partial, bytes).await.map_err(io)?;
+        tokio::fs::rename(&partial, &path).await.map_err(io)?;
+        Ok(())
+    }
+
+    async fn find(&self, reference: &CallRef) -> Result<Option<call::Model>, ServiceError> {
+        find_in(&self.db, reference).await
+    }
+
+    async fn find_or_create(
+        &self,
+        key: &str,
+        reference: &CallRef,
+        organization_id: &str,
+    ) -> Result<call::Model, ServiceError> {
+        if let Some(found) = self.find(reference).await? {
+            return Ok(found);
+        }
+        let (conversation_id, call_sid) = match reference {
+            CallRef::Conversation(c) => (Some(c.clone()), None),
+            CallRef::Sid(s) => (None, Some(s.clone())),
+            CallRef::Id(id) => return Err(ServiceError::not_found("call", id.clone())),
+        };
+        let now = Utc::now();
+        call::Entity::insert(call::ActiveModel {
+            id: Set(uuid::Uuid::now_v7().to_string()),
+            idempotency_key: Set(format!("{key}#{}", uuid::Uuid::new_v4())),
+            organization_id: Set(organization_id.to_owned()),
+            lead_id: Set(String::new()),
+            conversation_id: Set(conversation_id),
+            call_sid: Set(call_sid),
+            agent_id: Set(String::new()),
+            direction: Set(Direction::Unknown.as_str().to_owned()),
+            status: Set(CallStatus::Pending.as_str().to_owned()),
+            from_number: Set(String::new()),
+            to_number: Set(String::new()),
+            duration_secs: Set(0),
+            cost: Set(0.0),
+            termination_reason: Set(String::new()),
+            answered_by: Set(String::new()),
+            last_sequence_number: Set(0),
+            started_at: Set(None),
+            ended_at: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
+        })
+        .on_conflict(OnConflict::new().do_nothing().to_owned())
+        .exec_without_returning(&self.db)
+        .await?;
+        self.find(reference)
+            .await?
+            .ok_or_else(|| ServiceError::Internal(format!("call {} vanished", describe(reference))))
+    }
+}
+
+async fn find_locked(
+    txn: &sea_orm::DatabaseTransaction,
+    reference: &CallRef,
+) -> Result<Option<call::Model>, ServiceError> {
+    Ok(select(reference).lock_exclusive().one(txn).await?)
+}
+
+fn select(reference: &CallRef) -> sea_orm::Select<call::Entity> {
+    match reference {
+        CallRef::Id(id) => call::Entity::find_by_id(id.as_str()),
+        CallRef::Sid(sid) => call::Entity::find().filter(call::Column::CallSid.eq(sid.as_str())),
+        CallRef::Conversation(c) => {
+            call::Entity::find().filter(call::Column::ConversationId.eq(c.as_str()))
+        }
+    }
+}
+
+async fn find_in(
+    db: &impl sea_orm::ConnectionTrait,
+    reference: &CallRef,
+) -> Result<Option<call::Model>, ServiceError> {
+    Ok(select(reference).one(db).await?)
+}
+
+/// Sets `slot` to `new` when the stored value is empty and `new` is not: facts are completed,
+/// never erased.
+fn fill(slot: &mut sea_orm::ActiveValue<String>, current: &str, new: &str) {
+    if current.is_empty() && !new.is_empty() {
+        *slot = Set(new.to_owned());
+    }
+}
+
+fn describe(reference: &CallRef) -> String {
+    match reference {
+        CallRef::Id(id) => id.clone(),
+        CallRef::Sid(sid) => format!("with CallSid {sid}"),
+        CallRef::Conversation(c) => format!("of conversation {c}"),
+    }
+}
+
+fn to_call(model: call::Model) -> Result<Call, ServiceError> {
+    let status = CallStatus::from_stored(&model.status).ok_or_else(|| {
+        ServiceError::Internal(format!("call {}: unknown status {:?}", model.id, model.status))
+    })?;
+    Ok(Call {
+        status,
+        direction: Direction::from_stored(&model.direction),
+        duration_secs: u32::try_from(model.duration_secs).unwrap_or(0),
+        id: model.id,
+        organization_id: model.organization_id,
+        lead_id: model.lead_id,
+        conversation_id: model.conversation_id,
+        call_sid: model.call_sid,
+        agent_id: model.agent_id,
+        from_number: model.from_number,
+        to_number: model.to_number,
+        cost: model.cost,
+        termination_reason: model.termination_reason,
+        answered_by: model.answered_by,
+        last_sequence_number: model.last_sequence_number,
+        started_at: model.started_at,
+        ended_at: model.ended_at,
+        created_at: model.created_at,
+        updated_at: model.updated_at,
+    })
+}
+
+fn to_recording(model: recording::Model) -> Recording {
+    Recording {
+        duration_secs: u32::try_from(model.duration_secs).unwrap_or(0),
+        id: model.id,
+        call_id: model.call_id,
+        recording_sid: model.recording_sid,
+        storage_path: model.storage_path,
+        content_type: model.content_type,
+        created_at: model.created_at,
+    }
+}
