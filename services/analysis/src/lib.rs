@@ -1,15 +1,19 @@
-//! The analysis service. Its server, database and migrations are in place; its RPCs answer
-//! UNIMPLEMENTED until they are built (never fake data).
+//! The analysis service: every finished call gets a deterministic, explainable analysis
+//! (sentiment, a lead score built from named factors, summary, outcome), merged with the agent
+//! platform's own evaluation. Interview evaluation answers UNIMPLEMENTED until built.
+
+pub mod analyzer;
+mod entity;
+pub mod grpc;
+pub mod store;
 
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use callmesh_migration_analysis::Migrator;
-use callmesh_proto::analysis::v1::analysis_service_server::{
-    AnalysisService, AnalysisServiceServer,
-};
+use callmesh_proto::analysis::v1::analysis_service_server::AnalysisServiceServer;
 use callmesh_runtime::db::DatabaseUrl;
-use callmesh_runtime::{Component, ConfigError, ServeError, grpc};
+use callmesh_runtime::{Component, ConfigError, ServeError};
 
 #[derive(Debug, Clone)]
 pub struct AnalysisConfig {
@@ -30,22 +34,17 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> Result<(), ServeError> {
-    grpc::serve_migrated::<Migrator, _>(
+    callmesh_runtime::grpc::serve_migrated::<Migrator, _>(
         Component::Analysis,
         &config.database,
         listener,
         shutdown,
-        |_db, gate| {
+        |db, gate| {
             tonic::service::Routes::new(AnalysisServiceServer::with_interceptor(
-                AnalysisGrpc,
+                grpc::AnalysisGrpc::new(store::AnalysisStore::new(db)),
                 gate.interceptor(),
             ))
         },
     )
     .await
 }
-
-/// Every method keeps the generated default: UNIMPLEMENTED.
-struct AnalysisGrpc;
-
-impl AnalysisService for AnalysisGrpc {}

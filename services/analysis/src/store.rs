@@ -1,0 +1,173 @@
+//! `AnalysisStore`: runs the analyzer and keeps every result, versioned per conversation: a
+//! re-run adds a version and never overwrites. Idempotent on the caller's key.
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
+};
+
+use callmesh_runtime::ServiceError;
+use callmesh_runtime::errors::is_unique_violation;
+
+use crate::analyzer::{self, Conversation, Findings};
+use crate::entity::analysis;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredAnalysis {
+    pub id: String,
+    pub conversation_id: String,
+    pub lead_id: String,
+    pub organization_id: String,
+    pub version: u32,
+    pub findings: Findings,
+    pub provider_analysis_json: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Who and what a conversation analysis is about.
+#[derive(Debug, Clone)]
+pub struct Subject {
+    pub organization_id: String,
+    pub lead_id: String,
+    pub conversation_id: String,
+    pub provider_analysis_json: String,
+}
+
+#[derive(Clone)]
+pub struct AnalysisStore {
+    db: DatabaseConnection,
+}
+
+impl AnalysisStore {
+    pub fn new(db: DatabaseConnection) -> Self {
+        AnalysisStore { db }
+    }
+
+    pub async fn analyze(
+        &self,
+        key: &str,
+        subject: Subject,
+        conversation: &Conversation,
+    ) -> Result<(StoredAnalysis, bool), ServiceError> {
+        if let Some(existing) = self.by_key(key).await? {
+            return Ok((existing, false));
+        }
+        let findings = analyzer::analyze(conversation);
+        let result_json = serde_json::to_string(&findings)
+            .map_err(|e| ServiceError::Internal(format!("encoding findings: {e}")))?;
+        // Two analyses of one conversation racing for a version number: the loser takes the next.
+        for _ in 0..5 {
+            let version = analysis::Entity::find()
+                .filter(analysis::Column::ConversationId.eq(subject.conversation_id.as_str()))
+                .count(&self.db)
+                .await?
+                + 1;
+            let row = analysis::ActiveModel {
+                id: Set(uuid::Uuid::now_v7().to_string()),
+                idempotency_key: Set(key.to_owned()),
+                conversation_id: Set(subject.conversation_id.clone()),
+                version: Set(i32::try_from(version).unwrap_or(i32::MAX)),
+                organization_id: Set(subject.organization_id.clone()),
+                lead_id: Set(subject.lead_id.clone()),
+                analyzer: Set("rules".to_owned()),
+                lead_score: Set(i32::from(findings.lead_score)),
+                tier: Set(tier_name(findings.lead_score).to_owned()),
+                sentiment: Set(format!("{:?}", findings.sentiment).to_lowercase()),
+                outcome: Set(format!("{:?}", findings.outcome).to_lowercase()),
+                result_json: Set(result_json.clone()),
+                provider_analysis_json: Set(subject.provider_analysis_json.clone()),
+                created_at: Set(Utc::now()),
+            };
+            let inserted = analysis::Entity::insert(row)
+                .on_conflict(
+                    OnConflict::column(analysis::Column::IdempotencyKey)
+                        .do_nothing()
+                        .to_owned(),
+                )
+                .exec_without_returning(&self.db)
+                .await;
+            match inserted {
+                Ok(n) => {
+                    let stored = self.by_key(key).await?.ok_or_else(|| {
+                        ServiceError::Internal(format!("analysis {key} vanished"))
+                    })?;
+                    if n == 1 {
+                        tracing::info!(conversation_id = %stored.conversation_id, version = stored.version, score = stored.findings.lead_score, "conversation analysed");
+                    }
+                    return Ok((stored, n == 1));
+                }
+                Err(e) if is_unique_violation(&e) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(ServiceError::Unavailable(
+            "too many concurrent analyses of one conversation".into(),
+        ))
+    }
+
+    /// The latest analysis of a conversation, or version `version` when it is not 0.
+    pub async fn get(&self, conversation_id: &str, version: u32) -> Result<StoredAnalysis, ServiceError> {
+        let mut query = analysis::Entity::find()
+            .filter(analysis::Column::ConversationId.eq(conversation_id))
+            .order_by_desc(analysis::Column::Version);
+        if version > 0 {
+            query = query.filter(analysis::Column::Version.eq(i32::try_from(version).unwrap_or(i32::MAX)));
+        }
+        let row = query
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| ServiceError::not_found("analysis of conversation", conversation_id))?;
+        to_stored(row)
+    }
+
+    /// Every version for a conversation, or every analysis of a lead, newest first.
+    pub async fn list(
+        &self,
+        conversation_id: Option<&str>,
+        lead_id: Option<&str>,
+        limit: u64,
+    ) -> Result<Vec<StoredAnalysis>, ServiceError> {
+        use sea_orm::QuerySelect;
+        let mut query = analysis::Entity::find().order_by_desc(analysis::Column::Id).limit(limit);
+        if let Some(conversation_id) = conversation_id {
+            query = query.filter(analysis::Column::ConversationId.eq(conversation_id));
+        }
+        if let Some(lead_id) = lead_id {
+            query = query.filter(analysis::Column::LeadId.eq(lead_id));
+        }
+        query.all(&self.db).await?.into_iter().map(to_stored).collect()
+    }
+
+    async fn by_key(&self, key: &str) -> Result<Option<StoredAnalysis>, ServiceError> {
+        analysis::Entity::find()
+            .filter(analysis::Column::IdempotencyKey.eq(key))
+            .one(&self.db)
+            .await?
+            .map(to_stored)
+            .transpose()
+    }
+}
+
+pub fn tier_name(score: u8) -> &'static str {
+    match score {
+        80.. => "hot",
+        50..=79 => "warm",
+        _ => "cold",
+    }
+}
+
+fn to_stored(row: analysis::Model) -> Result<StoredAnalysis, ServiceError> {
+    let findings = serde_json::from_str(&row.result_json)
+        .map_err(|e| ServiceError::Internal(format!("analysis {}: {e}", row.id)))?;
+    Ok(StoredAnalysis {
+        version: u32::try_from(row.version).unwrap_or(0),
+        id: row.id,
+        conversation_id: row.conversation_id,
+        lead_id: row.lead_id,
+        organization_id: row.organization_id,
+        findings,
+        provider_analysis_json: row.provider_analysis_json,
+        created_at: row.created_at,
+    })
+}
