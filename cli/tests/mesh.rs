@@ -40,13 +40,13 @@ async fn start_mesh(backend: Backend) -> Mesh {
         let token = shutdown.clone();
         let handle = match component {
             Component::Gateway => {
-                let config = callmesh_gateway::GatewayConfig {
-                    database: url,
-                    service_urls: Component::SERVICES
+                let config = callmesh_gateway::GatewayConfig::new(
+                    url,
+                    Component::SERVICES
                         .into_iter()
                         .map(|s| (s, format!("http://{}", addrs[&s])))
                         .collect(),
-                };
+                );
                 tokio::spawn(callmesh_gateway::serve(config, listener, token))
             }
             Component::Lead => {
@@ -58,7 +58,10 @@ async fn start_mesh(backend: Backend) -> Mesh {
                 tokio::spawn(callmesh_lead::serve(config, listener, token))
             }
             Component::Context => {
-                let config = callmesh_context::ContextConfig { database: url };
+                let config = callmesh_context::ContextConfig {
+                    database: url,
+                    lead_url: format!("http://{}", addrs[&Component::Lead]),
+                };
                 tokio::spawn(callmesh_context::serve(config, listener, token))
             }
             Component::Analysis => {
@@ -66,7 +69,11 @@ async fn start_mesh(backend: Backend) -> Mesh {
                 tokio::spawn(callmesh_analysis::serve(config, listener, token))
             }
             Component::Telephony => {
-                let config = callmesh_telephony::TelephonyConfig { database: url };
+                let config = callmesh_telephony::TelephonyConfig {
+                    database: url,
+                    storage_dir: std::env::temp_dir()
+                        .join(format!("callmesh-storage-{}", std::process::id())),
+                };
                 tokio::spawn(callmesh_telephony::serve(config, listener, token))
             }
             Component::Notification => {
@@ -261,15 +268,15 @@ async fn the_whole_mesh_serves_reflects_and_reports_a_stopped_service() {
             ),
             (
                 Component::Analysis,
-                "callmesh.analysis.v1.AnalysisService/GetAnalysis",
+                "callmesh.analysis.v1.AnalysisService/AnalyzeInterview",
             ),
             (
                 Component::Telephony,
-                "callmesh.telephony.v1.TelephonyService/GetCall",
+                "callmesh.telephony.v1.TelephonyService/SendSms",
             ),
             (
                 Component::Notification,
-                "callmesh.notification.v1.NotificationService/ListEvents",
+                "callmesh.notification.v1.NotificationService/ForwardToCrm",
             ),
         ] {
             let answer = mesh.reflect(component, &["call", method, "{}"]).await;

@@ -1,7 +1,32 @@
-//! Gateway configuration, read from the environment once at start.
+//! Gateway configuration, read from the environment once at start. Missing optional values
+//! disable a feature with a log line; malformed values stop start-up naming the variable.
 
+use std::net::IpAddr;
+use std::time::Duration;
+
+use axum::http::HeaderName;
+
+use callmesh_runtime::config::{env_or, env_parse, env_var};
 use callmesh_runtime::db::DatabaseUrl;
 use callmesh_runtime::{Component, ConfigError};
+
+use crate::secret::{Secret, parse_list};
+
+/// ElevenLabs' documented webhook egress addresses (all regions and residencies).
+pub const ELEVENLABS_EGRESS_IPS: [&str; 12] = [
+    "34.67.146.145",
+    "34.59.11.47",
+    "35.204.38.71",
+    "34.147.113.54",
+    "35.185.187.110",
+    "35.247.157.189",
+    "34.77.234.246",
+    "34.140.184.144",
+    "34.93.26.174",
+    "34.93.252.69",
+    "34.87.23.17",
+    "34.126.179.103",
+];
 
 #[derive(Debug, Clone)]
 pub struct GatewayConfig {
@@ -9,16 +34,201 @@ pub struct GatewayConfig {
     pub database: DatabaseUrl,
     /// Where each service is reached, in `Component::SERVICES` order.
     pub service_urls: Vec<(Component, String)>,
+    /// Bearer token of the admin API; the admin API is off without it.
+    pub admin_token: Option<Secret>,
+    pub elevenlabs: ElevenLabsConfig,
+    pub inbox: InboxConfig,
+    pub initiation: InitiationConfig,
+    /// Name used in the minimal initiation answer when the mesh cannot say.
+    pub default_organization_name: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct ElevenLabsConfig {
+    pub post_call_secrets: Vec<Secret>,
+    pub conversation_events_secrets: Vec<Secret>,
+    pub call_status_secrets: Vec<Secret>,
+    /// HMAC secrets for the initiation webhook, checked when a signature is present.
+    pub initiation_secrets: Vec<Secret>,
+    pub initiation_header: HeaderName,
+    pub initiation_header_secret: Option<Secret>,
+    /// Addresses allowed to post call-status updates when no call-status secret is set.
+    pub allowed_ips: Vec<IpAddr>,
+    /// Trust the first `X-Forwarded-For` address (behind a proxy that sets it).
+    pub trust_forwarded_for: bool,
+    pub api_base_url: String,
+    pub api_key: Option<Secret>,
+    pub post_call_max_body_bytes: usize,
+    pub max_body_bytes: usize,
+    /// How long after a call completes its transcript must have arrived before it is fetched.
+    pub transcript_grace: Duration,
+    /// A non-final call status older than this is refreshed from the API when asked for.
+    pub status_staleness: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct InboxConfig {
+    pub max_attempts: u32,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+    /// How long a claimed item stays claimed before another dispatcher may take it over.
+    pub lease: Duration,
+    pub poll_interval: Duration,
+    pub concurrency: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct InitiationConfig {
+    pub deadline: Duration,
+    pub rate_limit: u32,
+    pub rate_window: Duration,
 }
 
 impl GatewayConfig {
     pub fn from_env() -> Result<Self, ConfigError> {
-        Ok(GatewayConfig {
+        let shared = env_var("ELEVENLABS_WEBHOOK_SECRET")
+            .map(|v| parse_list(&v))
+            .unwrap_or_default();
+        let per_endpoint = |name: &str| {
+            env_var(name)
+                .map(|v| parse_list(&v))
+                .unwrap_or_else(|| shared.clone())
+        };
+        let header_name = env_or("ELEVENLABS_INITIATION_AUTH_HEADER", "X-Webhook-Secret");
+        let initiation_header =
+            HeaderName::try_from(header_name.to_ascii_lowercase()).map_err(|_| {
+                ConfigError::invalid("ELEVENLABS_INITIATION_AUTH_HEADER", "not a header name")
+            })?;
+        let allowed_ips = match env_var("ELEVENLABS_ALLOWED_IPS") {
+            Some(list) => parse_ips("ELEVENLABS_ALLOWED_IPS", &list)?,
+            None => parse_ips("ELEVENLABS_ALLOWED_IPS", &ELEVENLABS_EGRESS_IPS.join(","))?,
+        };
+        let config = GatewayConfig {
             database: DatabaseUrl::from_env(Component::Gateway)?,
             service_urls: Component::SERVICES
                 .into_iter()
                 .map(|service| (service, service.service_url()))
                 .collect(),
-        })
+            admin_token: env_var("CALLMESH_ADMIN_TOKEN").map(Secret::new),
+            elevenlabs: ElevenLabsConfig {
+                post_call_secrets: per_endpoint("ELEVENLABS_POST_CALL_WEBHOOK_SECRET"),
+                conversation_events_secrets: per_endpoint(
+                    "ELEVENLABS_CONVERSATION_EVENTS_WEBHOOK_SECRET",
+                ),
+                call_status_secrets: per_endpoint("ELEVENLABS_CALL_STATUS_WEBHOOK_SECRET"),
+                initiation_secrets: per_endpoint("ELEVENLABS_CONVERSATION_INITIATION_HMAC_SECRET"),
+                initiation_header,
+                initiation_header_secret: env_var(
+                    "ELEVENLABS_CONVERSATION_INITIATION_WEBHOOK_SECRET",
+                )
+                .map(Secret::new),
+                allowed_ips,
+                trust_forwarded_for: env_parse("TRUST_FORWARDED_FOR", false)?,
+                api_base_url: env_or("ELEVENLABS_API_BASE_URL", "https://api.elevenlabs.io"),
+                api_key: env_var("ELEVENLABS_API_KEY").map(Secret::new),
+                post_call_max_body_bytes: env_parse(
+                    "ELEVENLABS_POST_CALL_MAX_BODY_BYTES",
+                    64 * 1024 * 1024,
+                )?,
+                max_body_bytes: env_parse("WEBHOOK_MAX_BODY_BYTES", 1024 * 1024)?,
+                transcript_grace: Duration::from_secs(env_parse("TRANSCRIPT_GRACE_SECS", 120)?),
+                status_staleness: Duration::from_secs(env_parse("CALL_STATUS_STALE_SECS", 60)?),
+            },
+            inbox: InboxConfig {
+                max_attempts: env_parse("INBOX_MAX_ATTEMPTS", 12)?,
+                base_delay: Duration::from_millis(env_parse("INBOX_RETRY_BASE_MS", 1000)?),
+                max_delay: Duration::from_millis(env_parse("INBOX_RETRY_MAX_MS", 300_000)?),
+                lease: Duration::from_secs(env_parse("INBOX_LEASE_SECS", 60)?),
+                poll_interval: Duration::from_millis(env_parse("INBOX_POLL_MS", 1000)?),
+                concurrency: env_parse("INBOX_CONCURRENCY", 4)?,
+            },
+            initiation: InitiationConfig {
+                deadline: Duration::from_millis(env_parse("INITIATION_DEADLINE_MS", 2000)?),
+                rate_limit: env_parse("INITIATION_RATE_LIMIT", 20)?,
+                rate_window: Duration::from_secs(env_parse("INITIATION_RATE_WINDOW_SECS", 300)?),
+            },
+            default_organization_name: env_or("DEFAULT_ORGANIZATION_NAME", "Default Organization"),
+        };
+        config.log_disabled_features();
+        Ok(config)
     }
+
+    /// A configuration for tests and embedding: everything at its default, nothing secret set.
+    pub fn new(database: DatabaseUrl, service_urls: Vec<(Component, String)>) -> Self {
+        GatewayConfig {
+            database,
+            service_urls,
+            admin_token: None,
+            elevenlabs: ElevenLabsConfig {
+                post_call_secrets: Vec::new(),
+                conversation_events_secrets: Vec::new(),
+                call_status_secrets: Vec::new(),
+                initiation_secrets: Vec::new(),
+                initiation_header: HeaderName::from_static("x-webhook-secret"),
+                initiation_header_secret: None,
+                allowed_ips: Vec::new(),
+                trust_forwarded_for: false,
+                api_base_url: "https://api.elevenlabs.io".into(),
+                api_key: None,
+                post_call_max_body_bytes: 64 * 1024 * 1024,
+                max_body_bytes: 1024 * 1024,
+                transcript_grace: Duration::from_secs(120),
+                status_staleness: Duration::from_secs(60),
+            },
+            inbox: InboxConfig {
+                max_attempts: 12,
+                base_delay: Duration::from_millis(1000),
+                max_delay: Duration::from_secs(300),
+                lease: Duration::from_secs(60),
+                poll_interval: Duration::from_millis(1000),
+                concurrency: 4,
+            },
+            initiation: InitiationConfig {
+                deadline: Duration::from_millis(2000),
+                rate_limit: 20,
+                rate_window: Duration::from_secs(300),
+            },
+            default_organization_name: "Default Organization".into(),
+        }
+    }
+
+    fn log_disabled_features(&self) {
+        let el = &self.elevenlabs;
+        if el.post_call_secrets.is_empty() {
+            tracing::warn!(
+                "ELEVENLABS_WEBHOOK_SECRET (or ELEVENLABS_POST_CALL_WEBHOOK_SECRET) is not set: post-call webhooks are refused with 503"
+            );
+        }
+        if el.conversation_events_secrets.is_empty() {
+            tracing::warn!(
+                "no conversation-events secret: conversation-events webhooks are refused with 503"
+            );
+        }
+        if el.initiation_header_secret.is_none() && el.initiation_secrets.is_empty() {
+            tracing::warn!(
+                "ELEVENLABS_CONVERSATION_INITIATION_WEBHOOK_SECRET is not set: conversation-initiation webhooks are refused with 503"
+            );
+        }
+        if el.api_key.is_none() {
+            tracing::warn!(
+                "ELEVENLABS_API_KEY is not set: missing transcripts and stale call states are not fetched from ElevenLabs"
+            );
+        }
+        if self.admin_token.is_none() {
+            tracing::warn!(
+                "CALLMESH_ADMIN_TOKEN is not set: the admin API (inbox, agent call status) is refused with 503"
+            );
+        }
+    }
+}
+
+fn parse_ips(variable: &str, list: &str) -> Result<Vec<IpAddr>, ConfigError> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|ip| {
+            ip.parse()
+                .map_err(|_| ConfigError::invalid(variable, format!("{ip:?} is not an IP address")))
+        })
+        .collect()
 }

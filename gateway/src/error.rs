@@ -6,22 +6,41 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use crate::verify::VerifyError;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{0}")]
     BadRequest(String),
     #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
     NotFound(String),
-    #[error("database error: {0}")]
-    Database(#[from] sea_orm::DbErr),
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("{0}")]
+    TooManyRequests(String),
+    /// The feature needs configuration it does not have; names the variable.
+    #[error("{0}")]
+    NotConfigured(String),
+    /// A dependency is down; the caller may retry.
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl ApiError {
     fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
-            ApiError::Database(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            ApiError::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            ApiError::NotConfigured(_) => (StatusCode::SERVICE_UNAVAILABLE, "not_configured"),
+            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
 }
@@ -30,18 +49,62 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
         let message = match &self {
-            ApiError::Database(error) => {
+            ApiError::Internal(error) => {
                 // Loud in the logs, opaque to callers.
-                tracing::error!(%error, "gateway database error");
+                tracing::error!(%error, "internal error");
                 "internal error".to_owned()
             }
-            other => other.to_string(),
+            other => {
+                if status.is_client_error() {
+                    tracing::info!(%status, error = %other, "request refused");
+                } else {
+                    tracing::warn!(%status, error = %other, "request not served");
+                }
+                other.to_string()
+            }
         };
         (
             status,
             Json(json!({"error": {"code": code, "message": message}})),
         )
             .into_response()
+    }
+}
+
+impl From<VerifyError> for ApiError {
+    fn from(error: VerifyError) -> Self {
+        ApiError::Unauthorized(error.to_string())
+    }
+}
+
+impl From<crate::inbox::InboxError> for ApiError {
+    fn from(error: crate::inbox::InboxError) -> Self {
+        // The provider retries a 503; nothing was acknowledged, so nothing is lost.
+        tracing::error!(%error, "inbox unavailable");
+        ApiError::Unavailable("cannot store the webhook right now".into())
+    }
+}
+
+impl From<tonic::Status> for ApiError {
+    fn from(status: tonic::Status) -> Self {
+        match status.code() {
+            tonic::Code::InvalidArgument => ApiError::BadRequest(status.message().to_owned()),
+            tonic::Code::NotFound => ApiError::NotFound(status.message().to_owned()),
+            tonic::Code::Unavailable | tonic::Code::DeadlineExceeded => {
+                ApiError::Unavailable(status.message().to_owned())
+            }
+            _ => ApiError::Internal(format!("{:?}: {}", status.code(), status.message())),
+        }
+    }
+}
+
+impl From<axum::extract::rejection::BytesRejection> for ApiError {
+    fn from(rejection: axum::extract::rejection::BytesRejection) -> Self {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge("body exceeds this endpoint's size limit".into())
+        } else {
+            ApiError::BadRequest(rejection.body_text())
+        }
     }
 }
 

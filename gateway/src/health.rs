@@ -13,8 +13,7 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
-use callmesh_runtime::clients::lazy_channel;
-use callmesh_runtime::{Component, ConfigError};
+use callmesh_runtime::Component;
 
 use crate::AppState;
 
@@ -25,15 +24,12 @@ pub struct ServiceHealth {
 }
 
 impl ServiceHealth {
-    pub fn new(urls: &[(Component, String)]) -> Result<Self, ConfigError> {
-        let clients = urls
+    pub fn new(channels: &[(Component, Channel)]) -> Self {
+        let clients = channels
             .iter()
-            .map(|(service, url)| {
-                let channel = lazy_channel(url, &service.url_var())?;
-                Ok((*service, HealthClient::new(channel)))
-            })
-            .collect::<Result<_, ConfigError>>()?;
-        Ok(ServiceHealth { clients })
+            .map(|(service, channel)| (*service, HealthClient::new(channel.clone())))
+            .collect();
+        ServiceHealth { clients }
     }
 
     /// Each service's state: "SERVING", "NOT_SERVING", "UNREACHABLE", ...

@@ -1,12 +1,23 @@
-//! The callmesh HTTP gateway: the edge of the mesh. Providers' webhooks, the REST API and
-//! live streams come in here and leave as gRPC calls to the five services.
+//! The callmesh HTTP gateway: the edge of the mesh. Providers' webhooks are verified, committed
+//! to the durable inbox and answered; the dispatcher then runs their flows as gRPC calls to the
+//! five services. Also: the synchronous conversation-initiation answer, the admin API and
+//! `/api/health`.
 
+pub mod clients;
 pub mod config;
+pub mod elevenlabs;
 pub mod error;
+pub mod flows;
 mod health;
+pub mod inbox;
 mod router;
+mod routes;
+pub mod secret;
+pub mod verify;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -22,10 +33,15 @@ pub use router::router;
 pub struct AppState {
     pub config: Arc<GatewayConfig>,
     pub db: sea_orm::DatabaseConnection,
-    pub services: Arc<health::ServiceHealth>,
+    pub clients: clients::Clients,
+    pub inbox: inbox::Inbox,
+    pub flows: Arc<flows::Flows>,
+    services: Arc<health::ServiceHealth>,
+    initiation_limiter: Arc<routes::initiation::CallerLimiter>,
 }
 
-/// Serves the gateway on `listener` until `shutdown` is cancelled; in-flight requests finish.
+/// Serves the gateway on `listener` until `shutdown` is cancelled: in-flight requests finish,
+/// the dispatcher stops between items, and everything accepted stays in the inbox.
 pub async fn serve(
     config: GatewayConfig,
     listener: TcpListener,
@@ -33,17 +49,56 @@ pub async fn serve(
 ) -> Result<(), ServeError> {
     let connection = db::connect(&config.database).await?;
     db::migrate::<Migrator>(&connection, Component::Gateway).await?;
-    let services = health::ServiceHealth::new(&config.service_urls)?;
+    let config = Arc::new(config);
+    let clients = clients::Clients::new(&config.service_urls)?;
+    let inbox = inbox::Inbox::start(connection.clone());
+    let flows = Arc::new(flows::Flows {
+        clients: clients.clone(),
+        api: elevenlabs::api::ElevenLabsApi::new(
+            &config.elevenlabs.api_base_url,
+            config.elevenlabs.api_key.clone(),
+        ),
+        inbox: inbox.clone(),
+        config: config.clone(),
+    });
     let state = AppState {
-        config: Arc::new(config),
+        services: Arc::new(health::ServiceHealth::new(&clients.channels)),
+        initiation_limiter: routes::initiation::caller_limiter(&config.initiation),
+        config: config.clone(),
         db: connection,
-        services: Arc::new(services),
+        clients,
+        inbox: inbox.clone(),
+        flows: flows.clone(),
     };
+
+    let dispatcher = tokio::spawn(inbox::dispatcher::run(
+        inbox,
+        flows,
+        config.inbox.clone(),
+        shutdown.clone(),
+    ));
+    let limiter = state.initiation_limiter.clone();
+    let sweeper_stop = shutdown.clone();
+    tokio::spawn(async move {
+        // Forget callers whose rate-limit window has passed, so the map stays bounded.
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(60)) => limiter.retain_recent(),
+                _ = sweeper_stop.cancelled() => break,
+            }
+        }
+    });
+
     let local_addr = listener.local_addr()?;
     tracing::info!(%local_addr, "gateway listening");
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await?;
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+    .await?;
+    shutdown.cancel();
+    let _ = dispatcher.await;
     tracing::info!("gateway stopped");
     Ok(())
 }

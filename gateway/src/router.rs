@@ -1,20 +1,59 @@
 //! Routes and the layers every request passes: a request id (taken from `x-request-id` or
-//! made), echoed in the response and carried by the request's log span.
+//! made), echoed in the response and carried by the request's log span; and per-route body
+//! limits (post-call audio is large, everything else small), with a JSON 413 beyond.
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request};
-use axum::routing::get;
+use axum::routing::{MethodRouter, get, post};
 use tower::ServiceBuilder;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
+use crate::routes::{admin, initiation, webhooks};
 use crate::{AppState, error, health};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 pub fn router(state: AppState) -> Router {
+    let el = &state.config.elevenlabs;
+    let large = DefaultBodyLimit::max(el.post_call_max_body_bytes);
+    let small = DefaultBodyLimit::max(el.max_body_bytes);
+    let webhook = |handler: MethodRouter<AppState>, limit: DefaultBodyLimit| {
+        handler.get(webhooks::health_check).layer(limit)
+    };
     Router::new()
         .route("/api/health", get(health::health))
+        .route(
+            "/api/webhooks/elevenlabs/post-call",
+            webhook(post(webhooks::post_call), large),
+        )
+        .route(
+            "/api/convai-webhook",
+            webhook(post(webhooks::post_call), large),
+        )
+        .route(
+            "/webhooks/elevenlabs",
+            webhook(post(webhooks::post_call), large),
+        )
+        .route(
+            "/api/webhooks/elevenlabs/conversation-events",
+            webhook(post(webhooks::conversation_events), small),
+        )
+        .route(
+            "/api/webhooks/elevenlabs/call-status",
+            webhook(post(webhooks::call_status), small),
+        )
+        .route(
+            "/api/webhooks/elevenlabs/conversation-initiation",
+            webhook(post(initiation::conversation_initiation), small),
+        )
+        .route("/api/inbox", get(admin::list_inbox))
+        .route("/api/inbox/{id}/replay", post(admin::replay_inbox_item))
+        .route(
+            "/api/agent-calls/status",
+            post(admin::agent_call_status).layer(small),
+        )
         .fallback(error::not_found)
         .with_state(state)
         .layer(

@@ -76,7 +76,15 @@ pub struct Findings {
 }
 
 const BUYING_SIGNALS: [&str; 10] = [
-    "price", "quote", "cost", "buy", "purchase", "book", "appointment", "schedule", "interested",
+    "price",
+    "quote",
+    "cost",
+    "buy",
+    "purchase",
+    "book",
+    "appointment",
+    "schedule",
+    "interested",
     "order",
 ];
 const REFUSALS: [&str; 5] = [
@@ -100,7 +108,13 @@ pub fn analyze(conversation: &Conversation) -> Findings {
     } else {
         let total: f64 = user_text
             .iter()
-            .map(|m| SENTIMENT.polarity_scores(m).get("compound").copied().unwrap_or(0.0))
+            .map(|m| {
+                SENTIMENT
+                    .polarity_scores(m)
+                    .get("compound")
+                    .copied()
+                    .unwrap_or(0.0)
+            })
             .sum();
         total / user_text.len() as f64
     };
@@ -123,7 +137,10 @@ pub fn analyze(conversation: &Conversation) -> Findings {
     factors.push(ScoreFactor {
         name: "engagement".into(),
         contribution: engaged * 2,
-        detail: format!("{} caller turns (2 points each, at most 10)", user_text.len()),
+        detail: format!(
+            "{} caller turns (2 points each, at most 10)",
+            user_text.len()
+        ),
     });
     let signals: Vec<&str> = BUYING_SIGNALS
         .into_iter()
@@ -154,16 +171,31 @@ pub fn analyze(conversation: &Conversation) -> Findings {
         detail: format!("{} s call", conversation.duration_secs),
     });
     let (provider_points, outcome, rationale) = match provider.call_successful.as_deref() {
-        Some("success") => (25, Outcome::Success, "the agent's success criteria were met"),
-        Some("failure") => (-10, Outcome::Failure, "the agent's success criteria were not met"),
-        _ => (0, Outcome::Unknown, "no success evaluation from the agent platform"),
+        Some("success") => (
+            25,
+            Outcome::Success,
+            "the agent's success criteria were met",
+        ),
+        Some("failure") => (
+            -10,
+            Outcome::Failure,
+            "the agent's success criteria were not met",
+        ),
+        _ => (
+            0,
+            Outcome::Unknown,
+            "no success evaluation from the agent platform",
+        ),
     };
     factors.push(ScoreFactor {
         name: "agent_evaluation".into(),
         contribution: provider_points,
         detail: rationale.into(),
     });
-    let refusals: Vec<&str> = REFUSALS.into_iter().filter(|p| lowered.contains(p)).collect();
+    let refusals: Vec<&str> = REFUSALS
+        .into_iter()
+        .filter(|p| lowered.contains(p))
+        .collect();
     if !refusals.is_empty() {
         factors.push(ScoreFactor {
             name: "refusal".into(),
@@ -183,7 +215,11 @@ pub fn analyze(conversation: &Conversation) -> Findings {
 
     let summary = match provider.transcript_summary.filter(|s| !s.trim().is_empty()) {
         Some(summary) => summary.trim().to_owned(),
-        None => fallback_summary(&user_text, conversation.turns.len(), conversation.duration_secs),
+        None => fallback_summary(
+            &user_text,
+            conversation.turns.len(),
+            conversation.duration_secs,
+        ),
     };
     Findings {
         sentiment,
@@ -243,7 +279,9 @@ mod tests {
     #[test]
     fn refusals_and_anger_score_low() {
         let conversation = Conversation {
-            turns: vec![user("This is terrible, I'm not interested. Stop calling me!")],
+            turns: vec![user(
+                "This is terrible, I'm not interested. Stop calling me!",
+            )],
             provider: None,
             duration_secs: 15,
         };

@@ -49,14 +49,20 @@ impl AnalysisService for AnalysisGrpc {
         let conversation = Conversation {
             turns: turns
                 .into_iter()
-                .map(|common::TranscriptTurn { role, message, time_in_call_secs: _ }| Turn {
-                    speaker: match common::Role::try_from(role) {
-                        Ok(common::Role::User) => Speaker::User,
-                        Ok(common::Role::Agent) => Speaker::Agent,
-                        _ => Speaker::Other,
+                .map(
+                    |common::TranscriptTurn {
+                         role,
+                         message,
+                         time_in_call_secs: _,
+                     }| Turn {
+                        speaker: match common::Role::try_from(role) {
+                            Ok(common::Role::User) => Speaker::User,
+                            Ok(common::Role::Agent) => Speaker::Agent,
+                            _ => Speaker::Other,
+                        },
+                        message,
                     },
-                    message,
-                })
+                )
                 .collect(),
             provider,
             duration_secs: call_duration_secs,
@@ -105,12 +111,22 @@ impl AnalysisService for AnalysisGrpc {
         let conversation_id = optional(conversation_id);
         let lead_id = optional(lead_id);
         if conversation_id.is_none() && lead_id.is_none() {
-            return Err(ServiceError::invalid("conversation_id", "a conversation_id or lead_id is required").into());
+            return Err(ServiceError::invalid(
+                "conversation_id",
+                "a conversation_id or lead_id is required",
+            )
+            .into());
         }
         if page.as_ref().is_some_and(|p| !p.page_token.is_empty()) {
-            return Err(ServiceError::invalid("page.page_token", "paging analyses is not supported; use page_size").into());
+            return Err(ServiceError::invalid(
+                "page.page_token",
+                "paging analyses is not supported; use page_size",
+            )
+            .into());
         }
-        let limit = callmesh_runtime::paging::Page::from_proto(page).map_err(ServiceError::from)?.size;
+        let limit = callmesh_runtime::paging::Page::from_proto(page)
+            .map_err(ServiceError::from)?
+            .size;
         let analyses = self
             .store
             .list(conversation_id.as_deref(), lead_id.as_deref(), limit)

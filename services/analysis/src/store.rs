@@ -107,12 +107,17 @@ impl AnalysisStore {
     }
 
     /// The latest analysis of a conversation, or version `version` when it is not 0.
-    pub async fn get(&self, conversation_id: &str, version: u32) -> Result<StoredAnalysis, ServiceError> {
+    pub async fn get(
+        &self,
+        conversation_id: &str,
+        version: u32,
+    ) -> Result<StoredAnalysis, ServiceError> {
         let mut query = analysis::Entity::find()
             .filter(analysis::Column::ConversationId.eq(conversation_id))
             .order_by_desc(analysis::Column::Version);
         if version > 0 {
-            query = query.filter(analysis::Column::Version.eq(i32::try_from(version).unwrap_or(i32::MAX)));
+            query = query
+                .filter(analysis::Column::Version.eq(i32::try_from(version).unwrap_or(i32::MAX)));
         }
         let row = query
             .one(&self.db)
@@ -129,14 +134,21 @@ impl AnalysisStore {
         limit: u64,
     ) -> Result<Vec<StoredAnalysis>, ServiceError> {
         use sea_orm::QuerySelect;
-        let mut query = analysis::Entity::find().order_by_desc(analysis::Column::Id).limit(limit);
+        let mut query = analysis::Entity::find()
+            .order_by_desc(analysis::Column::Id)
+            .limit(limit);
         if let Some(conversation_id) = conversation_id {
             query = query.filter(analysis::Column::ConversationId.eq(conversation_id));
         }
         if let Some(lead_id) = lead_id {
             query = query.filter(analysis::Column::LeadId.eq(lead_id));
         }
-        query.all(&self.db).await?.into_iter().map(to_stored).collect()
+        query
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(to_stored)
+            .collect()
     }
 
     async fn by_key(&self, key: &str) -> Result<Option<StoredAnalysis>, ServiceError> {

@@ -219,7 +219,8 @@ impl ContextService for ContextGrpc {
         let lead_id = required("lead_id", lead_id)?;
         let page = Page::from_proto(page).map_err(ServiceError::from)?;
         let messages = self.memory.messages(&lead_id, &page).await?;
-        let next_page_token = page.next_token(messages.iter().map(|m| m.id.as_str()), messages.len());
+        let next_page_token =
+            page.next_token(messages.iter().map(|m| m.id.as_str()), messages.len());
         Ok(Response::new(pb::ListMessagesResponse {
             messages: messages.into_iter().map(Into::into).collect(),
             next_page_token,
@@ -281,7 +282,10 @@ fn role_from_proto(field: &str, value: i32) -> Result<Role, ServiceError> {
         Ok(common::Role::Agent) => Ok(Role::Agent),
         Ok(common::Role::Operator) => Ok(Role::Operator),
         Ok(common::Role::System) => Ok(Role::System),
-        _ => Err(ServiceError::invalid(field, "must be USER, AGENT, OPERATOR or SYSTEM")),
+        _ => Err(ServiceError::invalid(
+            field,
+            "must be USER, AGENT, OPERATOR or SYSTEM",
+        )),
     }
 }
 

@@ -100,7 +100,9 @@ impl Memory {
                     occurred_at: started_at + offset + Duration::microseconds(i as i64),
                 },
             );
-            message::Entity::insert(row).exec_without_returning(&txn).await?;
+            message::Entity::insert(row)
+                .exec_without_returning(&txn)
+                .await?;
         }
         txn.commit().await?;
         tracing::info!(conversation_id = %new.conversation_id, lead_id = %new.lead_id, turns = turns.len(), "transcript stored");
@@ -111,7 +113,9 @@ impl Memory {
         let row = transcript::Entity::find_by_id(conversation_id)
             .one(&self.db)
             .await?
-            .ok_or_else(|| ServiceError::not_found("transcript of conversation", conversation_id))?;
+            .ok_or_else(|| {
+                ServiceError::not_found("transcript of conversation", conversation_id)
+            })?;
         Ok(Transcript {
             turn_count: u32::try_from(row.turn_count).unwrap_or(0),
             conversation_id: row.conversation_id,
@@ -225,9 +229,19 @@ impl Memory {
             },
             organization_name: caller.organization_name,
             organization_id: caller.organization_id,
-            lead_status: if has_history { "Returning Customer" } else { "New Inquiry" }.to_owned(),
+            lead_status: if has_history {
+                "Returning Customer"
+            } else {
+                "New Inquiry"
+            }
+            .to_owned(),
             previous_summary: latest_summary.unwrap_or(caller.summary),
-            caller_type: if caller.existing { "existing_lead" } else { "new_caller" }.to_owned(),
+            caller_type: if caller.existing {
+                "existing_lead"
+            } else {
+                "new_caller"
+            }
+            .to_owned(),
             has_conversation_history: has_history,
             total_messages: u32::try_from(total).unwrap_or(u32::MAX),
             lead_id: caller.lead_id,
@@ -267,7 +281,8 @@ fn message_row(key: &str, new: NewMessage) -> message::ActiveModel {
 }
 
 fn to_message(row: message::Model) -> Result<Message, ServiceError> {
-    let corrupt = |what: &str| ServiceError::Internal(format!("message {}: unknown {what}", row.id));
+    let corrupt =
+        |what: &str| ServiceError::Internal(format!("message {}: unknown {what}", row.id));
     Ok(Message {
         channel: Channel::from_stored(&row.channel).ok_or_else(|| corrupt("channel"))?,
         role: Role::from_stored(&row.role).ok_or_else(|| corrupt("role"))?,

@@ -107,7 +107,10 @@ pub fn kind_from_proto(field: &str, value: i32) -> Result<EventKind, ServiceErro
         Ok(T::HumanReleased) => EventKind::HumanReleased,
         Ok(T::CrmDeliveryFailed) => EventKind::CrmDeliveryFailed,
         Ok(T::Unspecified) | Err(_) => {
-            return Err(ServiceError::invalid(field, format!("unknown event type {value}")));
+            return Err(ServiceError::invalid(
+                field,
+                format!("unknown event type {value}"),
+            ));
         }
     };
     Ok(kind)

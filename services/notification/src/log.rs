@@ -157,15 +157,24 @@ impl EventLog {
             query = query.filter(event::Column::LeadId.eq(lead_id.as_str()));
         }
         if !filter.kinds.is_empty() {
-            query = query.filter(event::Column::EventType.is_in(filter.kinds.iter().map(|k| k.as_str())));
+            query = query
+                .filter(event::Column::EventType.is_in(filter.kinds.iter().map(|k| k.as_str())));
         }
-        query.all(&self.db).await?.into_iter().map(to_event).collect()
+        query
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(to_event)
+            .collect()
     }
 }
 
 fn to_event(model: event::Model) -> Result<Event, ServiceError> {
     let kind = EventKind::from_stored(&model.event_type).ok_or_else(|| {
-        ServiceError::Internal(format!("event {}: unknown type {:?}", model.id, model.event_type))
+        ServiceError::Internal(format!(
+            "event {}: unknown type {:?}",
+            model.id, model.event_type
+        ))
     })?;
     Ok(Event {
         id: u64::try_from(model.id).unwrap_or(0),

@@ -5,6 +5,10 @@
 
 use std::net::SocketAddr;
 
+/// The id of the organization that owns every phone number no other organization has claimed.
+/// Fixed, so every process and replica agrees on it without asking.
+pub const DEFAULT_ORGANIZATION_ID: &str = "00000000-0000-7000-8000-000000000001";
+
 /// One process of the mesh. Each owns its database and listens on its own port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Component {

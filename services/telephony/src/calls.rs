@@ -50,7 +50,11 @@ impl CallBook {
 
     /// Records a finished call's outcome, creating the call when callmesh has not seen it.
     /// Facts already known are completed, never erased; the status only moves forward.
-    pub async fn record_outcome(&self, key: &str, outcome: CallOutcome) -> Result<Call, ServiceError> {
+    pub async fn record_outcome(
+        &self,
+        key: &str,
+        outcome: CallOutcome,
+    ) -> Result<Call, ServiceError> {
         let reference = match (&outcome.conversation_id, &outcome.call_sid) {
             (Some(conversation), _) => CallRef::Conversation(conversation.clone()),
             (None, Some(sid)) => CallRef::Sid(sid.clone()),
@@ -61,19 +65,37 @@ impl CallBook {
                 ));
             }
         };
-        let model = self.find_or_create(key, &reference, &outcome.organization_id).await?;
+        let model = self
+            .find_or_create(key, &reference, &outcome.organization_id)
+            .await?;
         let txn = self.db.begin().await?;
         let current = find_locked(&txn, &CallRef::Id(model.id.clone()))
             .await?
             .ok_or_else(|| ServiceError::not_found("call", model.id.clone()))?;
         let status = CallStatus::from_stored(&current.status).unwrap_or(CallStatus::Pending);
         let mut active = current.clone().into_active_model();
-        fill(&mut active.organization_id, &current.organization_id, &outcome.organization_id);
+        fill(
+            &mut active.organization_id,
+            &current.organization_id,
+            &outcome.organization_id,
+        );
         fill(&mut active.lead_id, &current.lead_id, &outcome.lead_id);
         fill(&mut active.agent_id, &current.agent_id, &outcome.agent_id);
-        fill(&mut active.from_number, &current.from_number, &outcome.from_number);
-        fill(&mut active.to_number, &current.to_number, &outcome.to_number);
-        fill(&mut active.direction, &current.direction, outcome.direction.as_str());
+        fill(
+            &mut active.from_number,
+            &current.from_number,
+            &outcome.from_number,
+        );
+        fill(
+            &mut active.to_number,
+            &current.to_number,
+            &outcome.to_number,
+        );
+        fill(
+            &mut active.direction,
+            &current.direction,
+            outcome.direction.as_str(),
+        );
         if current.conversation_id.is_none() && outcome.conversation_id.is_some() {
             active.conversation_id = Set(outcome.conversation_id.clone());
         }
@@ -360,7 +382,10 @@ fn describe(reference: &CallRef) -> String {
 
 fn to_call(model: call::Model) -> Result<Call, ServiceError> {
     let status = CallStatus::from_stored(&model.status).ok_or_else(|| {
-        ServiceError::Internal(format!("call {}: unknown status {:?}", model.id, model.status))
+        ServiceError::Internal(format!(
+            "call {}: unknown status {:?}",
+            model.id, model.status
+        ))
     })?;
     Ok(Call {
         status,

@@ -89,7 +89,11 @@ impl TelephonyService for TelephonyGrpc {
             (Some(sid), _) => CallRef::Sid(sid),
             (None, Some(conversation)) => CallRef::Conversation(conversation),
             (None, None) => {
-                return Err(ServiceError::invalid("call_sid", "a call_sid or conversation_id is required").into());
+                return Err(ServiceError::invalid(
+                    "call_sid",
+                    "a call_sid or conversation_id is required",
+                )
+                .into());
             }
         };
         let update = StatusUpdate {
@@ -118,7 +122,11 @@ impl TelephonyService for TelephonyGrpc {
             call_sid,
             conversation_id,
         } = request.into_inner();
-        let reference = match (optional(call_id), optional(call_sid), optional(conversation_id)) {
+        let reference = match (
+            optional(call_id),
+            optional(call_sid),
+            optional(conversation_id),
+        ) {
             (Some(id), _, _) => CallRef::Id(id),
             (None, Some(sid), _) => CallRef::Sid(sid),
             (None, None, Some(conversation)) => CallRef::Conversation(conversation),
@@ -179,11 +187,17 @@ impl TelephonyService for TelephonyGrpc {
             (Some(sid), _) => CallRef::Sid(sid),
             (None, Some(conversation)) => CallRef::Conversation(conversation),
             (None, None) => {
-                return Err(ServiceError::invalid("call_sid", "a call_sid or conversation_id is required").into());
+                return Err(ServiceError::invalid(
+                    "call_sid",
+                    "a call_sid or conversation_id is required",
+                )
+                .into());
             }
         };
         if optional(source_url).is_some() {
-            return Err(Status::unimplemented("downloading recordings from source_url is not built yet"));
+            return Err(Status::unimplemented(
+                "downloading recordings from source_url is not built yet",
+            ));
         }
         if audio.is_empty() {
             return Err(ServiceError::invalid("audio", "is required").into());
@@ -207,7 +221,10 @@ impl TelephonyService for TelephonyGrpc {
         request: Request<pb::ListRecordingsRequest>,
     ) -> Result<Response<pb::ListRecordingsResponse>, Status> {
         let pb::ListRecordingsRequest { call_id } = request.into_inner();
-        let recordings = self.calls.recordings(&required("call_id", call_id)?).await?;
+        let recordings = self
+            .calls
+            .recordings(&required("call_id", call_id)?)
+            .await?;
         Ok(Response::new(pb::ListRecordingsResponse {
             recordings: recordings.into_iter().map(Into::into).collect(),
         }))

@@ -30,9 +30,8 @@ pub struct TelephonyConfig {
 
 impl TelephonyConfig {
     pub fn from_env() -> Result<Self, ConfigError> {
-        let storage_dir = env_var("CALLMESH_STORAGE_DIR").unwrap_or_else(|| {
-            format!("{}/storage", env_or("CALLMESH_DATA_DIR", "./data"))
-        });
+        let storage_dir = env_var("CALLMESH_STORAGE_DIR")
+            .unwrap_or_else(|| format!("{}/storage", env_or("CALLMESH_DATA_DIR", "./data")));
         Ok(TelephonyConfig {
             database: DatabaseUrl::from_env(Component::Telephony)?,
             storage_dir: PathBuf::from(storage_dir),
@@ -53,10 +52,9 @@ pub async fn serve(
         listener,
         shutdown,
         |db, gate| {
-            let server = TelephonyServiceServer::new(grpc::TelephonyGrpc::new(calls::CallBook::new(
-                db,
-                storage_dir,
-            )))
+            let server = TelephonyServiceServer::new(grpc::TelephonyGrpc::new(
+                calls::CallBook::new(db, storage_dir),
+            ))
             .max_decoding_message_size(MAX_MESSAGE_BYTES);
             tonic::service::Routes::new(InterceptedService::new(server, gate.interceptor()))
         },

@@ -196,8 +196,14 @@ mod tests {
         assert!(Pending.advances_to(Ringing));
         assert!(Ringing.advances_to(InProgress));
         assert!(InProgress.advances_to(Completed));
-        assert!(!InProgress.advances_to(Ringing), "a late ringing changes nothing");
-        assert!(!Completed.advances_to(Failed), "terminal states never give way");
+        assert!(
+            !InProgress.advances_to(Ringing),
+            "a late ringing changes nothing"
+        );
+        assert!(
+            !Completed.advances_to(Failed),
+            "terminal states never give way"
+        );
         assert!(!Busy.advances_to(Completed));
         for status in CallStatus::ALL {
             assert_eq!(CallStatus::from_stored(status.as_str()), Some(status));

@@ -14,9 +14,7 @@ use crate::entity::idempotency_key;
 use crate::error::LeadError;
 use crate::phone::DefaultRegion;
 
-/// The id of the organization that owns every number nobody else has claimed. Fixed, so every
-/// replica agrees on it without coordination.
-pub const DEFAULT_ORGANIZATION_ID: &str = "00000000-0000-7000-8000-000000000001";
+pub use callmesh_runtime::config::DEFAULT_ORGANIZATION_ID;
 
 #[derive(Clone)]
 pub struct LeadBook {

@@ -1,0 +1,200 @@
+//! Flows: what happens to an accepted webhook, one file per kind, each reading like a recipe.
+//! Every RPC a flow makes carries a key derived from the event, so running a flow again (a
+//! retry, a replay) changes nothing that already happened.
+
+mod call_status;
+mod conversation_events;
+mod post_call;
+mod transcript_check;
+
+use std::sync::Arc;
+
+use serde_json::Value;
+use tonic::Code;
+
+use callmesh_proto::lead::v1 as lead_pb;
+use callmesh_proto::notification::v1 as notification_pb;
+use callmesh_runtime::config::DEFAULT_ORGANIZATION_ID;
+
+use crate::clients::Clients;
+use crate::config::GatewayConfig;
+use crate::elevenlabs::api::ElevenLabsApi;
+use crate::inbox::{Inbox, InboxRow};
+
+pub use call_status::{CallStatusName, call_status_key};
+
+/// Inbox providers and event types the dispatcher knows.
+pub mod kinds {
+    pub const ELEVENLABS: &str = "elevenlabs";
+    pub const CALLMESH: &str = "callmesh";
+    pub const POST_CALL_TRANSCRIPTION: &str = "post_call_transcription";
+    pub const POST_CALL_AUDIO: &str = "post_call_audio";
+    pub const CALL_INITIATION_FAILURE: &str = "call_initiation_failure";
+    pub const CONVERSATION_EVENT: &str = "conversation_event";
+    pub const CALL_STATUS: &str = "call_status";
+    pub const TRANSCRIPT_CHECK: &str = "transcript_check";
+}
+
+/// How an attempt ended well.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Handled {
+    Done,
+    /// Nothing to do, and why.
+    Ignored(String),
+}
+
+/// How an attempt ended badly.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FlowError {
+    /// A dependency is down or slow: try again later.
+    Retryable(String),
+    /// No retry can fix it (the payload or the request is wrong): dead-letter it.
+    Permanent(String),
+}
+
+impl From<tonic::Status> for FlowError {
+    fn from(status: tonic::Status) -> Self {
+        let message = format!("{:?}: {}", status.code(), status.message());
+        match status.code() {
+            Code::InvalidArgument
+            | Code::NotFound
+            | Code::AlreadyExists
+            | Code::FailedPrecondition
+            | Code::PermissionDenied
+            | Code::Unimplemented
+            | Code::OutOfRange => FlowError::Permanent(message),
+            _ => FlowError::Retryable(message),
+        }
+    }
+}
+
+pub struct Flows {
+    pub(crate) clients: Clients,
+    pub(crate) api: ElevenLabsApi,
+    pub(crate) inbox: Inbox,
+    pub(crate) config: Arc<GatewayConfig>,
+}
+
+/// Who a call was with, as the lead service knows them.
+#[derive(Debug, Clone)]
+pub(crate) struct Party {
+    pub organization_id: String,
+    /// Empty when the other side's number is unknown or withheld.
+    pub lead_id: String,
+}
+
+impl Flows {
+    pub async fn run(&self, row: &InboxRow) -> Result<Handled, FlowError> {
+        use kinds::*;
+        match (row.provider.as_str(), row.event_type.as_str()) {
+            (ELEVENLABS, POST_CALL_TRANSCRIPTION) => {
+                self.post_call_transcription(&row.raw_body).await
+            }
+            (ELEVENLABS, POST_CALL_AUDIO) => self.post_call_audio(&row.raw_body).await,
+            (ELEVENLABS, CALL_INITIATION_FAILURE) => {
+                self.call_initiation_failure(&row.raw_body).await
+            }
+            (ELEVENLABS, CONVERSATION_EVENT) => {
+                self.conversation_event(&row.idempotency_key, &row.raw_body)
+                    .await
+            }
+            (ELEVENLABS, CALL_STATUS) => {
+                self.call_status(&row.idempotency_key, &row.raw_body).await
+            }
+            (CALLMESH, TRANSCRIPT_CHECK) => self.transcript_check(&row.raw_body).await,
+            (provider, kind) => Ok(Handled::Ignored(format!("no flow for {provider} {kind}"))),
+        }
+    }
+
+    /// The organization owning `business_number` (the default one when unknown) and the lead
+    /// with `lead_number` in it, created when new.
+    pub(crate) async fn identify(
+        &self,
+        business_number: Option<&str>,
+        lead_number: Option<&str>,
+        source: &str,
+    ) -> Result<Party, FlowError> {
+        let mut lead = self.clients.lead.clone();
+        let organization_id = match business_number.filter(|n| !n.trim().is_empty()) {
+            Some(number) => {
+                let request = lead_pb::ResolveOrganizationRequest {
+                    phone_number: number.to_owned(),
+                };
+                match lead.resolve_organization(request).await {
+                    Ok(answer) => answer
+                        .into_inner()
+                        .organization
+                        .map(|o| o.id)
+                        .unwrap_or_else(|| DEFAULT_ORGANIZATION_ID.to_owned()),
+                    Err(status) if status.code() == Code::InvalidArgument => {
+                        tracing::warn!(
+                            number,
+                            "business number is not a phone number; using the default organization"
+                        );
+                        DEFAULT_ORGANIZATION_ID.to_owned()
+                    }
+                    Err(status) => return Err(status.into()),
+                }
+            }
+            None => DEFAULT_ORGANIZATION_ID.to_owned(),
+        };
+        let lead_id = match lead_number.filter(|n| !n.trim().is_empty()) {
+            Some(number) => {
+                let request = lead_pb::FindOrCreateLeadRequest {
+                    idempotency_key: String::new(),
+                    organization_id: organization_id.clone(),
+                    phone_number: number.to_owned(),
+                    name: String::new(),
+                    email: String::new(),
+                    source: source.to_owned(),
+                };
+                match lead.find_or_create_lead(request).await {
+                    Ok(answer) => answer.into_inner().lead.map(|l| l.id).unwrap_or_default(),
+                    Err(status) if status.code() == Code::InvalidArgument => {
+                        tracing::warn!(number, "caller number is not a phone number; no lead");
+                        String::new()
+                    }
+                    Err(status) => return Err(status.into()),
+                }
+            }
+            None => String::new(),
+        };
+        Ok(Party {
+            organization_id,
+            lead_id,
+        })
+    }
+
+    /// Appends an event to the log (once per key) for live dashboards.
+    pub(crate) async fn publish(
+        &self,
+        key: String,
+        party: &Party,
+        kind: notification_pb::EventType,
+        payload: Value,
+    ) -> Result<(), FlowError> {
+        let organization_id = if party.organization_id.is_empty() {
+            DEFAULT_ORGANIZATION_ID.to_owned()
+        } else {
+            party.organization_id.clone()
+        };
+        self.clients
+            .notification
+            .clone()
+            .publish(notification_pb::PublishRequest {
+                idempotency_key: key,
+                organization_id,
+                lead_id: party.lead_id.clone(),
+                r#type: kind.into(),
+                payload_json: payload.to_string(),
+                occurred_at: Some(callmesh_runtime::timestamps::to_proto(chrono::Utc::now())),
+            })
+            .await?;
+        Ok(())
+    }
+}
+
+/// A stored payload that no longer parses is not going to parse on a retry either.
+pub(crate) fn unparseable(error: String) -> FlowError {
+    FlowError::Permanent(format!("payload: {error}"))
+}

@@ -1,0 +1,328 @@
+//! Post-call webhooks. A finished call: telephony records the outcome, context stores the
+//! transcript, analysis analyses it, lead applies the result, notification tells dashboards.
+//! Its audio: stored and linked to the call. A call that never started: the call is marked
+//! failed and the lead's last attempt updated.
+
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+
+use callmesh_proto::analysis::v1 as analysis_pb;
+use callmesh_proto::common::v1 as common;
+use callmesh_proto::context::v1 as context_pb;
+use callmesh_proto::lead::v1 as lead_pb;
+use callmesh_proto::notification::v1::EventType;
+use callmesh_proto::telephony::v1 as telephony_pb;
+use callmesh_runtime::timestamps;
+
+use super::{FlowError, Flows, Handled, Party, unparseable};
+use crate::elevenlabs::payload::{self, Audio, Envelope, InitiationFailure, Transcription};
+
+impl Flows {
+    pub(super) async fn post_call_transcription(&self, body: &[u8]) -> Result<Handled, FlowError> {
+        let envelope: Envelope<Transcription> = payload::parse(body).map_err(unparseable)?;
+        self.finished_call(envelope.data).await
+    }
+
+    /// The whole recipe for a finished call; also run for transcripts fetched from the API.
+    pub(crate) async fn finished_call(&self, call: Transcription) -> Result<Handled, FlowError> {
+        let conversation_id = call.conversation_id.clone();
+        let phone = call.metadata.phone_call.clone().unwrap_or_default();
+        let party = self
+            .identify(
+                phone.agent_number.as_deref(),
+                phone.external_number.as_deref(),
+                "voice_call",
+            )
+            .await?;
+        let outbound = phone.direction.as_deref() == Some("outbound");
+        let (from_number, to_number) = if outbound {
+            (phone.agent_number.clone(), phone.external_number.clone())
+        } else {
+            (phone.external_number.clone(), phone.agent_number.clone())
+        };
+        let duration_secs = call.metadata.call_duration_secs.unwrap_or(0.0).max(0.0) as u32;
+        let started_at = call
+            .metadata
+            .start_time_unix_secs
+            .and_then(|t| DateTime::from_timestamp(t, 0));
+        let ended_at = started_at.map(|s| s + chrono::Duration::seconds(i64::from(duration_secs)));
+        let analysis_block = call.analysis.clone().unwrap_or(Value::Null);
+        let provider_summary = analysis_block
+            .get("transcript_summary")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let turns: Vec<common::TranscriptTurn> = call
+            .transcript
+            .iter()
+            .map(|entry| common::TranscriptTurn {
+                role: match entry.role.as_str() {
+                    "user" => common::Role::User,
+                    "agent" => common::Role::Agent,
+                    _ => common::Role::System,
+                }
+                .into(),
+                message: entry.message.clone().unwrap_or_default(),
+                time_in_call_secs: entry.time_in_call_secs.unwrap_or(0.0),
+            })
+            .collect();
+
+        let status = if call.status.as_deref() == Some("failed") {
+            telephony_pb::CallStatus::Failed
+        } else {
+            telephony_pb::CallStatus::Completed
+        };
+        let recorded = self
+            .clients
+            .telephony
+            .clone()
+            .record_call_outcome(telephony_pb::RecordCallOutcomeRequest {
+                idempotency_key: format!("post_call:{conversation_id}"),
+                organization_id: party.organization_id.clone(),
+                lead_id: party.lead_id.clone(),
+                conversation_id: conversation_id.clone(),
+                call_sid: phone.call_sid.clone().unwrap_or_default(),
+                agent_id: call.agent_id.clone().unwrap_or_default(),
+                direction: if outbound {
+                    telephony_pb::Direction::Outbound
+                } else if phone.direction.is_some() {
+                    telephony_pb::Direction::Inbound
+                } else {
+                    telephony_pb::Direction::Unspecified
+                }
+                .into(),
+                status: status.into(),
+                from_number: from_number.unwrap_or_default(),
+                to_number: to_number.unwrap_or_default(),
+                duration_secs,
+                cost: call.metadata.cost.unwrap_or(0.0),
+                termination_reason: call.metadata.termination_reason.clone().unwrap_or_default(),
+                started_at: timestamps::to_proto_opt(started_at),
+                ended_at: timestamps::to_proto_opt(ended_at),
+            })
+            .await?
+            .into_inner()
+            .call
+            .unwrap_or_default();
+
+        self.clients
+            .context
+            .clone()
+            .append_transcript(context_pb::AppendTranscriptRequest {
+                idempotency_key: format!("transcript:{conversation_id}"),
+                organization_id: party.organization_id.clone(),
+                lead_id: party.lead_id.clone(),
+                conversation_id: conversation_id.clone(),
+                channel: common::Channel::Voice.into(),
+                turns: turns.clone(),
+                summary: provider_summary,
+                started_at: timestamps::to_proto_opt(started_at),
+            })
+            .await?;
+
+        let analysis = self
+            .clients
+            .analysis
+            .clone()
+            .analyze_conversation(analysis_pb::AnalyzeConversationRequest {
+                idempotency_key: format!("analysis:{conversation_id}"),
+                organization_id: party.organization_id.clone(),
+                lead_id: party.lead_id.clone(),
+                conversation_id: conversation_id.clone(),
+                channel: common::Channel::Voice.into(),
+                turns,
+                provider_analysis_json: if analysis_block.is_null() {
+                    String::new()
+                } else {
+                    analysis_block.to_string()
+                },
+                call_duration_secs: duration_secs,
+            })
+            .await?
+            .into_inner()
+            .analysis
+            .unwrap_or_default();
+
+        if !party.lead_id.is_empty() {
+            self.clients
+                .lead
+                .clone()
+                .apply_analysis(lead_pb::ApplyAnalysisRequest {
+                    idempotency_key: format!("analysis:{conversation_id}"),
+                    lead_id: party.lead_id.clone(),
+                    conversation_id: conversation_id.clone(),
+                    score: analysis.lead_score,
+                    tier: analysis.tier,
+                    summary: analysis.summary.clone(),
+                    status: lead_pb::LeadStatus::Unspecified.into(),
+                    occurred_at: timestamps::to_proto_opt(ended_at.or(Some(Utc::now()))),
+                })
+                .await?;
+        }
+
+        let payload = json!({
+            "conversation_id": conversation_id,
+            "call_id": recorded.id,
+            "call_sid": recorded.call_sid,
+            "status": if status == telephony_pb::CallStatus::Failed { "failed" } else { "completed" },
+            "duration_secs": duration_secs,
+            "score": analysis.lead_score,
+            "tier": common::LeadTier::try_from(analysis.tier).map(|t| t.as_str_name()).unwrap_or_default(),
+            "sentiment": common::Sentiment::try_from(analysis.sentiment).map(|s| s.as_str_name()).unwrap_or_default(),
+            "summary": analysis.summary,
+        });
+        self.publish(
+            format!("analysis_completed:{conversation_id}"),
+            &party,
+            EventType::AnalysisCompleted,
+            payload.clone(),
+        )
+        .await?;
+        self.publish(
+            format!("call_ended:{conversation_id}"),
+            &party,
+            EventType::CallEnded,
+            payload,
+        )
+        .await?;
+        Ok(Handled::Done)
+    }
+
+    pub(super) async fn post_call_audio(&self, body: &[u8]) -> Result<Handled, FlowError> {
+        let envelope: Envelope<Audio> = payload::parse(body).map_err(unparseable)?;
+        let audio = envelope.data;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(audio.full_audio.trim())
+            .map_err(|e| FlowError::Permanent(format!("data.full_audio: not base64: {e}")))?;
+        let recording = self
+            .clients
+            .telephony
+            .clone()
+            .record_recording(telephony_pb::RecordRecordingRequest {
+                idempotency_key: format!("audio:{}", audio.conversation_id),
+                call_sid: String::new(),
+                conversation_id: audio.conversation_id.clone(),
+                recording_sid: String::new(),
+                source_url: String::new(),
+                audio: bytes,
+                content_type: "audio/mpeg".to_owned(),
+                duration_secs: 0,
+            })
+            .await?
+            .into_inner()
+            .recording
+            .unwrap_or_default();
+        let call = self
+            .clients
+            .telephony
+            .clone()
+            .get_call(telephony_pb::GetCallRequest {
+                call_id: recording.call_id.clone(),
+                call_sid: String::new(),
+                conversation_id: String::new(),
+            })
+            .await?
+            .into_inner()
+            .call
+            .unwrap_or_default();
+        let party = Party {
+            organization_id: call.organization_id,
+            lead_id: call.lead_id,
+        };
+        let payload = json!({
+            "conversation_id": audio.conversation_id,
+            "call_id": recording.call_id,
+            "recording_id": recording.id,
+            "content_type": recording.content_type,
+        });
+        self.publish(
+            format!("recording:{}", audio.conversation_id),
+            &party,
+            EventType::RecordingAvailable,
+            payload,
+        )
+        .await?;
+        Ok(Handled::Done)
+    }
+
+    pub(super) async fn call_initiation_failure(&self, body: &[u8]) -> Result<Handled, FlowError> {
+        let envelope: Envelope<InitiationFailure> = payload::parse(body).map_err(unparseable)?;
+        let failure = envelope.data;
+        let (business, lead_number, call_sid) = failure.numbers();
+        let party = self
+            .identify(business.as_deref(), lead_number.as_deref(), "outbound_call")
+            .await?;
+        let reason = failure.reason();
+        let (status, outcome) = match reason {
+            "busy" => (
+                telephony_pb::CallStatus::Busy,
+                lead_pb::ContactOutcome::Busy,
+            ),
+            "no-answer" => (
+                telephony_pb::CallStatus::NoAnswer,
+                lead_pb::ContactOutcome::NoAnswer,
+            ),
+            _ => (
+                telephony_pb::CallStatus::Failed,
+                lead_pb::ContactOutcome::Failed,
+            ),
+        };
+        let occurred_at = envelope
+            .event_timestamp
+            .and_then(|t| DateTime::from_timestamp(t, 0))
+            .unwrap_or_else(Utc::now);
+        let call = self
+            .clients
+            .telephony
+            .clone()
+            .record_call_outcome(telephony_pb::RecordCallOutcomeRequest {
+                idempotency_key: format!("initiation_failure:{}", failure.conversation_id),
+                organization_id: party.organization_id.clone(),
+                lead_id: party.lead_id.clone(),
+                conversation_id: failure.conversation_id.clone(),
+                call_sid: call_sid.unwrap_or_default(),
+                agent_id: failure.agent_id.clone().unwrap_or_default(),
+                direction: telephony_pb::Direction::Outbound.into(),
+                status: status.into(),
+                from_number: business.unwrap_or_default(),
+                to_number: lead_number.unwrap_or_default(),
+                duration_secs: 0,
+                cost: 0.0,
+                termination_reason: reason.to_owned(),
+                started_at: None,
+                ended_at: Some(timestamps::to_proto(occurred_at)),
+            })
+            .await?
+            .into_inner()
+            .call
+            .unwrap_or_default();
+        if !party.lead_id.is_empty() {
+            self.clients
+                .lead
+                .clone()
+                .record_contact_attempt(lead_pb::RecordContactAttemptRequest {
+                    idempotency_key: format!("initiation_failure:{}", failure.conversation_id),
+                    lead_id: party.lead_id.clone(),
+                    channel: common::Channel::Voice.into(),
+                    outcome: outcome.into(),
+                    attempted_at: Some(timestamps::to_proto(occurred_at)),
+                    detail: format!("call did not start: {reason}"),
+                })
+                .await?;
+        }
+        let payload = json!({
+            "conversation_id": failure.conversation_id,
+            "call_id": call.id,
+            "reason": reason,
+        });
+        self.publish(
+            format!("call_failed:{}", failure.conversation_id),
+            &party,
+            EventType::CallFailed,
+            payload,
+        )
+        .await?;
+        Ok(Handled::Done)
+    }
+}

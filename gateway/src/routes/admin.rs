@@ -1,0 +1,271 @@
+//! The admin API (`Authorization: Bearer $CALLMESH_ADMIN_TOKEN`): the inbox, and the stored
+//! state of agent calls.
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tonic::Code;
+
+use callmesh_proto::telephony::v1 as telephony_pb;
+
+use crate::AppState;
+use crate::elevenlabs::api::ApiError as ElevenLabsError;
+use crate::error::ApiError;
+use crate::inbox::{InboxRow, InboxState};
+
+/// Refuses the request unless it carries the admin token.
+fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let token = state
+        .config
+        .admin_token
+        .as_ref()
+        .ok_or_else(|| ApiError::NotConfigured("CALLMESH_ADMIN_TOKEN is not set".into()))?;
+    let presented = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
+        .ok_or_else(|| ApiError::Unauthorized("missing bearer token".into()))?;
+    if token.matches(presented) {
+        Ok(())
+    } else {
+        Err(ApiError::Unauthorized("invalid token".into()))
+    }
+}
+
+#[derive(Deserialize)]
+pub struct InboxQuery {
+    state: Option<String>,
+    limit: Option<u64>,
+}
+
+pub async fn list_inbox(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<InboxQuery>,
+) -> Result<Json<Value>, ApiError> {
+    require_admin(&state, &headers)?;
+    let wanted = match query.state.as_deref() {
+        None | Some("") | Some("all") => None,
+        Some(name) => Some(InboxState::parse(name).ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "state: {name:?} is not one of pending, processing, done, ignored, dead"
+            ))
+        })?),
+    };
+    let limit = query.limit.unwrap_or(100).clamp(1, 1000);
+    let items = state.inbox.list(wanted, limit).await?;
+    Ok(Json(
+        json!({"items": items.iter().map(item_json).collect::<Vec<_>>()}),
+    ))
+}
+
+pub async fn replay_inbox_item(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    require_admin(&state, &headers)?;
+    let id: i64 = id
+        .parse()
+        .map_err(|_| ApiError::BadRequest(format!("id: {id:?} is not an inbox item id")))?;
+    let item = state
+        .inbox
+        .replay(id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("inbox item {id} not found")))?;
+    tracing::info!(item = id, "inbox item replayed by an operator");
+    Ok(Json(item_json(&item)))
+}
+
+fn item_json(item: &InboxRow) -> Value {
+    json!({
+        "id": item.id,
+        "provider": item.provider,
+        "event_type": item.event_type,
+        "idempotency_key": item.idempotency_key,
+        "state": item.state,
+        "attempts": item.attempts,
+        "next_attempt_at": item.next_attempt_at.to_rfc3339(),
+        "last_error": item.last_error,
+        "received_at": item.received_at.to_rfc3339(),
+        "body_bytes": item.raw_body.len(),
+    })
+}
+
+#[derive(Deserialize)]
+pub struct AgentCallQuery {
+    conversation_id: Option<String>,
+    #[serde(rename = "callSid", alias = "call_sid")]
+    call_sid: Option<String>,
+}
+
+/// `POST /api/agent-calls/status`: the stored state of a call and its latest raw status
+/// payload; refreshed from the ElevenLabs API when missing or stale.
+pub async fn agent_call_status(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Json<AgentCallQuery>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    require_admin(&state, &headers)?;
+    let Json(query) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let conversation_id = query.conversation_id.filter(|c| !c.trim().is_empty());
+    let call_sid = query.call_sid.filter(|c| !c.trim().is_empty());
+    if conversation_id.is_none() && call_sid.is_none() {
+        return Err(ApiError::BadRequest(
+            "conversation_id: a conversation_id or callSid is required".into(),
+        ));
+    }
+    let stored = find_call(&state, conversation_id.as_deref(), call_sid.as_deref()).await?;
+    let conversation = conversation_id.clone().or_else(|| {
+        stored
+            .as_ref()
+            .map(|c| c.conversation_id.clone())
+            .filter(|c| !c.is_empty())
+    });
+    let stale = match &stored {
+        None => true,
+        Some(call) => {
+            !is_final(call.status) && is_older_than(call, state.config.elevenlabs.status_staleness)
+        }
+    };
+    let mut source = "stored";
+    if stale && let Some(conversation_id) = &conversation {
+        match state.flows.api.conversation(conversation_id).await {
+            Ok(Some(remote)) => {
+                source = "elevenlabs_api";
+                refresh_from_api(&state, conversation_id, &remote).await?;
+            }
+            Ok(None) => {}
+            Err(ElevenLabsError::NotConfigured) => {}
+            Err(error) => tracing::warn!(%error, "cannot refresh the call from ElevenLabs"),
+        }
+    }
+    let call = find_call(&state, conversation.as_deref(), call_sid.as_deref())
+        .await?
+        .ok_or_else(|| ApiError::NotFound("no such call".into()))?;
+    let latest = state
+        .clients
+        .telephony
+        .clone()
+        .list_call_status_changes(telephony_pb::ListCallStatusChangesRequest {
+            call_id: call.id.clone(),
+        })
+        .await?
+        .into_inner()
+        .changes
+        .pop()
+        .and_then(|c| serde_json::from_str::<Value>(&c.raw_payload_json).ok())
+        .unwrap_or(Value::Null);
+    Ok(Json(json!({
+        "source": source,
+        "call": {
+            "id": call.id,
+            "conversation_id": call.conversation_id,
+            "call_sid": call.call_sid,
+            "status": status_name(call.status),
+            "termination_reason": call.termination_reason,
+            "duration_secs": call.duration_secs,
+            "updated_at": call.updated_at.map(|t| t.seconds),
+        },
+        "latest_payload": latest,
+    })))
+}
+
+async fn find_call(
+    state: &AppState,
+    conversation_id: Option<&str>,
+    call_sid: Option<&str>,
+) -> Result<Option<telephony_pb::Call>, ApiError> {
+    let request = telephony_pb::GetCallRequest {
+        call_id: String::new(),
+        call_sid: call_sid.unwrap_or_default().to_owned(),
+        conversation_id: if call_sid.is_some() {
+            String::new()
+        } else {
+            conversation_id.unwrap_or_default().to_owned()
+        },
+    };
+    match state.clients.telephony.clone().get_call(request).await {
+        Ok(answer) => Ok(answer.into_inner().call),
+        Err(status) if status.code() == Code::NotFound => Ok(None),
+        Err(status) => Err(status.into()),
+    }
+}
+
+/// Stores what the API says: a finished conversation goes through the post-call recipe (call
+/// outcome, transcript, analysis, lead); one in progress moves the call's state forward.
+async fn refresh_from_api(
+    state: &AppState,
+    conversation_id: &str,
+    remote: &Value,
+) -> Result<(), ApiError> {
+    let status = remote
+        .get("status")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if status == "done" {
+        let call = serde_json::from_value(remote.clone())
+            .map_err(|e| ApiError::Internal(format!("ElevenLabs conversation: {e}")))?;
+        return state
+            .flows
+            .finished_call(call)
+            .await
+            .map(|_| ())
+            .map_err(|e| ApiError::Unavailable(format!("{e:?}")));
+    }
+    let mapped = match status {
+        "initiated" => telephony_pb::CallStatus::Initiated,
+        "in-progress" => telephony_pb::CallStatus::InProgress,
+        "processing" => telephony_pb::CallStatus::Completed,
+        "failed" => telephony_pb::CallStatus::Failed,
+        _ => return Ok(()),
+    };
+    let request = telephony_pb::UpdateCallStatusRequest {
+        idempotency_key: format!("elevenlabs_api:{conversation_id}:{status}"),
+        call_sid: String::new(),
+        status: mapped.into(),
+        sequence_number: 0,
+        duration_secs: 0,
+        answered_by: String::new(),
+        raw_payload_json: json!({"source": "elevenlabs_api", "status": status, "metadata": remote.get("metadata")}).to_string(),
+        occurred_at: Some(callmesh_runtime::timestamps::to_proto(chrono::Utc::now())),
+        conversation_id: conversation_id.to_owned(),
+        reason: String::new(),
+    };
+    match state
+        .clients
+        .telephony
+        .clone()
+        .update_call_status(request)
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(status) if status.code() == Code::NotFound => Ok(()),
+        Err(status) => Err(status.into()),
+    }
+}
+
+fn is_final(status: i32) -> bool {
+    use telephony_pb::CallStatus as S;
+    matches!(
+        S::try_from(status),
+        Ok(S::Completed | S::Busy | S::NoAnswer | S::Canceled | S::Failed)
+    )
+}
+
+fn is_older_than(call: &telephony_pb::Call, age: std::time::Duration) -> bool {
+    let updated = call.updated_at.as_ref().map(|t| t.seconds).unwrap_or(0);
+    chrono::Utc::now().timestamp() - updated > age.as_secs() as i64
+}
+
+fn status_name(status: i32) -> String {
+    telephony_pb::CallStatus::try_from(status)
+        .map(|s| {
+            s.as_str_name()
+                .trim_start_matches("CALL_STATUS_")
+                .to_ascii_lowercase()
+        })
+        .unwrap_or_default()
+}

@@ -1,0 +1,156 @@
+//! `POST /api/webhooks/elevenlabs/conversation-initiation`, answered while the phone rings:
+//! the dynamic variables built by the context service from the caller's history. When a
+//! dependency is slow or down the answer is still 200, within the deadline, with every
+//! variable at a safe default: a missing variable would fail the call.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::HeaderMap;
+use bytes::Bytes;
+use chrono::Utc;
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use serde_json::{Value, json};
+
+use callmesh_proto::context::v1 as context_pb;
+
+use crate::AppState;
+use crate::config::InitiationConfig;
+use crate::elevenlabs::payload::{self, InitiationRequest};
+use crate::error::ApiError;
+use crate::verify::{self, elevenlabs};
+
+/// Initiations per caller, per window.
+pub type CallerLimiter = DefaultKeyedRateLimiter<String>;
+
+pub fn caller_limiter(config: &InitiationConfig) -> Arc<CallerLimiter> {
+    let burst = NonZeroU32::new(config.rate_limit.max(1)).unwrap_or(NonZeroU32::MIN);
+    let period = config.rate_window / burst.get();
+    let quota = Quota::with_period(period)
+        .unwrap_or_else(|| Quota::per_second(burst))
+        .allow_burst(burst);
+    Arc::new(RateLimiter::keyed(quota))
+}
+
+pub async fn conversation_initiation(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let el = &state.config.elevenlabs;
+    let body = body?;
+    let signed = headers.contains_key(elevenlabs::HEADER);
+    let verified = match (
+        &el.initiation_header_secret,
+        signed,
+        el.initiation_secrets.is_empty(),
+    ) {
+        (None, _, true) => {
+            return Err(ApiError::NotConfigured(
+                "ELEVENLABS_CONVERSATION_INITIATION_WEBHOOK_SECRET is not set".into(),
+            ));
+        }
+        (Some(secret), false, _) | (Some(secret), true, true) => {
+            verify::header_secret(&headers, &el.initiation_header, secret, body)?
+        }
+        (Some(secret), true, false) => {
+            // Both: the header secret, and the signature that came along.
+            let body = verify::header_secret(&headers, &el.initiation_header, secret, body)?;
+            elevenlabs::verify(
+                &el.initiation_secrets,
+                &headers,
+                body.into_body(),
+                Utc::now().timestamp(),
+            )?
+        }
+        (None, _, false) => elevenlabs::verify(
+            &el.initiation_secrets,
+            &headers,
+            body,
+            Utc::now().timestamp(),
+        )?,
+    };
+    let request: InitiationRequest =
+        payload::parse(verified.body()).map_err(ApiError::BadRequest)?;
+    let caller = request.caller_id.clone().unwrap_or_default();
+    let limit_key = if caller.is_empty() {
+        "anonymous".to_owned()
+    } else {
+        caller.clone()
+    };
+    if state.initiation_limiter.check_key(&limit_key).is_err() {
+        return Err(ApiError::TooManyRequests(format!(
+            "more than {} conversation initiations for this caller in {} s",
+            state.config.initiation.rate_limit,
+            state.config.initiation.rate_window.as_secs()
+        )));
+    }
+
+    let call_sid = request
+        .call_sid
+        .clone()
+        .or(request.call_id.clone())
+        .unwrap_or_default();
+    let build = context_pb::BuildInitiationDataRequest {
+        caller_number: caller,
+        called_number: request.called_number.clone().unwrap_or_default(),
+        agent_id: request.agent_id.clone().unwrap_or_default(),
+        call_sid: call_sid.clone(),
+    };
+    let mut context = state.clients.context.clone();
+    let answer = tokio::time::timeout(
+        state.config.initiation.deadline,
+        context.build_initiation_data(build),
+    )
+    .await;
+    let variables = match answer {
+        Ok(Ok(answer)) => match answer.into_inner().data {
+            Some(data) => variables(&data),
+            None => fallback(&state, &call_sid, "context answered no data"),
+        },
+        Ok(Err(status)) => fallback(
+            &state,
+            &call_sid,
+            &format!("{:?}: {}", status.code(), status.message()),
+        ),
+        Err(_) => fallback(&state, &call_sid, "deadline exceeded"),
+    };
+    Ok(Json(json!({
+        "type": "conversation_initiation_client_data",
+        "dynamic_variables": variables,
+    })))
+}
+
+fn variables(data: &context_pb::InitiationData) -> Value {
+    json!({
+        "conversation_context": data.conversation_context,
+        "customer_name": data.customer_name,
+        "organization_name": data.organization_name,
+        "organization_id": data.organization_id,
+        "lead_status": data.lead_status,
+        "previous_summary": data.previous_summary,
+        "caller_type": data.caller_type,
+        "has_conversation_history": data.has_conversation_history,
+        "total_messages": data.total_messages,
+    })
+}
+
+/// Every variable, at values that are true of any caller we know nothing about.
+fn fallback(state: &AppState, call_sid: &str, why: &str) -> Value {
+    tracing::warn!(%call_sid, reason = why, "conversation initiation answered with defaults");
+    variables(&context_pb::InitiationData {
+        conversation_context: String::new(),
+        customer_name: "Customer".into(),
+        organization_name: state.config.default_organization_name.clone(),
+        organization_id: String::new(),
+        lead_status: "New Inquiry".into(),
+        previous_summary: String::new(),
+        caller_type: "new_caller".into(),
+        has_conversation_history: false,
+        total_messages: 0,
+        lead_id: String::new(),
+    })
+}

@@ -1,0 +1,217 @@
+//! Asynchronous ElevenLabs webhooks: verify the raw body, check it is a payload we can work
+//! with (400 naming the field if not), commit it to the inbox, answer 200. The work happens
+//! later, from the inbox.
+
+use std::net::SocketAddr;
+
+use axum::Json;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{ConnectInfo, OriginalUri, State};
+use axum::http::HeaderMap;
+use bytes::Bytes;
+use chrono::Utc;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::AppState;
+use crate::elevenlabs::payload::{
+    self, Audio, CallStatusUpdate, ConversationEvent, Envelope, InitiationFailure, Routing,
+    Transcription,
+};
+use crate::error::ApiError;
+use crate::flows::{CallStatusName, call_status_key, kinds};
+use crate::inbox::{Admission, InboxState, NewItem};
+use crate::secret::Secret;
+use crate::verify::{self, Verified, elevenlabs};
+
+/// `GET` on a webhook path: a health check for the provider's dashboard.
+pub async fn health_check(OriginalUri(uri): OriginalUri) -> Json<Value> {
+    Json(json!({"status": "ok", "endpoint": uri.path()}))
+}
+
+pub async fn post_call(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let secrets = &state.config.elevenlabs.post_call_secrets;
+    let verified = verify_hmac(
+        secrets,
+        "ELEVENLABS_POST_CALL_WEBHOOK_SECRET",
+        &headers,
+        body?,
+    )?;
+    let body = verified.into_body();
+    let routing: Envelope<Routing> = payload::parse(&body).map_err(ApiError::BadRequest)?;
+    let kind = routing.kind.clone();
+    // Known types are checked whole at the door, so a bad payload is refused, not dead-lettered.
+    let (state_, conversation) = match kind.as_str() {
+        kinds::POST_CALL_TRANSCRIPTION => {
+            let parsed: Envelope<Transcription> =
+                payload::parse(&body).map_err(ApiError::BadRequest)?;
+            (InboxState::Pending, Some(parsed.data.conversation_id))
+        }
+        kinds::POST_CALL_AUDIO => {
+            let parsed: Envelope<Audio> = payload::parse(&body).map_err(ApiError::BadRequest)?;
+            (InboxState::Pending, Some(parsed.data.conversation_id))
+        }
+        kinds::CALL_INITIATION_FAILURE => {
+            let parsed: Envelope<InitiationFailure> =
+                payload::parse(&body).map_err(ApiError::BadRequest)?;
+            (InboxState::Pending, Some(parsed.data.conversation_id))
+        }
+        other => {
+            tracing::info!(
+                event_type = other,
+                "post-call webhook of a type callmesh does not handle; stored and ignored"
+            );
+            (InboxState::Ignored, routing.data.conversation_id.clone())
+        }
+    };
+    let key = match conversation {
+        Some(conversation_id) => format!("{kind}:{conversation_id}"),
+        None => format!("{kind}:{}", digest(&body)),
+    };
+    admit(&state, kind, key, body, state_).await
+}
+
+pub async fn conversation_events(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let secrets = &state.config.elevenlabs.conversation_events_secrets;
+    let verified = verify_hmac(
+        secrets,
+        "ELEVENLABS_CONVERSATION_EVENTS_WEBHOOK_SECRET",
+        &headers,
+        body?,
+    )?;
+    let body = verified.into_body();
+    let _event: ConversationEvent = payload::parse(&body).map_err(ApiError::BadRequest)?;
+    // A retry repeats the body byte for byte.
+    let key = format!("{}:{}", kinds::CONVERSATION_EVENT, digest(&body));
+    admit(
+        &state,
+        kinds::CONVERSATION_EVENT.to_owned(),
+        key,
+        body,
+        InboxState::Pending,
+    )
+    .await
+}
+
+pub async fn call_status(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let el = &state.config.elevenlabs;
+    let body = body?;
+    let verified = if el.call_status_secrets.is_empty() {
+        let address = client_address(peer, &headers, el.trust_forwarded_for);
+        verify::allowed_address(address, &el.allowed_ips, body)?
+    } else {
+        verify_hmac(
+            &el.call_status_secrets,
+            "ELEVENLABS_CALL_STATUS_WEBHOOK_SECRET",
+            &headers,
+            body,
+        )?
+    };
+    let body = verified.into_body();
+    let update: CallStatusUpdate = payload::parse(&body).map_err(ApiError::BadRequest)?;
+    let Some(name) = CallStatusName::from_event(&update.event_type) else {
+        tracing::info!(event_type = %update.event_type, "unknown call status event; stored and ignored");
+        let key = format!("{}:unknown:{}", kinds::CALL_STATUS, digest(&body));
+        return admit(
+            &state,
+            kinds::CALL_STATUS.to_owned(),
+            key,
+            body,
+            InboxState::Ignored,
+        )
+        .await;
+    };
+    let key = call_status_key(&update, name).ok_or_else(|| {
+        ApiError::BadRequest("conversation_id: a conversation_id or callSid is required".into())
+    })?;
+    admit(
+        &state,
+        kinds::CALL_STATUS.to_owned(),
+        key,
+        body,
+        InboxState::Pending,
+    )
+    .await
+}
+
+fn verify_hmac(
+    secrets: &[Secret],
+    variable: &str,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Result<Verified<Bytes>, ApiError> {
+    if secrets.is_empty() {
+        return Err(ApiError::NotConfigured(format!(
+            "{variable} (or ELEVENLABS_WEBHOOK_SECRET) is not set"
+        )));
+    }
+    Ok(elevenlabs::verify(
+        secrets,
+        headers,
+        body,
+        Utc::now().timestamp(),
+    )?)
+}
+
+async fn admit(
+    state: &AppState,
+    event_type: String,
+    key: String,
+    body: Bytes,
+    item_state: InboxState,
+) -> Result<Json<Value>, ApiError> {
+    let admission = state
+        .inbox
+        .admit(NewItem {
+            provider: kinds::ELEVENLABS,
+            event_type: event_type.clone(),
+            idempotency_key: key.clone(),
+            raw_body: body.to_vec(),
+            state: item_state,
+            not_before: Utc::now(),
+        })
+        .await?;
+    let status = match admission {
+        Admission::Accepted => "accepted",
+        Admission::Duplicate => {
+            tracing::info!(%event_type, event_key = %key, "repeated delivery; already in the inbox");
+            "duplicate"
+        }
+    };
+    Ok(Json(json!({"status": status})))
+}
+
+/// The peer, or the first `X-Forwarded-For` address when a trusted proxy sets it.
+fn client_address(
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    trust_forwarded_for: bool,
+) -> std::net::IpAddr {
+    if trust_forwarded_for
+        && let Some(first) = headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .and_then(|v| v.trim().parse().ok())
+    {
+        return first;
+    }
+    peer.ip()
+}
+
+fn digest(body: &[u8]) -> String {
+    hex::encode(Sha256::digest(body))
+}
