@@ -2,118 +2,21 @@
 //! with a fresh database, driven over real HTTP and real gRPC. The lead RPCs are called through
 //! a client that knows no callmesh proto at all (Python grpcio + server reflection).
 
-use std::collections::HashMap;
-use std::net::SocketAddr;
+mod support;
+
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 
-use callmesh_runtime::db::DatabaseUrl;
-use callmesh_runtime::{Component, ServeError};
-use callmesh_testkit::{Backend, TestDatabase, backends, wait_until};
+use callmesh_runtime::Component;
+use callmesh_testkit::{backends, wait_until};
 
-struct Mesh {
-    gateway: String,
-    addrs: HashMap<Component, SocketAddr>,
-    stops: HashMap<Component, (CancellationToken, JoinHandle<Result<(), ServeError>>)>,
-    _databases: Vec<TestDatabase>,
-}
+use support::Mesh;
 
-async fn start_mesh(backend: Backend) -> Mesh {
-    let mut databases = Vec::new();
-    let mut addrs = HashMap::new();
-    let mut stops = HashMap::new();
-    let mut listeners = Vec::new();
-    for component in Component::ALL {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        addrs.insert(component, listener.local_addr().expect("addr"));
-        listeners.push((component, listener));
-    }
-    for (component, listener) in listeners {
-        let database = TestDatabase::create(backend).await;
-        let url = DatabaseUrl::parse(database.url(), "TEST").expect("url");
-        databases.push(database);
-        let shutdown = CancellationToken::new();
-        let token = shutdown.clone();
-        let handle = match component {
-            Component::Gateway => {
-                let config = callmesh_gateway::GatewayConfig::new(
-                    url,
-                    Component::SERVICES
-                        .into_iter()
-                        .map(|s| (s, format!("http://{}", addrs[&s])))
-                        .collect(),
-                );
-                tokio::spawn(callmesh_gateway::serve(config, listener, token))
-            }
-            Component::Lead => {
-                let config = callmesh_lead::LeadConfig {
-                    database: url,
-                    default_organization_name: "Acme Plumbing".into(),
-                    default_region: Default::default(),
-                };
-                tokio::spawn(callmesh_lead::serve(config, listener, token))
-            }
-            Component::Context => {
-                let config = callmesh_context::ContextConfig {
-                    database: url,
-                    lead_url: format!("http://{}", addrs[&Component::Lead]),
-                };
-                tokio::spawn(callmesh_context::serve(config, listener, token))
-            }
-            Component::Analysis => {
-                let config = callmesh_analysis::AnalysisConfig { database: url };
-                tokio::spawn(callmesh_analysis::serve(config, listener, token))
-            }
-            Component::Telephony => {
-                let config = callmesh_telephony::TelephonyConfig {
-                    database: url,
-                    storage_dir: std::env::temp_dir()
-                        .join(format!("callmesh-storage-{}", std::process::id())),
-                };
-                tokio::spawn(callmesh_telephony::serve(config, listener, token))
-            }
-            Component::Notification => {
-                let config = callmesh_notification::NotificationConfig { database: url };
-                tokio::spawn(callmesh_notification::serve(config, listener, token))
-            }
-        };
-        stops.insert(component, (shutdown, handle));
-    }
-    Mesh {
-        gateway: format!("http://{}", addrs[&Component::Gateway]),
-        addrs,
-        stops,
-        _databases: databases,
-    }
-}
+/// Runs the Python reflection client, which knows no callmesh proto.
+struct Reflection<'a>(&'a Mesh);
 
-impl Mesh {
-    async fn health(&self) -> (u16, Value) {
-        let response = reqwest::get(format!("{}/api/health", self.gateway))
-            .await
-            .expect("gateway answers");
-        let status = response.status().as_u16();
-        (status, response.json().await.expect("JSON body"))
-    }
-
-    async fn stop(&mut self, component: Component) {
-        let (token, handle) = self.stops.remove(&component).expect("running");
-        token.cancel();
-        let outcome = tokio::time::timeout(Duration::from_secs(10), handle)
-            .await
-            .expect("stops promptly")
-            .expect("task");
-        assert!(
-            outcome.is_ok(),
-            "{} stopped with {outcome:?}",
-            component.name()
-        );
-    }
-
+impl Reflection<'_> {
     /// Runs the reflection client against `component`.
     async fn reflect(&self, component: Component, args: &[&str]) -> Value {
         let python = std::env::var("CALLMESH_PYTHON").unwrap_or_else(|_| "python3".into());
@@ -123,7 +26,7 @@ impl Mesh {
         );
         let output = tokio::process::Command::new(&python)
             .arg(script)
-            .arg(self.addrs[&component].to_string())
+            .arg(self.0.addrs[&component].to_string())
             .args(args)
             .output()
             .await
@@ -152,7 +55,8 @@ impl Mesh {
 #[tokio::test]
 async fn the_whole_mesh_serves_reflects_and_reports_a_stopped_service() {
     for backend in backends().await {
-        let mut mesh = start_mesh(backend).await;
+        let mut mesh = Mesh::start(backend, |_| {}).await;
+        let reflection = Reflection(&mesh);
 
         let all_serving = wait_until(Duration::from_secs(30), || async {
             mesh.health().await.0 == 200
@@ -169,7 +73,7 @@ async fn the_whole_mesh_serves_reflects_and_reports_a_stopped_service() {
 
         // Reflection lists each server's own service and health, no proto files needed.
         for service in Component::SERVICES {
-            let listed = mesh.reflect(service, &["list"]).await;
+            let listed = reflection.reflect(service, &["list"]).await;
             let names: Vec<&str> = listed["services"]
                 .as_array()
                 .expect("list")
@@ -182,7 +86,7 @@ async fn the_whole_mesh_serves_reflects_and_reports_a_stopped_service() {
         }
 
         // The lead service, driven through reflection only.
-        let created = mesh
+        let created = reflection
             .call_lead(
                 "CreateOrganization",
                 json!({"idempotency_key": "mesh-org", "name": "Bike Shop",
@@ -197,7 +101,7 @@ async fn the_whole_mesh_serves_reflects_and_reports_a_stopped_service() {
         );
         let organization_id = organization["id"].as_str().expect("id").to_owned();
 
-        let resolved = mesh
+        let resolved = reflection
             .call_lead(
                 "ResolveOrganization",
                 json!({"phone_number": "+12125550199"}),
@@ -208,7 +112,7 @@ async fn the_whole_mesh_serves_reflects_and_reports_a_stopped_service() {
             organization_id.as_str()
         );
 
-        let first = mesh.call_lead(
+        let first = reflection.call_lead(
             "FindOrCreateLead",
             json!({"organization_id": organization_id, "phone_number": "415-555-0142", "name": "Ann"}),
         ).await;
@@ -217,7 +121,7 @@ async fn the_whole_mesh_serves_reflects_and_reports_a_stopped_service() {
             .as_str()
             .expect("lead id")
             .to_owned();
-        let again = mesh
+        let again = reflection
             .call_lead(
                 "FindOrCreateLead",
                 json!({"organization_id": organization_id, "phone_number": "+14155550142"}),
@@ -226,13 +130,15 @@ async fn the_whole_mesh_serves_reflects_and_reports_a_stopped_service() {
         assert_eq!(again["ok"]["lead"]["id"], lead_id.as_str());
         assert_ne!(again["ok"]["created"], true, "found, not created again");
 
-        let fetched = mesh.call_lead("GetLead", json!({"lead_id": lead_id})).await;
+        let fetched = reflection
+            .call_lead("GetLead", json!({"lead_id": lead_id}))
+            .await;
         assert_eq!(fetched["ok"]["lead"]["name"], "Ann");
-        let listed = mesh
+        let listed = reflection
             .call_lead("ListLeads", json!({"organization_id": organization_id}))
             .await;
         assert_eq!(listed["ok"]["leads"].as_array().map(Vec::len), Some(1));
-        let found = mesh
+        let found = reflection
             .call_lead(
                 "SearchLeads",
                 json!({"organization_id": organization_id, "query": "ann"}),
@@ -240,7 +146,7 @@ async fn the_whole_mesh_serves_reflects_and_reports_a_stopped_service() {
             .await;
         assert_eq!(found["ok"]["leads"][0]["id"], lead_id.as_str());
 
-        let invalid = mesh
+        let invalid = reflection
             .call_lead(
                 "FindOrCreateLead",
                 json!({"organization_id": organization_id, "phone_number": "not a phone"}),
@@ -252,7 +158,7 @@ async fn the_whole_mesh_serves_reflects_and_reports_a_stopped_service() {
                 .as_str()
                 .is_some_and(|m| m.starts_with("phone_number"))
         );
-        let unknown = mesh
+        let unknown = reflection
             .call_lead(
                 "GetLead",
                 json!({"lead_id": "01900000-0000-7000-8000-000000000000"}),
@@ -279,7 +185,7 @@ async fn the_whole_mesh_serves_reflects_and_reports_a_stopped_service() {
                 "callmesh.notification.v1.NotificationService/ForwardToCrm",
             ),
         ] {
-            let answer = mesh.reflect(component, &["call", method, "{}"]).await;
+            let answer = reflection.reflect(component, &["call", method, "{}"]).await;
             assert_eq!(
                 answer["error"]["code"], "UNIMPLEMENTED",
                 "{method}: {answer}"
@@ -294,14 +200,6 @@ async fn the_whole_mesh_serves_reflects_and_reports_a_stopped_service() {
         assert_ne!(body["services"]["context"], "SERVING");
         assert_eq!(body["services"]["lead"], "SERVING");
 
-        for component in [
-            Component::Gateway,
-            Component::Lead,
-            Component::Analysis,
-            Component::Telephony,
-            Component::Notification,
-        ] {
-            mesh.stop(component).await;
-        }
+        mesh.shutdown().await;
     }
 }

@@ -129,7 +129,10 @@ pub async fn connect(url: &DatabaseUrl) -> Result<DatabaseConnection, DatabaseEr
         url: url.redacted(),
         source,
     };
-    let max_connections = env_parse("DATABASE_MAX_CONNECTIONS", 10u32)
+    // SQLite has one writer at a time. A single pooled connection serialises access in the
+    // pool instead of failing transactions with SQLITE_BUSY when two upgrade a read to a write.
+    let default_size = if url.is_postgres() { 10u32 } else { 1 };
+    let max_connections = env_parse("DATABASE_MAX_CONNECTIONS", default_size)
         .map_err(|e| connect_error(DbErr::Custom(e.to_string())))?;
     let mut options = ConnectOptions::new(url.as_str());
     options

@@ -121,7 +121,16 @@ impl CallBook {
             active.ended_at = Set(outcome.ended_at);
         }
         active.updated_at = Set(Utc::now());
-        let updated = active.update(&txn).await?;
+        let updated = active.update(&txn).await.map_err(|e| {
+            if callmesh_runtime::errors::is_unique_violation(&e) {
+                ServiceError::Conflict(format!(
+                    "call_sid {} already belongs to another call",
+                    outcome.call_sid.clone().unwrap_or_default()
+                ))
+            } else {
+                e.into()
+            }
+        })?;
         txn.commit().await?;
         tracing::info!(call_id = %updated.id, conversation_id = ?updated.conversation_id, status = %updated.status, "call outcome recorded");
         to_call(updated)

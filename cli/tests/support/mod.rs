@@ -1,0 +1,416 @@
+//! The whole mesh in a test process: five services and the gateway on ephemeral ports, each
+//! with a fresh database, plus a fake ElevenLabs API on loopback. Components can be stopped and
+//! restarted on the same address, to prove that nothing acknowledged is lost.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::get;
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Channel;
+
+use callmesh_gateway::GatewayConfig;
+use callmesh_proto::analysis::v1::analysis_service_client::AnalysisServiceClient;
+use callmesh_proto::context::v1::context_service_client::ContextServiceClient;
+use callmesh_proto::lead::v1::lead_service_client::LeadServiceClient;
+use callmesh_proto::notification::v1::notification_service_client::NotificationServiceClient;
+use callmesh_proto::telephony::v1::telephony_service_client::TelephonyServiceClient;
+use callmesh_runtime::db::DatabaseUrl;
+use callmesh_runtime::{Component, ServeError};
+use callmesh_testkit::{Backend, TestDatabase, wait_until};
+
+pub const WEBHOOK_SECRET: &str = "wsec_test_secret";
+pub const INITIATION_SECRET: &str = "initiation-header-secret";
+pub const ADMIN_TOKEN: &str = "admin-token-for-tests";
+pub const API_KEY: &str = "xi-test-key";
+
+type Running = (CancellationToken, JoinHandle<Result<(), ServeError>>);
+
+pub struct Mesh {
+    pub backend: Backend,
+    pub addrs: HashMap<Component, SocketAddr>,
+    running: HashMap<Component, Running>,
+    databases: HashMap<Component, TestDatabase>,
+    pub gateway_config: GatewayConfig,
+    pub storage_dir: PathBuf,
+    pub http: reqwest::Client,
+    pub fake_api: FakeElevenLabs,
+}
+
+/// The ElevenLabs REST API as far as callmesh uses it: conversations by id.
+#[derive(Clone, Default)]
+pub struct FakeElevenLabs {
+    pub url: String,
+    conversations: Arc<Mutex<HashMap<String, Value>>>,
+    pub requests: Arc<Mutex<Vec<String>>>,
+}
+
+impl FakeElevenLabs {
+    pub async fn start() -> FakeElevenLabs {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let mut fake = FakeElevenLabs {
+            url: format!("http://{}", listener.local_addr().expect("addr")),
+            ..Default::default()
+        };
+        let app = axum::Router::new()
+            .route("/v1/convai/conversations/{id}", get(conversation))
+            .with_state(fake.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        fake.url = fake.url.clone();
+        fake
+    }
+
+    pub fn put(&self, id: &str, conversation: Value) {
+        self.conversations
+            .lock()
+            .expect("lock")
+            .insert(id.to_owned(), conversation);
+    }
+}
+
+async fn conversation(
+    State(fake): State<FakeElevenLabs>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> (StatusCode, axum::Json<Value>) {
+    fake.requests.lock().expect("lock").push(id.clone());
+    if headers.get("xi-api-key").and_then(|v| v.to_str().ok()) != Some(API_KEY) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            axum::Json(serde_json::json!({"detail": "bad key"})),
+        );
+    }
+    match fake.conversations.lock().expect("lock").get(&id) {
+        Some(found) => (StatusCode::OK, axum::Json(found.clone())),
+        None => (
+            StatusCode::NOT_FOUND,
+            axum::Json(serde_json::json!({"detail": "not found"})),
+        ),
+    }
+}
+
+impl Mesh {
+    /// Every component up; `configure` adjusts the gateway's configuration first.
+    pub async fn start(backend: Backend, configure: impl FnOnce(&mut GatewayConfig)) -> Mesh {
+        Mesh::start_without_gateway(backend, configure)
+            .await
+            .with_gateway()
+            .await
+    }
+
+    /// The five services only (the gateway may run as a separate process).
+    pub async fn start_without_gateway(
+        backend: Backend,
+        configure: impl FnOnce(&mut GatewayConfig),
+    ) -> Mesh {
+        callmesh_runtime::telemetry::init();
+        let fake_api = FakeElevenLabs::start().await;
+        let mut addrs = HashMap::new();
+        let mut listeners = Vec::new();
+        for component in Component::ALL {
+            let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            addrs.insert(component, listener.local_addr().expect("addr"));
+            listeners.push((component, listener));
+        }
+        let mut databases = HashMap::new();
+        for component in Component::ALL {
+            databases.insert(component, TestDatabase::create(backend).await);
+        }
+        let gateway_db =
+            DatabaseUrl::parse(databases[&Component::Gateway].url(), "TEST").expect("url");
+        let mut gateway_config = GatewayConfig::new(
+            gateway_db,
+            Component::SERVICES
+                .into_iter()
+                .map(|s| (s, format!("http://{}", addrs[&s])))
+                .collect(),
+        );
+        {
+            use callmesh_gateway::secret::Secret;
+            let el = &mut gateway_config.elevenlabs;
+            el.post_call_secrets = vec![Secret::new(WEBHOOK_SECRET)];
+            el.conversation_events_secrets = vec![Secret::new(WEBHOOK_SECRET)];
+            el.call_status_secrets = vec![Secret::new(WEBHOOK_SECRET)];
+            el.initiation_header_secret = Some(Secret::new(INITIATION_SECRET));
+            el.api_base_url = fake_api.url.clone();
+            el.api_key = Some(Secret::new(API_KEY));
+            gateway_config.admin_token = Some(Secret::new(ADMIN_TOKEN));
+            gateway_config.inbox.base_delay = Duration::from_millis(100);
+            gateway_config.inbox.max_delay = Duration::from_millis(500);
+            gateway_config.inbox.poll_interval = Duration::from_millis(100);
+            gateway_config.inbox.lease = Duration::from_secs(2);
+            gateway_config.inbox.max_attempts = 1000;
+        }
+        configure(&mut gateway_config);
+        let storage_dir = std::env::temp_dir().join(format!("callmesh-storage-{}", uuid_like()));
+        let mut mesh = Mesh {
+            backend,
+            addrs,
+            running: HashMap::new(),
+            databases,
+            gateway_config,
+            storage_dir,
+            http: reqwest::Client::new(),
+            fake_api,
+        };
+        for (component, listener) in listeners {
+            if component != Component::Gateway {
+                mesh.launch(component, listener);
+            } else {
+                drop(listener);
+            }
+        }
+        for service in Component::SERVICES {
+            mesh.wait_serving(service).await;
+        }
+        mesh
+    }
+
+    /// Waits until `service` answers health checks with SERVING.
+    pub async fn wait_serving(&self, service: Component) {
+        use tonic_health::pb::HealthCheckRequest;
+        use tonic_health::pb::health_check_response::ServingStatus;
+        use tonic_health::pb::health_client::HealthClient;
+        let serving = wait_until(Duration::from_secs(30), || async {
+            let mut client = HealthClient::new(self.channel(service));
+            let request = HealthCheckRequest { service: String::new() };
+            matches!(client.check(request).await, Ok(r) if r.get_ref().status() == ServingStatus::Serving)
+        })
+        .await;
+        assert!(serving, "{} never became SERVING", service.name());
+    }
+
+    async fn with_gateway(mut self) -> Mesh {
+        self.restart(Component::Gateway).await;
+        self.wait_healthy().await;
+        self
+    }
+
+    fn launch(&mut self, component: Component, listener: TcpListener) {
+        let url = DatabaseUrl::parse(self.databases[&component].url(), "TEST").expect("url");
+        let token = CancellationToken::new();
+        let stop = token.clone();
+        let addr = |c: Component| format!("http://{}", self.addrs[&c]);
+        let handle = match component {
+            Component::Gateway => tokio::spawn(callmesh_gateway::serve(
+                self.gateway_config.clone(),
+                listener,
+                stop,
+            )),
+            Component::Lead => tokio::spawn(callmesh_lead::serve(
+                callmesh_lead::LeadConfig {
+                    database: url,
+                    default_organization_name: "Acme Plumbing".into(),
+                    default_region: Default::default(),
+                },
+                listener,
+                stop,
+            )),
+            Component::Context => tokio::spawn(callmesh_context::serve(
+                callmesh_context::ContextConfig {
+                    database: url,
+                    lead_url: addr(Component::Lead),
+                },
+                listener,
+                stop,
+            )),
+            Component::Analysis => tokio::spawn(callmesh_analysis::serve(
+                callmesh_analysis::AnalysisConfig { database: url },
+                listener,
+                stop,
+            )),
+            Component::Telephony => tokio::spawn(callmesh_telephony::serve(
+                callmesh_telephony::TelephonyConfig {
+                    database: url,
+                    storage_dir: self.storage_dir.clone(),
+                },
+                listener,
+                stop,
+            )),
+            Component::Notification => tokio::spawn(callmesh_notification::serve(
+                callmesh_notification::NotificationConfig { database: url },
+                listener,
+                stop,
+            )),
+        };
+        self.running.insert(component, (token, handle));
+    }
+
+    pub async fn stop(&mut self, component: Component) {
+        let (token, handle) = self.running.remove(&component).expect("running");
+        token.cancel();
+        let outcome = tokio::time::timeout(Duration::from_secs(15), handle)
+            .await
+            .expect("stops promptly")
+            .expect("task");
+        assert!(
+            outcome.is_ok(),
+            "{} stopped with {outcome:?}",
+            component.name()
+        );
+    }
+
+    /// Starts `component` again on its old address, with its old database.
+    pub async fn restart(&mut self, component: Component) {
+        let addr = self.addrs[&component];
+        let mut listener = None;
+        for _ in 0..50 {
+            match TcpListener::bind(addr).await {
+                Ok(bound) => {
+                    listener = Some(bound);
+                    break;
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+        self.launch(component, listener.expect("rebind the old address"));
+        if component != Component::Gateway {
+            self.wait_serving(component).await;
+        }
+    }
+
+    pub async fn shutdown(mut self) {
+        let components: Vec<Component> = self.running.keys().copied().collect();
+        for component in components {
+            self.stop(component).await;
+        }
+        let _ = std::fs::remove_dir_all(&self.storage_dir);
+    }
+
+    pub fn database_url(&self, component: Component) -> &str {
+        self.databases[&component].url()
+    }
+
+    pub fn gateway(&self) -> String {
+        format!("http://{}", self.addrs[&Component::Gateway])
+    }
+
+    pub async fn health(&self) -> (u16, Value) {
+        let response = self
+            .http
+            .get(format!("{}/api/health", self.gateway()))
+            .send()
+            .await
+            .expect("gateway answers");
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("JSON body"))
+    }
+
+    pub async fn wait_healthy(&self) {
+        let healthy = wait_until(Duration::from_secs(30), || async {
+            matches!(
+                self.http.get(format!("{}/api/health", self.gateway())).send().await,
+                Ok(r) if r.status() == 200
+            )
+        })
+        .await;
+        assert!(healthy, "{:?}: the mesh never became healthy", self.backend);
+    }
+
+    fn channel(&self, component: Component) -> Channel {
+        Channel::from_shared(format!("http://{}", self.addrs[&component]))
+            .expect("uri")
+            .connect_lazy()
+    }
+
+    pub fn lead(&self) -> LeadServiceClient<Channel> {
+        LeadServiceClient::new(self.channel(Component::Lead))
+    }
+
+    pub fn context(&self) -> ContextServiceClient<Channel> {
+        ContextServiceClient::new(self.channel(Component::Context))
+    }
+
+    pub fn analysis(&self) -> AnalysisServiceClient<Channel> {
+        AnalysisServiceClient::new(self.channel(Component::Analysis))
+    }
+
+    pub fn telephony(&self) -> TelephonyServiceClient<Channel> {
+        TelephonyServiceClient::new(self.channel(Component::Telephony))
+    }
+
+    pub fn notification(&self) -> NotificationServiceClient<Channel> {
+        NotificationServiceClient::new(self.channel(Component::Notification))
+    }
+
+    /// Posts `body` to `path`, signed the way ElevenLabs signs.
+    pub async fn post_signed(&self, path: &str, body: &str) -> (u16, Value) {
+        let signature = callmesh_gateway::verify::elevenlabs::sign(
+            WEBHOOK_SECRET,
+            chrono::Utc::now().timestamp(),
+            body.as_bytes(),
+        );
+        self.post(path, body, &[("ElevenLabs-Signature", &signature)])
+            .await
+    }
+
+    pub async fn post(&self, path: &str, body: &str, headers: &[(&str, &str)]) -> (u16, Value) {
+        let mut request = self
+            .http
+            .post(format!("{}{path}", self.gateway()))
+            .header("content-type", "application/json")
+            .body(body.to_owned());
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.expect("gateway answers");
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap_or_default();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    /// The inbox as the admin API shows it.
+    pub async fn inbox(&self, state: &str) -> Vec<Value> {
+        let response = self
+            .http
+            .get(format!("{}/api/inbox?state={state}", self.gateway()))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .expect("gateway answers");
+        assert_eq!(response.status(), 200);
+        let body: Value = response.json().await.expect("JSON");
+        body["items"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Waits until the inbox holds no pending or in-flight item and at least `done` are done.
+    pub async fn wait_processed(&self, done: usize) {
+        let settled = wait_until(Duration::from_secs(30), || async {
+            self.inbox("pending").await.is_empty()
+                && self.inbox("processing").await.is_empty()
+                && self.inbox("done").await.len() >= done
+        })
+        .await;
+        let dead = self.inbox("dead").await;
+        assert!(
+            settled,
+            "{:?}: inbox never settled; dead: {dead:?}; pending: {:?}",
+            self.backend,
+            self.inbox("pending").await
+        );
+    }
+}
+
+pub fn uuid_like() -> String {
+    format!(
+        "{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+    )
+}
