@@ -799,3 +799,123 @@ impl GatewayProcess for Mesh {
         assert!(up, "the gateway process never answered");
     }
 }
+
+#[tokio::test]
+async fn dead_letters_wait_for_an_operator_and_replay_runs_them_again() {
+    for backend in backends().await {
+        let mut mesh = Mesh::start(backend, |config| {
+            config.inbox.max_attempts = 2;
+        })
+        .await;
+        mesh.stop(Component::Notification).await;
+        assert_eq!(
+            mesh.post_signed(POST_CALL, &transcription("conv_dead"))
+                .await
+                .0,
+            200
+        );
+        let dead = wait_until(Duration::from_secs(20), || async {
+            mesh.inbox("dead").await.len() == 1
+        })
+        .await;
+        assert!(dead, "{backend:?}: {:?}", mesh.inbox("all").await);
+        let item = mesh.inbox("dead").await.remove(0);
+        assert_eq!(item["attempts"], 2);
+        assert!(
+            item["last_error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{item}"
+        );
+
+        mesh.restart(Component::Notification).await;
+        let replay = |id: &str| {
+            mesh.http
+                .post(format!("{}/api/inbox/{id}/replay", mesh.gateway()))
+                .bearer_auth(support::ADMIN_TOKEN)
+                .send()
+        };
+        assert_eq!(replay("not-a-number").await.expect("answer").status(), 400);
+        assert_eq!(replay("999999").await.expect("answer").status(), 404);
+        let replayed = replay(&item["id"].to_string()).await.expect("answer");
+        assert_eq!(replayed.status(), 200);
+        mesh.wait_processed(1).await;
+        let events = events_of(&mesh, &call_of(&mesh, "conv_dead").await.organization_id).await;
+        assert_eq!(
+            count(&events, notification_pb::EventType::CallEnded),
+            1,
+            "{backend:?}"
+        );
+
+        let bad_state = mesh
+            .http
+            .get(format!("{}/api/inbox?state=lost", mesh.gateway()))
+            .bearer_auth(support::ADMIN_TOKEN)
+            .send()
+            .await
+            .expect("answer");
+        assert_eq!(bad_state.status(), 400);
+        mesh.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn call_status_without_a_secret_is_accepted_only_from_allowed_addresses() {
+    let allowed = Mesh::start(callmesh_testkit::Backend::Sqlite, |config| {
+        config.elevenlabs.call_status_secrets.clear();
+        config.elevenlabs.allowed_ips = vec!["127.0.0.1".parse().expect("ip")];
+    })
+    .await;
+    let body = json!({"event_type": "call.ringing", "callSid": "CA_unknown"}).to_string();
+    assert_eq!(allowed.post(CALL_STATUS, &body, &[]).await.0, 200);
+    allowed.wait_processed(0).await;
+    // A call callmesh does not know: kept, answered, ignored.
+    assert_eq!(allowed.inbox("ignored").await.len(), 1);
+    allowed.shutdown().await;
+
+    let elsewhere = Mesh::start(callmesh_testkit::Backend::Sqlite, |config| {
+        config.elevenlabs.call_status_secrets.clear();
+        config.elevenlabs.allowed_ips = vec!["34.67.146.145".parse().expect("ip")];
+    })
+    .await;
+    let (status, answer) = elsewhere.post(CALL_STATUS, &body, &[]).await;
+    assert_eq!(status, 401, "{answer}");
+    assert!(elsewhere.inbox("all").await.is_empty());
+    elsewhere.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_signed_initiation_request_must_carry_a_valid_signature_too() {
+    let mesh = Mesh::start(callmesh_testkit::Backend::Sqlite, |config| {
+        use callmesh_gateway::secret::Secret;
+        config.elevenlabs.initiation_secrets = vec![Secret::new(WEBHOOK_SECRET)];
+    })
+    .await;
+    let body = json!({"caller_id": CALLER, "called_number": SHOP_NUMBER, "call_id": "sip-call-1"})
+        .to_string();
+    let good = callmesh_gateway::verify::elevenlabs::sign(
+        WEBHOOK_SECRET,
+        chrono::Utc::now().timestamp(),
+        body.as_bytes(),
+    );
+    let bad = callmesh_gateway::verify::elevenlabs::sign(
+        "wrong",
+        chrono::Utc::now().timestamp(),
+        body.as_bytes(),
+    );
+    let header = ("X-Webhook-Secret", INITIATION_SECRET);
+    let (status, answer) = mesh
+        .post(
+            INITIATION,
+            &body,
+            &[header, ("ElevenLabs-Signature", &good)],
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["dynamic_variables"]["caller_type"], "new_caller");
+    let (status, _) = mesh
+        .post(INITIATION, &body, &[header, ("ElevenLabs-Signature", &bad)])
+        .await;
+    assert_eq!(status, 401);
+    let (status, answer) = mesh.post(INITIATION, "caller_id=+1", &[header]).await;
+    assert_eq!(status, 400, "{answer}");
+    mesh.shutdown().await;
+}
