@@ -1,5 +1,7 @@
 //! The `callmesh` binary as an operator runs it: real processes, real signals.
 
+mod support;
+
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
@@ -7,6 +9,7 @@ use std::time::Duration;
 
 use callmesh_runtime::Component;
 use callmesh_testkit::wait_until;
+use support::uuid_like;
 
 fn callmesh() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_callmesh"));
@@ -27,17 +30,6 @@ fn scratch_dir() -> PathBuf {
     let dir = std::env::temp_dir().join(format!("callmesh-cli-{}", uuid_like()));
     std::fs::create_dir_all(&dir).expect("scratch dir");
     dir
-}
-
-fn uuid_like() -> String {
-    format!(
-        "{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0)
-    )
 }
 
 fn stderr_of(output: &Output) -> String {

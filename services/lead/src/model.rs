@@ -1,5 +1,6 @@
 //! Domain types of the lead service. They know nothing of gRPC or SQL.
 
+use callmesh_runtime::stored_enum;
 use chrono::{DateTime, Utc};
 
 use crate::phone::PhoneNumber;
@@ -35,25 +36,6 @@ pub struct Lead {
     pub notes: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
-}
-
-/// Declares an enum stored as a lowercase string, with its round trip.
-macro_rules! stored_enum {
-    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum $name { $($variant),+ }
-
-        impl $name {
-            pub fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $text),+ }
-            }
-
-            pub fn from_stored(text: &str) -> Option<Self> {
-                match text { $($text => Some($name::$variant),)+ _ => None }
-            }
-        }
-    };
 }
 
 stored_enum!(

@@ -14,3 +14,24 @@ pub mod timestamps;
 pub use config::{Component, ConfigError};
 pub use errors::ServiceError;
 pub use grpc::{ReadinessGate, ServeError};
+
+/// Declares a domain enum stored in the database as a lowercase string, with its round trip
+/// (`as_str` / `from_stored`).
+#[macro_export]
+macro_rules! stored_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+
+            pub fn from_stored(text: &str) -> Option<Self> {
+                match text { $($text => Some($name::$variant),)+ _ => None }
+            }
+        }
+    };
+}

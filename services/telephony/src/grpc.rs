@@ -85,17 +85,7 @@ impl TelephonyService for TelephonyGrpc {
             reason,
         } = request.into_inner();
         let key = required("idempotency_key", idempotency_key)?;
-        let call = match (optional(call_sid), optional(conversation_id)) {
-            (Some(sid), _) => CallRef::Sid(sid),
-            (None, Some(conversation)) => CallRef::Conversation(conversation),
-            (None, None) => {
-                return Err(ServiceError::invalid(
-                    "call_sid",
-                    "a call_sid or conversation_id is required",
-                )
-                .into());
-            }
-        };
+        let call = call_ref(call_sid, conversation_id)?;
         let update = StatusUpdate {
             call,
             status: status_from_proto("status", status)?,
@@ -183,17 +173,7 @@ impl TelephonyService for TelephonyGrpc {
             duration_secs,
         } = request.into_inner();
         let key = required("idempotency_key", idempotency_key)?;
-        let call = match (optional(call_sid), optional(conversation_id)) {
-            (Some(sid), _) => CallRef::Sid(sid),
-            (None, Some(conversation)) => CallRef::Conversation(conversation),
-            (None, None) => {
-                return Err(ServiceError::invalid(
-                    "call_sid",
-                    "a call_sid or conversation_id is required",
-                )
-                .into());
-            }
-        };
+        let call = call_ref(call_sid, conversation_id)?;
         if optional(source_url).is_some() {
             return Err(Status::unimplemented(
                 "downloading recordings from source_url is not built yet",
@@ -228,6 +208,18 @@ impl TelephonyService for TelephonyGrpc {
         Ok(Response::new(pb::ListRecordingsResponse {
             recordings: recordings.into_iter().map(Into::into).collect(),
         }))
+    }
+}
+
+/// The call a request names, by CallSid or, failing that, conversation id.
+fn call_ref(call_sid: String, conversation_id: String) -> Result<CallRef, ServiceError> {
+    match (optional(call_sid), optional(conversation_id)) {
+        (Some(sid), _) => Ok(CallRef::Sid(sid)),
+        (None, Some(conversation)) => Ok(CallRef::Conversation(conversation)),
+        (None, None) => Err(ServiceError::invalid(
+            "call_sid",
+            "a call_sid or conversation_id is required",
+        )),
     }
 }
 
