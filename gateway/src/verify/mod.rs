@@ -2,6 +2,7 @@
 //! module can build, from the raw headers and raw body bytes, before anything is parsed.
 
 pub mod elevenlabs;
+pub mod twilio;
 
 use std::net::IpAddr;
 
