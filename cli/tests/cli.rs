@@ -121,6 +121,7 @@ async fn up_starts_six_processes_and_stops_them_all_on_sigterm() {
         .and_then(|(_, v)| v)
         .map(|v| v.to_string_lossy().into_owned())
         .expect("gateway url");
+    command.kill_on_drop(true);
     let mut up = command.spawn().expect("start callmesh up");
     let parent = up.id().expect("pid");
 

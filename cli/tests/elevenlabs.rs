@@ -754,7 +754,27 @@ async fn a_killed_gateway_finishes_what_it_acknowledged_after_restart() {
     }
 }
 
-fn spawn_gateway(mesh: &Mesh) -> std::process::Child {
+/// The gateway process; killed when dropped, so a failing test leaves nothing running.
+struct GatewayChild(std::process::Child);
+
+impl GatewayChild {
+    fn kill(&mut self) -> std::io::Result<()> {
+        self.0.kill()
+    }
+
+    fn wait(&mut self) -> std::io::Result<std::process::ExitStatus> {
+        self.0.wait()
+    }
+}
+
+impl Drop for GatewayChild {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn_gateway(mesh: &Mesh) -> GatewayChild {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_callmesh"));
     command
         .args(["serve", "gateway"])
@@ -779,7 +799,7 @@ fn spawn_gateway(mesh: &Mesh) -> std::process::Child {
             format!("http://{}", mesh.addrs[&service]),
         );
     }
-    command.spawn().expect("start the gateway")
+    GatewayChild(command.spawn().expect("start the gateway"))
 }
 
 trait GatewayProcess {

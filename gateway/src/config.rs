@@ -41,6 +41,42 @@ pub struct GatewayConfig {
     pub initiation: InitiationConfig,
     /// Name used in the minimal initiation answer when the mesh cannot say.
     pub default_organization_name: String,
+    pub twilio: TwilioConfig,
+    /// Follow-up settings of organizations that set none of their own.
+    pub follow_up: FollowUpDefaults,
+}
+
+#[derive(Debug, Clone)]
+pub struct TwilioConfig {
+    /// Auth tokens that sign Twilio's requests (the primary; a secondary while rotating).
+    pub auth_tokens: Vec<Secret>,
+    /// The scheme and host Twilio calls (`PUBLIC_BASE_URL`); TLS ends in front of us, so the
+    /// signed URL is rebuilt from it.
+    pub public_base_url: Option<String>,
+    /// Number SMS go out from when the organization owns none.
+    pub phone_number: Option<String>,
+    pub max_body_bytes: usize,
+    /// Where inbound calls stream to when an agent is configured.
+    pub agent_stream_url: String,
+    /// Start an agent call when an outbound SMS fails or is undelivered.
+    pub call_on_sms_failure: bool,
+    /// Outbound calls that end busy / no-answer / failed are retried this many times...
+    pub call_retry_attempts: u32,
+    /// ...this long apart.
+    pub call_retry_spacing: Duration,
+}
+
+/// The mesh-wide follow-up policy; each organization's own settings override it field by field.
+#[derive(Debug, Clone, Default)]
+pub struct FollowUpDefaults {
+    pub business_hours: String,
+    pub sms_auto_reply: String,
+    pub urgent_keywords: Vec<String>,
+    pub call_score_threshold: u8,
+    pub human_number: String,
+    pub forward_number: String,
+    pub agent_id: String,
+    pub agent_phone_number_id: String,
 }
 
 #[derive(Debug, Clone)]
@@ -148,7 +184,40 @@ impl GatewayConfig {
                 rate_window: Duration::from_secs(env_parse("INITIATION_RATE_WINDOW_SECS", 300)?),
             },
             default_organization_name: env_or("DEFAULT_ORGANIZATION_NAME", "Default Organization"),
+            twilio: TwilioConfig {
+                auth_tokens: env_var("TWILIO_AUTH_TOKEN")
+                    .map(|v| parse_list(&v))
+                    .unwrap_or_default(),
+                public_base_url: env_var("PUBLIC_BASE_URL")
+                    .map(|url| url.trim_end_matches('/').to_owned()),
+                phone_number: env_var("TWILIO_PHONE_NUMBER"),
+                max_body_bytes: env_parse("TWILIO_MAX_BODY_BYTES", 256 * 1024)?,
+                agent_stream_url: env_or(
+                    "ELEVENLABS_AGENT_STREAM_URL",
+                    "wss://api.elevenlabs.io/v1/convai/conversation",
+                ),
+                call_on_sms_failure: env_parse("CALL_ON_SMS_FAILURE", true)?,
+                call_retry_attempts: env_parse("CALL_RETRY_ATTEMPTS", 2)?,
+                call_retry_spacing: Duration::from_secs(env_parse("CALL_RETRY_SPACING_SECS", 900)?),
+            },
+            follow_up: FollowUpDefaults {
+                business_hours: env_or("BUSINESS_HOURS", ""),
+                sms_auto_reply: env_or("SMS_AUTO_REPLY", ""),
+                urgent_keywords: env_var("URGENT_KEYWORDS")
+                    .map(|v| v.split(',').map(|k| k.trim().to_lowercase()).filter(|k| !k.is_empty()).collect())
+                    .unwrap_or_else(default_urgent_keywords),
+                call_score_threshold: env_parse("CALL_SCORE_THRESHOLD", 75)?,
+                human_number: env_or("HUMAN_NUMBER", ""),
+                forward_number: env_or("FORWARD_NUMBER", ""),
+                agent_id: env_or("ELEVENLABS_AGENT_ID", ""),
+                agent_phone_number_id: env_or("ELEVENLABS_AGENT_PHONE_NUMBER_ID", ""),
+            },
         };
+        if let Some(base) = &config.twilio.public_base_url
+            && !(base.starts_with("https://") || base.starts_with("http://"))
+        {
+            return Err(ConfigError::invalid("PUBLIC_BASE_URL", "expected https://host[:port][/prefix]"));
+        }
         config.log_disabled_features();
         Ok(config)
     }
@@ -189,6 +258,21 @@ impl GatewayConfig {
                 rate_window: Duration::from_secs(300),
             },
             default_organization_name: "Default Organization".into(),
+            twilio: TwilioConfig {
+                auth_tokens: Vec::new(),
+                public_base_url: None,
+                phone_number: None,
+                max_body_bytes: 256 * 1024,
+                agent_stream_url: "wss://api.elevenlabs.io/v1/convai/conversation".into(),
+                call_on_sms_failure: true,
+                call_retry_attempts: 2,
+                call_retry_spacing: Duration::from_secs(900),
+            },
+            follow_up: FollowUpDefaults {
+                urgent_keywords: default_urgent_keywords(),
+                call_score_threshold: 75,
+                ..FollowUpDefaults::default()
+            },
         }
     }
 
@@ -214,12 +298,22 @@ impl GatewayConfig {
                 "ELEVENLABS_API_KEY is not set: missing transcripts and stale call states are not fetched from ElevenLabs"
             );
         }
+        if self.twilio.auth_tokens.is_empty() || self.twilio.public_base_url.is_none() {
+            tracing::warn!("TWILIO_AUTH_TOKEN or PUBLIC_BASE_URL is not set: Twilio webhooks are refused with 503");
+        }
         if self.admin_token.is_none() {
             tracing::warn!(
                 "CALLMESH_ADMIN_TOKEN is not set: the admin API (inbox, agent call status) is refused with 503"
             );
         }
     }
+}
+
+fn default_urgent_keywords() -> Vec<String> {
+    ["emergency", "help", "urgent", "call me", "asap"]
+        .into_iter()
+        .map(String::from)
+        .collect()
 }
 
 fn parse_ips(variable: &str, list: &str) -> Result<Vec<IpAddr>, ConfigError> {

@@ -10,6 +10,7 @@ pub mod error;
 pub mod flows;
 mod health;
 pub mod inbox;
+pub mod policy;
 mod router;
 mod routes;
 pub mod secret;

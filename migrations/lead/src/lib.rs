@@ -4,15 +4,17 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261122_000001_create_organizations_and_leads;
+mod m20261122_000002_add_organization_settings;
 
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(
-            m20261122_000001_create_organizations_and_leads::Migration,
-        )]
+        vec![
+            Box::new(m20261122_000001_create_organizations_and_leads::Migration),
+            Box::new(m20261122_000002_add_organization_settings::Migration),
+        ]
     }
 
     fn migration_table_name() -> DynIden {

@@ -72,3 +72,25 @@ pub mod conversation_event {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod human_control {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "human_control")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub lead_id: String,
+        pub organization_id: String,
+        pub enabled: bool,
+        pub operator: String,
+        pub note: String,
+        pub last_idempotency_key: String,
+        pub changed_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -1,5 +1,4 @@
-//! The tonic adapter of the context service. Human control is not built yet and answers
-//! UNIMPLEMENTED.
+//! The tonic adapter of the context service.
 
 use tonic::transport::Channel as GrpcChannel;
 use tonic::{Code, Request, Response, Status};
@@ -14,6 +13,7 @@ use callmesh_runtime::errors::{json_object, required};
 use callmesh_runtime::paging::Page;
 use callmesh_runtime::timestamps;
 
+use crate::control::{ControlChange, HumanControl};
 use crate::memory::Memory;
 use crate::model::{
     Caller, Channel, ConversationEvent, InitiationData, Message, NewMessage, NewTranscript, Role,
@@ -245,6 +245,44 @@ impl ContextService for ContextGrpc {
         }))
     }
 
+    async fn set_human_control(
+        &self,
+        request: Request<pb::SetHumanControlRequest>,
+    ) -> Result<Response<pb::SetHumanControlResponse>, Status> {
+        let pb::SetHumanControlRequest {
+            idempotency_key,
+            organization_id,
+            lead_id,
+            enabled,
+            operator,
+            note,
+        } = request.into_inner();
+        let key = required("idempotency_key", idempotency_key)?;
+        let change = ControlChange {
+            organization_id: required("organization_id", organization_id)?,
+            lead_id: required("lead_id", lead_id)?,
+            enabled,
+            operator: operator.trim().to_owned(),
+            note,
+        };
+        let (state, changed) = self.memory.set_human_control(&key, change).await?;
+        Ok(Response::new(pb::SetHumanControlResponse {
+            state: Some(control_to_proto(state)),
+            changed,
+        }))
+    }
+
+    async fn get_human_control(
+        &self,
+        request: Request<pb::GetHumanControlRequest>,
+    ) -> Result<Response<pb::GetHumanControlResponse>, Status> {
+        let pb::GetHumanControlRequest { lead_id } = request.into_inner();
+        let state = self.memory.human_control(&required("lead_id", lead_id)?).await?;
+        Ok(Response::new(pb::GetHumanControlResponse {
+            state: Some(control_to_proto(state)),
+        }))
+    }
+
     async fn get_transcript(
         &self,
         request: Request<pb::GetTranscriptRequest>,
@@ -265,6 +303,23 @@ impl ContextService for ContextGrpc {
                 created_at: Some(timestamps::to_proto(transcript.created_at)),
             }),
         }))
+    }
+}
+
+fn control_to_proto(state: HumanControl) -> pb::HumanControl {
+    let HumanControl {
+        lead_id,
+        enabled,
+        operator,
+        note,
+        changed_at,
+    } = state;
+    pb::HumanControl {
+        lead_id,
+        enabled,
+        operator,
+        note,
+        changed_at: timestamps::to_proto_opt(changed_at),
     }
 }
 

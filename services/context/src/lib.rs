@@ -1,6 +1,7 @@
 //! The context service: conversation memory across voice and SMS, conversation events, and
-//! the dynamic variables a call starts with. Human control answers UNIMPLEMENTED until built.
+//! the dynamic variables a call starts with, and human control of a conversation.
 
+pub mod control;
 mod entity;
 pub mod grpc;
 pub mod memory;

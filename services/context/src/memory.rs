@@ -31,6 +31,10 @@ impl Memory {
         Memory { db }
     }
 
+    pub(crate) fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
     pub async fn append_message(
         &self,
         key: &str,

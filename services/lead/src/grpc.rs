@@ -14,7 +14,7 @@ use crate::book::LeadBook;
 use crate::error::LeadError;
 use crate::model::{
     AnalysisOutcome, Channel, ContactAttempt, ContactOutcome, Lead, LeadChanges, LeadContact,
-    LeadStatus, LeadTier, NewOrganization, Organization,
+    LeadStatus, LeadTier, NewOrganization, Organization, OrganizationSettings,
 };
 use crate::phone::PhoneNumber;
 
@@ -30,6 +30,42 @@ impl LeadGrpc {
     fn phone(&self, field: &str, raw: &str) -> Result<PhoneNumber, LeadError> {
         PhoneNumber::parse(raw, self.book.region()).map_err(|e| LeadError::invalid(field, e))
     }
+
+    fn settings(&self, settings: pb::OrganizationSettings) -> Result<OrganizationSettings, LeadError> {
+        let pb::OrganizationSettings {
+            business_hours,
+            sms_auto_reply,
+            urgent_keywords,
+            call_score_threshold,
+            human_number,
+            forward_number,
+            agent_id,
+            agent_phone_number_id,
+        } = settings;
+        let number = |field: &str, raw: String| match optional(raw) {
+            Some(raw) => self.phone(field, &raw).map(Some),
+            None => Ok(None),
+        };
+        Ok(OrganizationSettings {
+            business_hours: business_hours.trim().to_owned(),
+            sms_auto_reply,
+            urgent_keywords: urgent_keywords
+                .into_iter()
+                .map(|k| k.trim().to_lowercase())
+                .filter(|k| !k.is_empty())
+                .collect(),
+            call_score_threshold: u8::try_from(call_score_threshold)
+                .ok()
+                .filter(|t| *t <= 100)
+                .ok_or_else(|| {
+                    LeadError::invalid("settings.call_score_threshold", "must be between 0 and 100")
+                })?,
+            human_number: number("settings.human_number", human_number)?,
+            forward_number: number("settings.forward_number", forward_number)?,
+            agent_id: agent_id.trim().to_owned(),
+            agent_phone_number_id: agent_phone_number_id.trim().to_owned(),
+        })
+    }
 }
 
 #[tonic::async_trait]
@@ -43,6 +79,7 @@ impl LeadService for LeadGrpc {
             name,
             timezone,
             phone_numbers,
+            settings,
         } = request.into_inner();
         let name = required("name", name)?;
         let timezone = parse_timezone(&timezone)?;
@@ -55,6 +92,7 @@ impl LeadService for LeadGrpc {
             name,
             timezone,
             phone_numbers,
+            settings: self.settings(settings.unwrap_or_default())?,
         };
         let key = optional(idempotency_key);
         let (organization, created) = self.book.create_organization(key.as_deref(), new).await?;
@@ -130,6 +168,24 @@ impl LeadService for LeadGrpc {
             .remove_phone_number(&organization_id, &number)
             .await?;
         Ok(Response::new(pb::RemovePhoneNumberResponse {
+            organization: Some(organization.into()),
+        }))
+    }
+
+    async fn update_organization_settings(
+        &self,
+        request: Request<pb::UpdateOrganizationSettingsRequest>,
+    ) -> Result<Response<pb::UpdateOrganizationSettingsResponse>, Status> {
+        // Replacing settings is idempotent by nature; the key needs no bookkeeping.
+        let pb::UpdateOrganizationSettingsRequest {
+            idempotency_key: _,
+            organization_id,
+            settings,
+        } = request.into_inner();
+        let organization_id = required("organization_id", organization_id)?;
+        let settings = self.settings(settings.unwrap_or_default())?;
+        let organization = self.book.update_settings(&organization_id, &settings).await?;
+        Ok(Response::new(pb::UpdateOrganizationSettingsResponse {
             organization: Some(organization.into()),
         }))
     }
@@ -386,9 +442,20 @@ impl From<Organization> for pb::Organization {
             timezone,
             phone_numbers,
             is_default,
+            settings,
             created_at,
             updated_at,
         } = organization;
+        let OrganizationSettings {
+            business_hours,
+            sms_auto_reply,
+            urgent_keywords,
+            call_score_threshold,
+            human_number,
+            forward_number,
+            agent_id,
+            agent_phone_number_id,
+        } = settings;
         pb::Organization {
             id,
             name,
@@ -397,6 +464,16 @@ impl From<Organization> for pb::Organization {
             is_default,
             created_at: Some(timestamps::to_proto(created_at)),
             updated_at: Some(timestamps::to_proto(updated_at)),
+            settings: Some(pb::OrganizationSettings {
+                business_hours,
+                sms_auto_reply,
+                urgent_keywords,
+                call_score_threshold: i32::from(call_score_threshold),
+                human_number: human_number.map(|n| n.to_string()).unwrap_or_default(),
+                forward_number: forward_number.map(|n| n.to_string()).unwrap_or_default(),
+                agent_id,
+                agent_phone_number_id,
+            }),
         }
     }
 }

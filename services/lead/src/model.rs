@@ -12,8 +12,23 @@ pub struct Organization {
     pub timezone: chrono_tz::Tz,
     pub phone_numbers: Vec<PhoneNumber>,
     pub is_default: bool,
+    pub settings: OrganizationSettings,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// How an organization follows up; empty fields mean "the mesh's default".
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct OrganizationSettings {
+    pub business_hours: String,
+    pub sms_auto_reply: String,
+    pub urgent_keywords: Vec<String>,
+    pub call_score_threshold: u8,
+    pub human_number: Option<PhoneNumber>,
+    pub forward_number: Option<PhoneNumber>,
+    pub agent_id: String,
+    pub agent_phone_number_id: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,6 +109,7 @@ pub struct NewOrganization {
     pub name: String,
     pub timezone: chrono_tz::Tz,
     pub phone_numbers: Vec<PhoneNumber>,
+    pub settings: OrganizationSettings,
 }
 
 /// Who to find or create.

@@ -48,6 +48,7 @@ fn organization(name: &str, numbers: &[&str]) -> NewOrganization {
         name: name.to_owned(),
         timezone: chrono_tz::America::New_York,
         phone_numbers: numbers.iter().map(|n| phone(n)).collect(),
+        settings: Default::default(),
     }
 }
 

@@ -6,6 +6,9 @@
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
+/// `ErrorInfo.reason` of a provider's refusal; `domain` names the provider.
+pub const PROVIDER_ERROR: &str = "PROVIDER_ERROR";
+
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
     /// A request field is missing or malformed; `field` names it as the request spells it.
@@ -22,6 +25,17 @@ pub enum ServiceError {
     /// A service or provider this one depends on failed; worth retrying.
     #[error("{0}")]
     Unavailable(String),
+    /// Too many requests of this kind (a rate limit); try later.
+    #[error("{0}")]
+    ResourceExhausted(String),
+    /// An outside provider (Twilio, ElevenLabs) refused the request with its own error.
+    #[error("{provider} error {code}: {message}")]
+    Provider {
+        provider: &'static str,
+        code: String,
+        message: String,
+        http_status: u16,
+    },
     #[error("database error: {0}")]
     Database(#[from] sea_orm::DbErr),
     #[error("internal error: {0}")]
@@ -56,6 +70,26 @@ impl From<ServiceError> for Status {
             ServiceError::Conflict(message) => Status::already_exists(message),
             ServiceError::FailedPrecondition(message) => Status::failed_precondition(message),
             ServiceError::Unavailable(message) => Status::unavailable(message),
+            ServiceError::ResourceExhausted(message) => Status::resource_exhausted(message),
+            ServiceError::Provider {
+                provider,
+                code,
+                message,
+                http_status,
+            } => {
+                // The caller needs the provider's own code and message; they travel as ErrorInfo.
+                let text = format!("{provider} error {code}: {message}");
+                let info = ErrorDetails::with_error_info(
+                    PROVIDER_ERROR,
+                    provider,
+                    [
+                        ("code".to_owned(), code),
+                        ("message".to_owned(), message),
+                        ("http_status".to_owned(), http_status.to_string()),
+                    ],
+                );
+                Status::with_error_details(Code::FailedPrecondition, text, info)
+            }
             ServiceError::Database(db) => {
                 tracing::error!(error = %db, "database error");
                 Status::internal("internal error")

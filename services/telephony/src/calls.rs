@@ -18,11 +18,15 @@ use crate::entity::{call, call_status_change, recording};
 use crate::model::{
     Call, CallOutcome, CallRef, CallStatus, Direction, Recording, StatusChange, StatusUpdate,
 };
+use crate::providers::elevenlabs::ElevenLabsApi;
+use crate::providers::twilio::TwilioApi;
 
 #[derive(Clone)]
 pub struct CallBook {
-    db: DatabaseConnection,
+    pub(crate) db: DatabaseConnection,
     storage_dir: PathBuf,
+    pub(crate) twilio: TwilioApi,
+    pub(crate) elevenlabs: ElevenLabsApi,
 }
 
 /// Audio to keep for a call.
@@ -30,14 +34,32 @@ pub struct CallBook {
 pub struct NewRecording {
     pub call: CallRef,
     pub recording_sid: Option<String>,
-    pub audio: Vec<u8>,
+    pub source: AudioSource,
     pub content_type: String,
     pub duration_secs: u32,
 }
 
+#[derive(Debug, Clone)]
+pub enum AudioSource {
+    /// The audio itself (ElevenLabs' `post_call_audio`).
+    Bytes(Vec<u8>),
+    /// Media on Twilio's API host, fetched with the account's credentials.
+    TwilioUrl(String),
+}
+
 impl CallBook {
-    pub fn new(db: DatabaseConnection, storage_dir: PathBuf) -> Self {
-        CallBook { db, storage_dir }
+    pub fn new(
+        db: DatabaseConnection,
+        storage_dir: PathBuf,
+        twilio: TwilioApi,
+        elevenlabs: ElevenLabsApi,
+    ) -> Self {
+        CallBook {
+            db,
+            storage_dir,
+            twilio,
+            elevenlabs,
+        }
     }
 
     pub async fn call(&self, reference: &CallRef) -> Result<Call, ServiceError> {
@@ -239,22 +261,34 @@ impl CallBook {
         {
             return Ok((to_recording(existing), false));
         }
+        let (audio, content_type) = match new.source {
+            AudioSource::Bytes(bytes) => (bytes, new.content_type),
+            AudioSource::TwilioUrl(url) => {
+                if !self.twilio.owns(&url) {
+                    return Err(ServiceError::invalid(
+                        "source_url",
+                        "recordings are fetched from the configured Twilio API host only",
+                    ));
+                }
+                self.twilio.download(&url).await?
+            }
+        };
         let call = self.find_or_create(key, &new.call, "").await?;
         let id = uuid::Uuid::now_v7().to_string();
-        let extension = match new.content_type.as_str() {
+        let extension = match content_type.as_str() {
             "audio/wav" | "audio/x-wav" => "wav",
             "audio/ogg" => "ogg",
             _ => "mp3",
         };
         let relative = format!("recordings/{}/{id}.{extension}", call.id);
-        self.write_atomically(&relative, &new.audio).await?;
+        self.write_atomically(&relative, &audio).await?;
         let inserted = recording::Entity::insert(recording::ActiveModel {
             id: Set(id),
             idempotency_key: Set(key.to_owned()),
             call_id: Set(call.id.clone()),
             recording_sid: Set(new.recording_sid),
             storage_path: Set(relative.clone()),
-            content_type: Set(new.content_type),
+            content_type: Set(content_type),
             duration_secs: Set(i32::try_from(new.duration_secs).unwrap_or(i32::MAX)),
             created_at: Set(Utc::now()),
         })
@@ -285,6 +319,18 @@ impl CallBook {
             .all(&self.db)
             .await?;
         Ok(rows.into_iter().map(to_recording).collect())
+    }
+
+    /// Reads a stored recording back.
+    pub async fn recording_audio(&self, recording_id: &str) -> Result<(Recording, Vec<u8>), ServiceError> {
+        let row = recording::Entity::find_by_id(recording_id)
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| ServiceError::not_found("recording", recording_id))?;
+        let bytes = tokio::fs::read(self.storage_dir.join(&row.storage_path))
+            .await
+            .map_err(|e| ServiceError::Internal(format!("reading {}: {e}", row.storage_path)))?;
+        Ok((to_recording(row), bytes))
     }
 
     async fn write_atomically(&self, relative: &str, bytes: &[u8]) -> Result<(), ServiceError> {
@@ -389,7 +435,7 @@ fn describe(reference: &CallRef) -> String {
     }
 }
 
-fn to_call(model: call::Model) -> Result<Call, ServiceError> {
+pub(crate) fn to_call(model: call::Model) -> Result<Call, ServiceError> {
     let status = CallStatus::from_stored(&model.status).ok_or_else(|| {
         ServiceError::Internal(format!(
             "call {}: unknown status {:?}",

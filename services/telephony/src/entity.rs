@@ -80,3 +80,54 @@ pub mod recording {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod sms_message {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "sms_messages")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub idempotency_key: String,
+        pub organization_id: String,
+        pub lead_id: String,
+        pub message_sid: Option<String>,
+        pub direction: String,
+        pub status: String,
+        pub from_number: String,
+        pub to_number: String,
+        pub body: String,
+        pub error_code: String,
+        pub error_message: String,
+        pub created_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod sms_status_change {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "sms_status_changes")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub idempotency_key: String,
+        pub sms_id: String,
+        pub status: String,
+        pub applied: bool,
+        pub raw_payload_json: String,
+        pub occurred_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

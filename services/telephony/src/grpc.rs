@@ -1,5 +1,4 @@
-//! The tonic adapter of the telephony service. Outbound calls, SMS and recording downloads are
-//! not built yet and answer UNIMPLEMENTED.
+//! The tonic adapter of the telephony service.
 
 use tonic::{Request, Response, Status};
 
@@ -9,16 +8,20 @@ use callmesh_runtime::ServiceError;
 use callmesh_runtime::errors::{json_object, optional, required};
 use callmesh_runtime::timestamps;
 
-use crate::calls::{CallBook, NewRecording};
+use crate::calls::{AudioSource, CallBook, NewRecording};
+use crate::outbound::OutboundCall;
+use crate::sms::{NewSms, Sms, SmsBook, SmsStatusUpdate};
+use crate::sms_status::SmsStatus;
 use crate::model::{Call, CallOutcome, CallRef, CallStatus, Direction, Recording, StatusUpdate};
 
 pub struct TelephonyGrpc {
     calls: CallBook,
+    sms: SmsBook,
 }
 
 impl TelephonyGrpc {
-    pub fn new(calls: CallBook) -> Self {
-        TelephonyGrpc { calls }
+    pub fn new(calls: CallBook, sms: SmsBook) -> Self {
+        TelephonyGrpc { calls, sms }
     }
 }
 
@@ -174,18 +177,19 @@ impl TelephonyService for TelephonyGrpc {
         } = request.into_inner();
         let key = required("idempotency_key", idempotency_key)?;
         let call = call_ref(call_sid, conversation_id)?;
-        if optional(source_url).is_some() {
-            return Err(Status::unimplemented(
-                "downloading recordings from source_url is not built yet",
-            ));
-        }
-        if audio.is_empty() {
-            return Err(ServiceError::invalid("audio", "is required").into());
-        }
+        let source = match (optional(source_url), audio.is_empty()) {
+            (Some(url), _) => AudioSource::TwilioUrl(url),
+            (None, false) => AudioSource::Bytes(audio),
+            (None, true) => {
+                return Err(
+                    ServiceError::invalid("audio", "audio or a source_url is required").into(),
+                );
+            }
+        };
         let new = NewRecording {
             call,
             recording_sid: optional(recording_sid),
-            audio,
+            source,
             content_type: optional(content_type).unwrap_or_else(|| "audio/mpeg".to_owned()),
             duration_secs,
         };
@@ -193,6 +197,216 @@ impl TelephonyService for TelephonyGrpc {
         Ok(Response::new(pb::RecordRecordingResponse {
             recording: Some(recording.into()),
             created,
+        }))
+    }
+
+    async fn list_calls(
+        &self,
+        request: Request<pb::ListCallsRequest>,
+    ) -> Result<Response<pb::ListCallsResponse>, Status> {
+        let pb::ListCallsRequest {
+            organization_id,
+            lead_id,
+            page,
+        } = request.into_inner();
+        let organization_id = required("organization_id", organization_id)?;
+        let page = callmesh_runtime::paging::Page::from_proto(page).map_err(ServiceError::from)?;
+        let lead_id = optional(lead_id);
+        let calls = self.calls.list(&organization_id, lead_id.as_deref(), &page).await?;
+        let next_page_token = page.next_token(calls.iter().map(|c| c.id.as_str()), calls.len());
+        Ok(Response::new(pb::ListCallsResponse {
+            calls: calls.into_iter().map(Into::into).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn start_outbound_call(
+        &self,
+        request: Request<pb::StartOutboundCallRequest>,
+    ) -> Result<Response<pb::StartOutboundCallResponse>, Status> {
+        let pb::StartOutboundCallRequest {
+            idempotency_key,
+            organization_id,
+            lead_id,
+            to_number,
+            agent_id,
+            agent_phone_number_id,
+            dynamic_variables,
+        } = request.into_inner();
+        let key = required("idempotency_key", idempotency_key)?;
+        let request = OutboundCall {
+            organization_id: required("organization_id", organization_id)?,
+            lead_id: lead_id.trim().to_owned(),
+            to_number: required("to_number", to_number)?,
+            agent_id: required("agent_id", agent_id)?,
+            agent_phone_number_id: required("agent_phone_number_id", agent_phone_number_id)?,
+            dynamic_variables: dynamic_variables.into_iter().collect(),
+        };
+        let call = self.calls.start_outbound(&key, request).await?;
+        Ok(Response::new(pb::StartOutboundCallResponse {
+            call: Some(call.into()),
+        }))
+    }
+
+    async fn redirect_call(
+        &self,
+        request: Request<pb::RedirectCallRequest>,
+    ) -> Result<Response<pb::RedirectCallResponse>, Status> {
+        // Giving a call the same instructions twice is harmless.
+        let pb::RedirectCallRequest {
+            idempotency_key: _,
+            call_sid,
+            twiml,
+        } = request.into_inner();
+        let call = self
+            .calls
+            .redirect(&required("call_sid", call_sid)?, &required("twiml", twiml)?)
+            .await?;
+        Ok(Response::new(pb::RedirectCallResponse {
+            call: Some(call.into()),
+        }))
+    }
+
+    async fn record_sms(
+        &self,
+        request: Request<pb::RecordSmsRequest>,
+    ) -> Result<Response<pb::RecordSmsResponse>, Status> {
+        let pb::RecordSmsRequest {
+            idempotency_key,
+            organization_id,
+            lead_id,
+            message_sid,
+            direction,
+            status,
+            from_number,
+            to_number,
+            body,
+        } = request.into_inner();
+        let key = required("idempotency_key", idempotency_key)?;
+        let new = NewSms {
+            organization_id: required("organization_id", organization_id)?,
+            lead_id: lead_id.trim().to_owned(),
+            message_sid: optional(message_sid),
+            direction: direction_from_proto(direction),
+            status: sms_status_from_proto(status).unwrap_or(SmsStatus::Received),
+            from_number,
+            to_number,
+            body,
+        };
+        let (sms, created) = self.sms.record(&key, new).await?;
+        Ok(Response::new(pb::RecordSmsResponse {
+            sms: Some(sms.into()),
+            created,
+        }))
+    }
+
+    async fn send_sms(
+        &self,
+        request: Request<pb::SendSmsRequest>,
+    ) -> Result<Response<pb::SendSmsResponse>, Status> {
+        let pb::SendSmsRequest {
+            idempotency_key,
+            organization_id,
+            lead_id,
+            to_number,
+            from_number,
+            body,
+        } = request.into_inner();
+        let key = required("idempotency_key", idempotency_key)?;
+        let new = NewSms {
+            organization_id: required("organization_id", organization_id)?,
+            lead_id: lead_id.trim().to_owned(),
+            message_sid: None,
+            direction: Direction::Outbound,
+            status: SmsStatus::Pending,
+            from_number: from_number.trim().to_owned(),
+            to_number: required("to_number", to_number)?,
+            body: required("body", body)?,
+        };
+        let sms = self.sms.send(&key, new).await?;
+        Ok(Response::new(pb::SendSmsResponse {
+            sms: Some(sms.into()),
+        }))
+    }
+
+    async fn update_sms_status(
+        &self,
+        request: Request<pb::UpdateSmsStatusRequest>,
+    ) -> Result<Response<pb::UpdateSmsStatusResponse>, Status> {
+        let pb::UpdateSmsStatusRequest {
+            idempotency_key,
+            message_sid,
+            status,
+            error_code,
+            error_message,
+            raw_payload_json,
+            occurred_at,
+        } = request.into_inner();
+        let key = required("idempotency_key", idempotency_key)?;
+        let status = sms_status_from_proto(status)
+            .map(|s| s.as_str().to_owned())
+            .ok_or_else(|| ServiceError::invalid("status", "must be a message status"))?;
+        let update = SmsStatusUpdate {
+            message_sid: required("message_sid", message_sid)?,
+            status,
+            error_code,
+            error_message,
+            raw_payload_json: json_object("raw_payload_json", &raw_payload_json)?,
+            occurred_at: timestamps::from_proto(occurred_at).unwrap_or_else(chrono::Utc::now),
+        };
+        let (sms, transitioned) = self.sms.update_status(&key, update).await?;
+        Ok(Response::new(pb::UpdateSmsStatusResponse {
+            sms: Some(sms.into()),
+            transitioned,
+        }))
+    }
+
+    async fn get_sms(
+        &self,
+        request: Request<pb::GetSmsRequest>,
+    ) -> Result<Response<pb::GetSmsResponse>, Status> {
+        let pb::GetSmsRequest { sms_id, message_sid } = request.into_inner();
+        let sms = self
+            .sms
+            .get(optional(sms_id).as_deref(), optional(message_sid).as_deref())
+            .await?;
+        Ok(Response::new(pb::GetSmsResponse {
+            sms: Some(sms.into()),
+        }))
+    }
+
+    async fn list_sms(
+        &self,
+        request: Request<pb::ListSmsRequest>,
+    ) -> Result<Response<pb::ListSmsResponse>, Status> {
+        let pb::ListSmsRequest {
+            organization_id,
+            lead_id,
+            page,
+        } = request.into_inner();
+        let organization_id = required("organization_id", organization_id)?;
+        let page = callmesh_runtime::paging::Page::from_proto(page).map_err(ServiceError::from)?;
+        let lead_id = optional(lead_id);
+        let messages = self.sms.list(&organization_id, lead_id.as_deref(), &page).await?;
+        let next_page_token = page.next_token(messages.iter().map(|m| m.id.as_str()), messages.len());
+        Ok(Response::new(pb::ListSmsResponse {
+            messages: messages.into_iter().map(Into::into).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn transcribe_recording(
+        &self,
+        request: Request<pb::TranscribeRecordingRequest>,
+    ) -> Result<Response<pb::TranscribeRecordingResponse>, Status> {
+        let pb::TranscribeRecordingRequest { recording_id } = request.into_inner();
+        let transcription = self
+            .calls
+            .transcribe(&required("recording_id", recording_id)?)
+            .await?;
+        Ok(Response::new(pb::TranscribeRecordingResponse {
+            text: transcription.text,
+            language_code: transcription.language_code.unwrap_or_default(),
         }))
     }
 
@@ -228,6 +442,86 @@ fn direction_from_proto(value: i32) -> Direction {
         Ok(pb::Direction::Inbound) => Direction::Inbound,
         Ok(pb::Direction::Outbound) => Direction::Outbound,
         _ => Direction::Unknown,
+    }
+}
+
+fn sms_status_from_proto(value: i32) -> Option<SmsStatus> {
+    use pb::SmsStatus as S;
+    Some(match S::try_from(value).ok()? {
+        S::Unspecified => return None,
+        S::Accepted => SmsStatus::Accepted,
+        S::Scheduled => SmsStatus::Scheduled,
+        S::Queued => SmsStatus::Queued,
+        S::Sending => SmsStatus::Sending,
+        S::Sent => SmsStatus::Sent,
+        S::Delivered => SmsStatus::Delivered,
+        S::Read => SmsStatus::Read,
+        S::Undelivered => SmsStatus::Undelivered,
+        S::Failed => SmsStatus::Failed,
+        S::Canceled => SmsStatus::Canceled,
+        S::Receiving => SmsStatus::Receiving,
+        S::Received => SmsStatus::Received,
+        S::PartiallyDelivered => SmsStatus::PartiallyDelivered,
+    })
+}
+
+fn sms_status_to_proto(status: Option<SmsStatus>) -> pb::SmsStatus {
+    use pb::SmsStatus as S;
+    match status {
+        None | Some(SmsStatus::Pending | SmsStatus::NotSent | SmsStatus::Unknown) => S::Unspecified,
+        Some(SmsStatus::Accepted) => S::Accepted,
+        Some(SmsStatus::Scheduled) => S::Scheduled,
+        Some(SmsStatus::Queued) => S::Queued,
+        Some(SmsStatus::Sending) => S::Sending,
+        Some(SmsStatus::Sent) => S::Sent,
+        Some(SmsStatus::Delivered) => S::Delivered,
+        Some(SmsStatus::Read) => S::Read,
+        Some(SmsStatus::Undelivered) => S::Undelivered,
+        Some(SmsStatus::Failed) => S::Failed,
+        Some(SmsStatus::Canceled) => S::Canceled,
+        Some(SmsStatus::Receiving) => S::Receiving,
+        Some(SmsStatus::Received) => S::Received,
+        Some(SmsStatus::PartiallyDelivered) => S::PartiallyDelivered,
+    }
+}
+
+impl From<Sms> for pb::Sms {
+    fn from(sms: Sms) -> Self {
+        let Sms {
+            id,
+            organization_id,
+            lead_id,
+            message_sid,
+            direction,
+            status,
+            from_number,
+            to_number,
+            body,
+            error_code,
+            error_message,
+            created_at,
+            updated_at,
+        } = sms;
+        let direction = match direction {
+            Direction::Unknown => pb::Direction::Unspecified,
+            Direction::Inbound => pb::Direction::Inbound,
+            Direction::Outbound => pb::Direction::Outbound,
+        };
+        pb::Sms {
+            id,
+            organization_id,
+            lead_id,
+            message_sid: message_sid.unwrap_or_default(),
+            direction: direction.into(),
+            status: sms_status_to_proto(status).into(),
+            from_number,
+            to_number,
+            body,
+            error_code,
+            error_message,
+            created_at: Some(timestamps::to_proto(created_at)),
+            updated_at: Some(timestamps::to_proto(updated_at)),
+        }
     }
 }
 

@@ -13,7 +13,7 @@ use callmesh_runtime::paging::Page;
 use super::{DEFAULT_ORGANIZATION_ID, LeadBook, claim_idempotency_key, new_id};
 use crate::entity::{organization, phone_number};
 use crate::error::LeadError;
-use crate::model::{NewOrganization, Organization};
+use crate::model::{NewOrganization, Organization, OrganizationSettings};
 use crate::phone::PhoneNumber;
 
 impl LeadBook {
@@ -26,6 +26,7 @@ impl LeadBook {
             name: Set(name.to_owned()),
             timezone: Set(chrono_tz::UTC.name().to_owned()),
             is_default: Set(true),
+            settings_json: Set("{}".to_owned()),
             created_at: Set(now),
             updated_at: Set(now),
         })
@@ -67,6 +68,7 @@ impl LeadBook {
             name: Set(new.name),
             timezone: Set(new.timezone.name().to_owned()),
             is_default: Set(false),
+            settings_json: Set(settings_json(&new.settings)?),
             created_at: Set(now),
             updated_at: Set(now),
         })
@@ -107,6 +109,24 @@ impl LeadBook {
                 to_organization(m, owned)
             })
             .collect())
+    }
+
+    /// Replaces the organization's follow-up settings.
+    pub async fn update_settings(
+        &self,
+        organization_id: &str,
+        settings: &OrganizationSettings,
+    ) -> Result<Organization, LeadError> {
+        let updated = organization::Entity::update_many()
+            .col_expr(organization::Column::SettingsJson, settings_json(settings)?.into())
+            .col_expr(organization::Column::UpdatedAt, Utc::now().into())
+            .filter(organization::Column::Id.eq(organization_id))
+            .exec(&self.db)
+            .await?;
+        if updated.rows_affected == 0 {
+            return Err(LeadError::not_found("organization", organization_id));
+        }
+        self.organization(organization_id).await
     }
 
     /// Claims `number` for the organization. Claiming a number it already owns changes
@@ -214,8 +234,15 @@ async fn claim_number(
     Ok(())
 }
 
+fn settings_json(settings: &OrganizationSettings) -> Result<String, LeadError> {
+    serde_json::to_string(settings).map_err(|e| LeadError::Internal(format!("settings: {e}")))
+}
+
 fn to_organization(model: organization::Model, phone_numbers: Vec<PhoneNumber>) -> Organization {
+    // Settings written by this code always parse; anything else reads as "all defaults".
+    let settings = serde_json::from_str(&model.settings_json).unwrap_or_default();
     Organization {
+        settings,
         // Only valid zones are stored; a hand-edited row degrades to UTC rather than failing.
         timezone: model.timezone.parse().unwrap_or(chrono_tz::UTC),
         id: model.id,

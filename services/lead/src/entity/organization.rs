@@ -8,6 +8,8 @@ pub struct Model {
     pub name: String,
     pub timezone: String,
     pub is_default: bool,
+    /// `OrganizationSettings` as JSON.
+    pub settings_json: String,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }
