@@ -45,6 +45,7 @@ async fn create_shop(mesh: &Mesh) -> String {
             name: "Bike Shop".into(),
             timezone: "America/New_York".into(),
             phone_numbers: vec![SHOP_NUMBER.into()],
+            settings: None,
         })
         .await
         .expect("create organization")

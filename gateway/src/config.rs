@@ -204,7 +204,12 @@ impl GatewayConfig {
                 business_hours: env_or("BUSINESS_HOURS", ""),
                 sms_auto_reply: env_or("SMS_AUTO_REPLY", ""),
                 urgent_keywords: env_var("URGENT_KEYWORDS")
-                    .map(|v| v.split(',').map(|k| k.trim().to_lowercase()).filter(|k| !k.is_empty()).collect())
+                    .map(|v| {
+                        v.split(',')
+                            .map(|k| k.trim().to_lowercase())
+                            .filter(|k| !k.is_empty())
+                            .collect()
+                    })
                     .unwrap_or_else(default_urgent_keywords),
                 call_score_threshold: env_parse("CALL_SCORE_THRESHOLD", 75)?,
                 human_number: env_or("HUMAN_NUMBER", ""),
@@ -216,7 +221,10 @@ impl GatewayConfig {
         if let Some(base) = &config.twilio.public_base_url
             && !(base.starts_with("https://") || base.starts_with("http://"))
         {
-            return Err(ConfigError::invalid("PUBLIC_BASE_URL", "expected https://host[:port][/prefix]"));
+            return Err(ConfigError::invalid(
+                "PUBLIC_BASE_URL",
+                "expected https://host[:port][/prefix]",
+            ));
         }
         config.log_disabled_features();
         Ok(config)
@@ -299,7 +307,9 @@ impl GatewayConfig {
             );
         }
         if self.twilio.auth_tokens.is_empty() || self.twilio.public_base_url.is_none() {
-            tracing::warn!("TWILIO_AUTH_TOKEN or PUBLIC_BASE_URL is not set: Twilio webhooks are refused with 503");
+            tracing::warn!(
+                "TWILIO_AUTH_TOKEN or PUBLIC_BASE_URL is not set: Twilio webhooks are refused with 503"
+            );
         }
         if self.admin_token.is_none() {
             tracing::warn!(

@@ -26,9 +26,19 @@ pub struct FollowUp {
 }
 
 impl FollowUp {
-    pub fn of(organization: &lead_pb::Organization, defaults: &FollowUpDefaults, fallback_number: Option<&str>) -> Self {
+    pub fn of(
+        organization: &lead_pb::Organization,
+        defaults: &FollowUpDefaults,
+        fallback_number: Option<&str>,
+    ) -> Self {
         let settings = organization.settings.clone().unwrap_or_default();
-        let pick = |own: String, default: &str| if own.trim().is_empty() { default.to_owned() } else { own };
+        let pick = |own: String, default: &str| {
+            if own.trim().is_empty() {
+                default.to_owned()
+            } else {
+                own
+            }
+        };
         FollowUp {
             organization_name: organization.name.clone(),
             timezone: organization.timezone.parse().unwrap_or(chrono_tz::UTC),
@@ -46,7 +56,10 @@ impl FollowUp {
             human_number: pick(settings.human_number, &defaults.human_number),
             forward_number: pick(settings.forward_number, &defaults.forward_number),
             agent_id: pick(settings.agent_id, &defaults.agent_id),
-            agent_phone_number_id: pick(settings.agent_phone_number_id, &defaults.agent_phone_number_id),
+            agent_phone_number_id: pick(
+                settings.agent_phone_number_id,
+                &defaults.agent_phone_number_id,
+            ),
             own_number: organization
                 .phone_numbers
                 .first()
@@ -84,7 +97,11 @@ impl FollowUp {
         if template.is_empty() {
             return None;
         }
-        let name = if lead_name.trim().is_empty() { "there" } else { lead_name.trim() };
+        let name = if lead_name.trim().is_empty() {
+            "there"
+        } else {
+            lead_name.trim()
+        };
         Some(
             template
                 .replace("{name}", name)
@@ -167,7 +184,8 @@ fn parse_days(text: &str) -> Result<Vec<Weekday>, String> {
 fn parse_time(text: &str) -> Result<NaiveTime, String> {
     let text = text.trim();
     if text == "24:00" {
-        return NaiveTime::from_hms_nano_opt(23, 59, 59, 999_999_999).ok_or_else(|| "24:00".to_owned());
+        return NaiveTime::from_hms_nano_opt(23, 59, 59, 999_999_999)
+            .ok_or_else(|| "24:00".to_owned());
     }
     NaiveTime::parse_from_str(text, "%H:%M").map_err(|_| format!("{text:?} is not HH:MM"))
 }
@@ -182,15 +200,30 @@ mod tests {
         let hours = BusinessHours::parse("mon-fri 09:00-17:00; sat 10:00-14:00").expect("valid");
         let new_york = chrono_tz::America::New_York;
         // Monday 2026-11-23, 10:00 in New York is 15:00 UTC.
-        let monday_morning = new_york.with_ymd_and_hms(2026, 11, 23, 10, 0, 0).single().expect("time");
+        let monday_morning = new_york
+            .with_ymd_and_hms(2026, 11, 23, 10, 0, 0)
+            .single()
+            .expect("time");
         assert!(hours.contains(monday_morning));
-        let monday_night = new_york.with_ymd_and_hms(2026, 11, 23, 20, 0, 0).single().expect("time");
+        let monday_night = new_york
+            .with_ymd_and_hms(2026, 11, 23, 20, 0, 0)
+            .single()
+            .expect("time");
         assert!(!hours.contains(monday_night));
-        let saturday = new_york.with_ymd_and_hms(2026, 11, 28, 13, 59, 0).single().expect("time");
+        let saturday = new_york
+            .with_ymd_and_hms(2026, 11, 28, 13, 59, 0)
+            .single()
+            .expect("time");
         assert!(hours.contains(saturday));
-        let sunday = new_york.with_ymd_and_hms(2026, 11, 29, 12, 0, 0).single().expect("time");
+        let sunday = new_york
+            .with_ymd_and_hms(2026, 11, 29, 12, 0, 0)
+            .single()
+            .expect("time");
         assert!(!hours.contains(sunday));
-        assert!(BusinessHours::parse("").expect("empty").contains(sunday), "none set: always open");
+        assert!(
+            BusinessHours::parse("").expect("empty").contains(sunday),
+            "none set: always open"
+        );
         assert!(BusinessHours::parse("someday 9-5").is_err());
     }
 
@@ -212,6 +245,9 @@ mod tests {
         assert_eq!(follow_up.urgency("Please CALL ME asap"), vec!["call me"]);
         assert_eq!(follow_up.urgency("Help!"), vec!["help"]);
         assert!(follow_up.urgency("that was helpful").is_empty());
-        assert_eq!(follow_up.auto_reply("").as_deref(), Some("Hi there, thanks for texting Bike Shop!"));
+        assert_eq!(
+            follow_up.auto_reply("").as_deref(),
+            Some("Hi there, thanks for texting Bike Shop!")
+        );
     }
 }

@@ -33,6 +33,9 @@ pub const WEBHOOK_SECRET: &str = "wsec_test_secret";
 pub const INITIATION_SECRET: &str = "initiation-header-secret";
 pub const ADMIN_TOKEN: &str = "admin-token-for-tests";
 pub const API_KEY: &str = "xi-test-key";
+pub const TWILIO_ACCOUNT: &str = "AC00000000000000000000000000000000";
+pub const TWILIO_TOKEN: &str = "twilio-auth-token";
+pub const TWILIO_NUMBER: &str = "+12125550100";
 
 type Running = (CancellationToken, JoinHandle<Result<(), ServeError>>);
 
@@ -229,14 +232,21 @@ impl Mesh {
                 listener,
                 stop,
             )),
-            Component::Telephony => tokio::spawn(callmesh_telephony::serve(
-                callmesh_telephony::TelephonyConfig {
-                    database: url,
-                    storage_dir: self.storage_dir.clone(),
-                },
-                listener,
-                stop,
-            )),
+            Component::Telephony => {
+                let mut config =
+                    callmesh_telephony::TelephonyConfig::new(url, self.storage_dir.clone());
+                config.elevenlabs.api_base_url = self.fake_api.url.clone();
+                config.elevenlabs.api_key = Some(API_KEY.to_owned());
+                config.elevenlabs.speech_to_text_url =
+                    Some(format!("{}/v1/speech-to-text", self.fake_api.url));
+                config.twilio.api_base_url = self.fake_api.url.clone();
+                config.twilio.account_sid = Some(TWILIO_ACCOUNT.to_owned());
+                config.twilio.credentials =
+                    Some((TWILIO_ACCOUNT.to_owned(), TWILIO_TOKEN.to_owned()));
+                config.twilio.phone_number = Some(TWILIO_NUMBER.to_owned());
+                config.twilio.public_base_url = Some(self.gateway());
+                tokio::spawn(callmesh_telephony::serve(config, listener, stop))
+            }
             Component::Notification => tokio::spawn(callmesh_notification::serve(
                 callmesh_notification::NotificationConfig { database: url },
                 listener,

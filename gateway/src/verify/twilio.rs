@@ -89,7 +89,10 @@ pub fn sign(token: &str, url: &str, body: &[u8]) -> String {
 fn parameter_string(body: &[u8]) -> String {
     let mut by_name: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (name, value) in form_urlencoded::parse(body) {
-        by_name.entry(name.into_owned()).or_default().push(value.into_owned());
+        by_name
+            .entry(name.into_owned())
+            .or_default()
+            .push(value.into_owned());
     }
     let mut out = String::new();
     for (name, mut values) in by_name {
@@ -121,7 +124,9 @@ fn candidate_urls(url: &str) -> Vec<String> {
     };
     let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
     let (authority, tail) = rest.split_at(authority_end);
-    let host_end = authority.rfind(':').filter(|i| !authority[*i..].contains(']'));
+    let host_end = authority
+        .rfind(':')
+        .filter(|i| !authority[*i..].contains(']'));
     match host_end {
         Some(colon) => candidates.push(format!("{scheme}://{}{tail}", &authority[..colon])),
         None => {
@@ -146,16 +151,34 @@ mod tests {
     fn check(token: &str, url: &str, body: &str, signature: &str) -> bool {
         let mut headers = HeaderMap::new();
         headers.insert(HEADER, signature.parse().expect("header"));
-        verify(&[Secret::new(token)], url, &headers, Bytes::from(body.to_owned())).is_ok()
+        verify(
+            &[Secret::new(token)],
+            url,
+            &headers,
+            Bytes::from(body.to_owned()),
+        )
+        .is_ok()
     }
 
     #[test]
     fn the_spec_vectors_verify() {
         let cases: [(&str, &str, &str); 5] = [
             (U, P, "RSOYDt4T1cUTdK1PDd93/VVr8B8="),
-            ("https://mycompany.com:443/myapp.php?foo=1&bar=2", P, "kvajT1Ptam85bY51eRf/AJRuM3w="),
-            ("http://mycompany.com:80/myapp.php?foo=1&bar=2", P, "0ZXoZLH/DfblKGATFgpif+LLRf4="),
-            ("http://mycompany.com:1234/myapp.php?foo=1&bar=2", P, "Zmvh+3yNM1Phv2jhDCwEM3q5ebU="),
+            (
+                "https://mycompany.com:443/myapp.php?foo=1&bar=2",
+                P,
+                "kvajT1Ptam85bY51eRf/AJRuM3w=",
+            ),
+            (
+                "http://mycompany.com:80/myapp.php?foo=1&bar=2",
+                P,
+                "0ZXoZLH/DfblKGATFgpif+LLRf4=",
+            ),
+            (
+                "http://mycompany.com:1234/myapp.php?foo=1&bar=2",
+                P,
+                "Zmvh+3yNM1Phv2jhDCwEM3q5ebU=",
+            ),
             (
                 "https://example.com/myapp.php?foo=1&bar=2",
                 "CallSid=CA1234567890ABCDE&Caller=%2B14158675310&Digits=1234&From=%2B14158675310&To=%2B18005551212",
@@ -172,9 +195,19 @@ mod tests {
     fn ports_are_tried_both_ways() {
         // TV2 signed with :443 validates when we know the URL without a port, and TV1 vice versa.
         assert!(check("12345", U, P, "kvajT1Ptam85bY51eRf/AJRuM3w="));
-        assert!(check("12345", "https://mycompany.com:443/myapp.php?foo=1&bar=2", P, "RSOYDt4T1cUTdK1PDd93/VVr8B8="));
+        assert!(check(
+            "12345",
+            "https://mycompany.com:443/myapp.php?foo=1&bar=2",
+            P,
+            "RSOYDt4T1cUTdK1PDd93/VVr8B8="
+        ));
         // TV4b: any explicit port is stripped.
-        assert!(check("12345", "https://mycompany.com:1234/myapp.php?foo=1&bar=2", P, "RSOYDt4T1cUTdK1PDd93/VVr8B8="));
+        assert!(check(
+            "12345",
+            "https://mycompany.com:1234/myapp.php?foo=1&bar=2",
+            P,
+            "RSOYDt4T1cUTdK1PDd93/VVr8B8="
+        ));
     }
 
     #[test]
@@ -193,12 +226,24 @@ mod tests {
     fn json_bodies_sign_the_url_and_hash_the_body() {
         let body = r#"{"property": "value", "boolean": true}"#;
         let hash = "0a1ff7634d9ab3b95db5c9a2dfe9416e41502b283a80c7cf19632632f96e6620";
-        assert!(check("12345", &format!("{U}&bodySHA256={hash}"), body, "a9nBmqA0ju/hNViExpshrM61xv4="));
+        assert!(check(
+            "12345",
+            &format!("{U}&bodySHA256={hash}"),
+            body,
+            "a9nBmqA0ju/hNViExpshrM61xv4="
+        ));
         let tv8 = format!("https://mycompany.com/myapp.php?bodySHA256={hash}");
         assert!(check("12345", &tv8, body, "y77kIzt2vzLz71DgmJGsen2scGs="));
-        assert!(!check("12345", &tv8, r#"{"property": "other"}"#, "y77kIzt2vzLz71DgmJGsen2scGs="));
+        assert!(!check(
+            "12345",
+            &tv8,
+            r#"{"property": "other"}"#,
+            "y77kIzt2vzLz71DgmJGsen2scGs="
+        ));
         // TV9 validates only through its :443 form.
-        let tv9 = format!("{U}&bodySHA256=44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a");
+        let tv9 = format!(
+            "{U}&bodySHA256=44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
+        );
         assert!(check("12345", &tv9, "{}", "Ldidvp12m26NI7eqEvxnEpkd9Hc="));
     }
 
@@ -207,20 +252,46 @@ mod tests {
         let tv13 = "AccountSid=AC00000000000000000000000000000000&ApiVersion=2010-04-01&Body=H%C3%A9llo+w%C3%B6rld+%F0%9F%91%8B+a%2Bb+%26+c%3Dd&From=%2B14155550100&MessageSid=SM00000000000000000000000000000000&NumMedia=0&NumSegments=1&SmsMessageSid=SM00000000000000000000000000000000&SmsSid=SM00000000000000000000000000000000&SmsStatus=received&To=%2B14155550199&FromCity=";
         let url = "https://example.com/twilio/sms?tenant=acme";
         assert!(check("12345", url, tv13, "cwiGNPv8N/8XX6XBJMZNmDOOxts="));
-        assert!(check("12345", url, tv13, "TR8TIQxEnLLM7LfrpZ/+eLzCt1k="), ":443 form");
+        assert!(
+            check("12345", url, tv13, "TR8TIQxEnLLM7LfrpZ/+eLzCt1k="),
+            ":443 form"
+        );
         let tv14 = "AccountSid=AC00000000000000000000000000000000&ApiVersion=2010-04-01&ErrorCode=30003&From=%2B14155550199&MessageSid=SM11111111111111111111111111111111&MessageStatus=undelivered&SmsSid=SM11111111111111111111111111111111&SmsStatus=undelivered&To=%2B14155550100";
-        assert!(check("12345", "https://hooks.example.org/twilio/status", tv14, "Y5C4kH4FhrJUuIBtFuekqyQPumU="));
+        assert!(check(
+            "12345",
+            "https://hooks.example.org/twilio/status",
+            tv14,
+            "Y5C4kH4FhrJUuIBtFuekqyQPumU="
+        ));
     }
 
     #[test]
     fn wrong_urls_tokens_and_signatures_fail() {
         let signature = sign("s3cr3t", "https://example.com/path?test=param", b"");
-        assert!(check("s3cr3t", "https://example.com/path?test=param", "", &signature));
-        assert!(!check("s3cr3t", "https://example.com/path?test=param2", "", &signature));
+        assert!(check(
+            "s3cr3t",
+            "https://example.com/path?test=param",
+            "",
+            &signature
+        ));
+        assert!(!check(
+            "s3cr3t",
+            "https://example.com/path?test=param2",
+            "",
+            &signature
+        ));
         assert!(!check("other", U, P, "RSOYDt4T1cUTdK1PDd93/VVr8B8="));
-        assert!(!check("12345", U, &format!("{P}&Extra=1"), "RSOYDt4T1cUTdK1PDd93/VVr8B8="));
+        assert!(!check(
+            "12345",
+            U,
+            &format!("{P}&Extra=1"),
+            "RSOYDt4T1cUTdK1PDd93/VVr8B8="
+        ));
         assert!(!check("12345", U, P, ""));
         assert!(!check("12345", U, P, "RSOYDt4T1cUTdK1PDd93/VVr8B8"));
-        assert!(!check("12345", &format!("{U}/"), P, "RSOYDt4T1cUTdK1PDd93/VVr8B8="), "trailing slash matters");
+        assert!(
+            !check("12345", &format!("{U}/"), P, "RSOYDt4T1cUTdK1PDd93/VVr8B8="),
+            "trailing slash matters"
+        );
     }
 }

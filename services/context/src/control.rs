@@ -29,7 +29,9 @@ pub struct ControlChange {
 
 impl Memory {
     pub async fn human_control(&self, lead_id: &str) -> Result<HumanControl, ServiceError> {
-        let row = human_control::Entity::find_by_id(lead_id).one(self.db()).await?;
+        let row = human_control::Entity::find_by_id(lead_id)
+            .one(self.db())
+            .await?;
         Ok(match row {
             Some(row) => to_control(row),
             None => HumanControl {

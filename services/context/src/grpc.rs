@@ -277,7 +277,10 @@ impl ContextService for ContextGrpc {
         request: Request<pb::GetHumanControlRequest>,
     ) -> Result<Response<pb::GetHumanControlResponse>, Status> {
         let pb::GetHumanControlRequest { lead_id } = request.into_inner();
-        let state = self.memory.human_control(&required("lead_id", lead_id)?).await?;
+        let state = self
+            .memory
+            .human_control(&required("lead_id", lead_id)?)
+            .await?;
         Ok(Response::new(pb::GetHumanControlResponse {
             state: Some(control_to_proto(state)),
         }))

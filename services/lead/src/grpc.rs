@@ -31,7 +31,10 @@ impl LeadGrpc {
         PhoneNumber::parse(raw, self.book.region()).map_err(|e| LeadError::invalid(field, e))
     }
 
-    fn settings(&self, settings: pb::OrganizationSettings) -> Result<OrganizationSettings, LeadError> {
+    fn settings(
+        &self,
+        settings: pb::OrganizationSettings,
+    ) -> Result<OrganizationSettings, LeadError> {
         let pb::OrganizationSettings {
             business_hours,
             sms_auto_reply,
@@ -184,7 +187,10 @@ impl LeadService for LeadGrpc {
         } = request.into_inner();
         let organization_id = required("organization_id", organization_id)?;
         let settings = self.settings(settings.unwrap_or_default())?;
-        let organization = self.book.update_settings(&organization_id, &settings).await?;
+        let organization = self
+            .book
+            .update_settings(&organization_id, &settings)
+            .await?;
         Ok(Response::new(pb::UpdateOrganizationSettingsResponse {
             organization: Some(organization.into()),
         }))

@@ -5,7 +5,9 @@ use std::fmt;
 use phonenumber::{Mode, country};
 
 /// A valid phone number, normalised to E.164 (e.g. `+14155550100`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(transparent)]
 pub struct PhoneNumber(String);
 

@@ -167,6 +167,12 @@ async fn organizations_and_leads_round_trip_with_paging() {
                 name: "Bike Shop".into(),
                 timezone: "Europe/London".into(),
                 phone_numbers: vec!["+44 20 7946 0958".into()],
+                settings: Some(pb::OrganizationSettings {
+                    business_hours: "mon-fri 09:00-17:00".into(),
+                    human_number: "+44 20 7946 0000".into(),
+                    urgent_keywords: vec![" Urgent ".into()],
+                    ..Default::default()
+                }),
             })
             .await
             .expect("create")
@@ -174,6 +180,22 @@ async fn organizations_and_leads_round_trip_with_paging() {
         let org = organization.organization.expect("organization");
         assert!(organization.created);
         assert_eq!(org.phone_numbers, ["+442079460958"], "stored in E.164");
+        let settings = org.settings.clone().expect("settings");
+        assert_eq!(settings.human_number, "+442079460000");
+        assert_eq!(settings.urgent_keywords, ["urgent"]);
+        assert_eq!(settings.business_hours, "mon-fri 09:00-17:00");
+        let bad = leads
+            .update_organization_settings(pb::UpdateOrganizationSettingsRequest {
+                idempotency_key: String::new(),
+                organization_id: org.id.clone(),
+                settings: Some(pb::OrganizationSettings {
+                    forward_number: "not a number".into(),
+                    ..Default::default()
+                }),
+            })
+            .await
+            .expect_err("invalid forward number");
+        assert_eq!(field_of(&bad), vec!["settings.forward_number"]);
         assert_eq!(org.timezone, "Europe/London");
 
         let resolved = leads

@@ -322,7 +322,10 @@ impl CallBook {
     }
 
     /// Reads a stored recording back.
-    pub async fn recording_audio(&self, recording_id: &str) -> Result<(Recording, Vec<u8>), ServiceError> {
+    pub async fn recording_audio(
+        &self,
+        recording_id: &str,
+    ) -> Result<(Recording, Vec<u8>), ServiceError> {
         let row = recording::Entity::find_by_id(recording_id)
             .one(&self.db)
             .await?

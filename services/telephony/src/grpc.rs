@@ -9,10 +9,10 @@ use callmesh_runtime::errors::{json_object, optional, required};
 use callmesh_runtime::timestamps;
 
 use crate::calls::{AudioSource, CallBook, NewRecording};
+use crate::model::{Call, CallOutcome, CallRef, CallStatus, Direction, Recording, StatusUpdate};
 use crate::outbound::OutboundCall;
 use crate::sms::{NewSms, Sms, SmsBook, SmsStatusUpdate};
 use crate::sms_status::SmsStatus;
-use crate::model::{Call, CallOutcome, CallRef, CallStatus, Direction, Recording, StatusUpdate};
 
 pub struct TelephonyGrpc {
     calls: CallBook,
@@ -212,7 +212,10 @@ impl TelephonyService for TelephonyGrpc {
         let organization_id = required("organization_id", organization_id)?;
         let page = callmesh_runtime::paging::Page::from_proto(page).map_err(ServiceError::from)?;
         let lead_id = optional(lead_id);
-        let calls = self.calls.list(&organization_id, lead_id.as_deref(), &page).await?;
+        let calls = self
+            .calls
+            .list(&organization_id, lead_id.as_deref(), &page)
+            .await?;
         let next_page_token = page.next_token(calls.iter().map(|c| c.id.as_str()), calls.len());
         Ok(Response::new(pb::ListCallsResponse {
             calls: calls.into_iter().map(Into::into).collect(),
@@ -365,10 +368,16 @@ impl TelephonyService for TelephonyGrpc {
         &self,
         request: Request<pb::GetSmsRequest>,
     ) -> Result<Response<pb::GetSmsResponse>, Status> {
-        let pb::GetSmsRequest { sms_id, message_sid } = request.into_inner();
+        let pb::GetSmsRequest {
+            sms_id,
+            message_sid,
+        } = request.into_inner();
         let sms = self
             .sms
-            .get(optional(sms_id).as_deref(), optional(message_sid).as_deref())
+            .get(
+                optional(sms_id).as_deref(),
+                optional(message_sid).as_deref(),
+            )
             .await?;
         Ok(Response::new(pb::GetSmsResponse {
             sms: Some(sms.into()),
@@ -387,8 +396,12 @@ impl TelephonyService for TelephonyGrpc {
         let organization_id = required("organization_id", organization_id)?;
         let page = callmesh_runtime::paging::Page::from_proto(page).map_err(ServiceError::from)?;
         let lead_id = optional(lead_id);
-        let messages = self.sms.list(&organization_id, lead_id.as_deref(), &page).await?;
-        let next_page_token = page.next_token(messages.iter().map(|m| m.id.as_str()), messages.len());
+        let messages = self
+            .sms
+            .list(&organization_id, lead_id.as_deref(), &page)
+            .await?;
+        let next_page_token =
+            page.next_token(messages.iter().map(|m| m.id.as_str()), messages.len());
         Ok(Response::new(pb::ListSmsResponse {
             messages: messages.into_iter().map(Into::into).collect(),
             next_page_token,

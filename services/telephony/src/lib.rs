@@ -73,7 +73,10 @@ impl TelephonyConfig {
         let storage_dir = env_var("CALLMESH_STORAGE_DIR")
             .unwrap_or_else(|| format!("{}/storage", env_or("CALLMESH_DATA_DIR", "./data")));
         let account_sid = env_var("TWILIO_ACCOUNT_SID");
-        let credentials = match (env_var("TWILIO_API_KEY_SID"), env_var("TWILIO_API_KEY_SECRET")) {
+        let credentials = match (
+            env_var("TWILIO_API_KEY_SID"),
+            env_var("TWILIO_API_KEY_SECRET"),
+        ) {
             (Some(key), Some(secret)) => Some((key, secret)),
             _ => account_sid.clone().zip(env_var("TWILIO_AUTH_TOKEN")),
         };
@@ -152,7 +155,10 @@ pub async fn serve(
     let policy = sms::SendPolicy {
         default_from: config.twilio.phone_number.clone(),
         status_callback: config.twilio.public_base_url.as_ref().map(|base| {
-            format!("{}/api/webhooks/twilio/sms/status", base.trim_end_matches('/'))
+            format!(
+                "{}/api/webhooks/twilio/sms/status",
+                base.trim_end_matches('/')
+            )
         }),
         per_lead_limit: config.twilio.sms_per_lead_limit,
         window: chrono::Duration::seconds(config.twilio.sms_window_secs),

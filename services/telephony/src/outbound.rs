@@ -30,7 +30,11 @@ pub struct OutboundCall {
 }
 
 impl CallBook {
-    pub async fn start_outbound(&self, key: &str, request: OutboundCall) -> Result<Call, ServiceError> {
+    pub async fn start_outbound(
+        &self,
+        key: &str,
+        request: OutboundCall,
+    ) -> Result<Call, ServiceError> {
         if let Some(existing) = call::Entity::find()
             .filter(call::Column::IdempotencyKey.eq(key))
             .one(&self.db)
@@ -113,7 +117,12 @@ impl CallBook {
     }
 
     /// An organization's calls, newest first, optionally only one lead's.
-    pub async fn list(&self, organization_id: &str, lead_id: Option<&str>, page: &Page) -> Result<Vec<Call>, ServiceError> {
+    pub async fn list(
+        &self,
+        organization_id: &str,
+        lead_id: Option<&str>,
+        page: &Page,
+    ) -> Result<Vec<Call>, ServiceError> {
         let mut query = call::Entity::find()
             .filter(call::Column::OrganizationId.eq(organization_id))
             .order_by_desc(call::Column::Id);
@@ -123,12 +132,21 @@ impl CallBook {
         if let Some(before) = &page.after {
             query = query.filter(call::Column::Id.lt(before.as_str()));
         }
-        query.limit(page.size).all(&self.db).await?.into_iter().map(to_call).collect()
+        query
+            .limit(page.size)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(to_call)
+            .collect()
     }
 
     /// Transcribes a stored recording with the configured speech-to-text endpoint.
     pub async fn transcribe(&self, recording_id: &str) -> Result<Transcription, ServiceError> {
         let (recording, audio) = self.recording_audio(recording_id).await?;
-        Ok(self.elevenlabs.transcribe(audio, &recording.content_type).await?)
+        Ok(self
+            .elevenlabs
+            .transcribe(audio, &recording.content_type)
+            .await?)
     }
 }

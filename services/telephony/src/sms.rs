@@ -93,11 +93,11 @@ impl SmsBook {
     /// certainly never reached Twilio is tried again.
     pub async fn send(&self, key: &str, mut new: NewSms) -> Result<Sms, ServiceError> {
         if new.from_number.is_empty() {
-            new.from_number = self
-                .policy
-                .default_from
-                .clone()
-                .ok_or_else(|| ServiceError::FailedPrecondition("TWILIO_PHONE_NUMBER is not set and no from_number was given".into()))?;
+            new.from_number = self.policy.default_from.clone().ok_or_else(|| {
+                ServiceError::FailedPrecondition(
+                    "TWILIO_PHONE_NUMBER is not set and no from_number was given".into(),
+                )
+            })?;
         }
         let existing = sms_message::Entity::find()
             .filter(sms_message::Column::IdempotencyKey.eq(key))
@@ -142,7 +142,9 @@ impl SmsBook {
             }
             Err(error) => {
                 let status = match &error {
-                    ProviderError::NotSent { .. } | ProviderError::NotConfigured(_) => SmsStatus::NotSent,
+                    ProviderError::NotSent { .. } | ProviderError::NotConfigured(_) => {
+                        SmsStatus::NotSent
+                    }
                     ProviderError::Unknown { .. } => SmsStatus::Unknown,
                     ProviderError::Rejected { .. } => SmsStatus::Failed,
                 };
@@ -172,7 +174,9 @@ impl SmsBook {
             .lock_exclusive()
             .one(&txn)
             .await?
-            .ok_or_else(|| ServiceError::not_found("sms", format!("with MessageSid {}", update.message_sid)))?;
+            .ok_or_else(|| {
+                ServiceError::not_found("sms", format!("with MessageSid {}", update.message_sid))
+            })?;
         let next = SmsStatus::parse(&update.status);
         let state = SmsStatus::parse(&current.status).unwrap_or(SmsStatus::Pending);
         let applies = next.is_some_and(|next| state.advances_to(next));
@@ -213,20 +217,35 @@ impl SmsBook {
         Ok((to_sms(updated)?, true))
     }
 
-    pub async fn get(&self, id: Option<&str>, message_sid: Option<&str>) -> Result<Sms, ServiceError> {
+    pub async fn get(
+        &self,
+        id: Option<&str>,
+        message_sid: Option<&str>,
+    ) -> Result<Sms, ServiceError> {
         let query = match (id, message_sid) {
             (Some(id), _) => sms_message::Entity::find_by_id(id),
-            (None, Some(sid)) => sms_message::Entity::find().filter(sms_message::Column::MessageSid.eq(sid)),
-            (None, None) => return Err(ServiceError::invalid("sms_id", "an sms_id or message_sid is required")),
+            (None, Some(sid)) => {
+                sms_message::Entity::find().filter(sms_message::Column::MessageSid.eq(sid))
+            }
+            (None, None) => {
+                return Err(ServiceError::invalid(
+                    "sms_id",
+                    "an sms_id or message_sid is required",
+                ));
+            }
         };
-        let row = query
-            .one(&self.db)
-            .await?
-            .ok_or_else(|| ServiceError::not_found("sms", id.or(message_sid).unwrap_or_default()))?;
+        let row = query.one(&self.db).await?.ok_or_else(|| {
+            ServiceError::not_found("sms", id.or(message_sid).unwrap_or_default())
+        })?;
         to_sms(row)
     }
 
-    pub async fn list(&self, organization_id: &str, lead_id: Option<&str>, page: &Page) -> Result<Vec<Sms>, ServiceError> {
+    pub async fn list(
+        &self,
+        organization_id: &str,
+        lead_id: Option<&str>,
+        page: &Page,
+    ) -> Result<Vec<Sms>, ServiceError> {
         let mut query = sms_message::Entity::find()
             .filter(sms_message::Column::OrganizationId.eq(organization_id))
             .order_by_asc(sms_message::Column::Id);
@@ -236,7 +255,13 @@ impl SmsBook {
         if let Some(after) = &page.after {
             query = query.filter(sms_message::Column::Id.gt(after.as_str()));
         }
-        query.limit(page.size).all(&self.db).await?.into_iter().map(to_sms).collect()
+        query
+            .limit(page.size)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(to_sms)
+            .collect()
     }
 
     async fn check_rate(&self, lead_id: &str) -> Result<(), ServiceError> {
@@ -289,7 +314,11 @@ impl SmsBook {
             .filter(sms_message::Column::IdempotencyKey.eq(key))
             .one(&self.db)
             .await?
-            .ok_or_else(|| ServiceError::Conflict(format!("the MessageSid of sms {key} belongs to another record")))?;
+            .ok_or_else(|| {
+                ServiceError::Conflict(format!(
+                    "the MessageSid of sms {key} belongs to another record"
+                ))
+            })?;
         to_sms(row)
     }
 }

@@ -148,7 +148,10 @@ mod tests {
         assert!(!Delivered.advances_to(Sent));
         assert!(!Failed.advances_to(Delivered));
         assert!(!Undelivered.advances_to(Read));
-        assert!(!Delivered.advances_to(Undelivered), "the first terminal state wins");
+        assert!(
+            !Delivered.advances_to(Undelivered),
+            "the first terminal state wins"
+        );
         assert!(Queued.advances_to(Failed));
         for status in SmsStatus::ALL {
             assert_eq!(SmsStatus::parse(status.as_str()), Some(status));

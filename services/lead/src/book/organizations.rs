@@ -118,7 +118,10 @@ impl LeadBook {
         settings: &OrganizationSettings,
     ) -> Result<Organization, LeadError> {
         let updated = organization::Entity::update_many()
-            .col_expr(organization::Column::SettingsJson, settings_json(settings)?.into())
+            .col_expr(
+                organization::Column::SettingsJson,
+                settings_json(settings)?.into(),
+            )
             .col_expr(organization::Column::UpdatedAt, Utc::now().into())
             .filter(organization::Column::Id.eq(organization_id))
             .exec(&self.db)

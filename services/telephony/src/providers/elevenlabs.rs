@@ -41,7 +41,12 @@ pub struct Transcription {
 }
 
 impl ElevenLabsApi {
-    pub fn new(base_url: &str, api_key: Option<String>, stt_url: Option<String>, stt_model: String) -> Self {
+    pub fn new(
+        base_url: &str,
+        api_key: Option<String>,
+        stt_url: Option<String>,
+        stt_model: String,
+    ) -> Self {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
             .build()
@@ -89,11 +94,15 @@ impl ElevenLabsApi {
         let text = response.text().await.unwrap_or_default();
         let parsed: Option<OutboundCall> = serde_json::from_str(&text).ok();
         match parsed {
-            Some(call) if status.is_success() && call.success && call.conversation_id.is_some() => Ok(call),
+            Some(call) if status.is_success() && call.success && call.conversation_id.is_some() => {
+                Ok(call)
+            }
             Some(call) => Err(ProviderError::Rejected {
                 provider: PROVIDER,
                 code: status.as_u16().to_string(),
-                message: call.message.unwrap_or_else(|| "the call did not start".to_owned()),
+                message: call
+                    .message
+                    .unwrap_or_else(|| "the call did not start".to_owned()),
                 http_status: status.as_u16(),
             }),
             None => Err(ProviderError::Rejected {
@@ -106,7 +115,11 @@ impl ElevenLabsApi {
     }
 
     /// Transcribes audio with the configured speech-to-text endpoint.
-    pub async fn transcribe(&self, audio: Vec<u8>, content_type: &str) -> Result<Transcription, ProviderError> {
+    pub async fn transcribe(
+        &self,
+        audio: Vec<u8>,
+        content_type: &str,
+    ) -> Result<Transcription, ProviderError> {
         let url = self
             .stt_url
             .as_deref()

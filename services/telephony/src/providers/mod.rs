@@ -12,10 +12,16 @@ pub enum ProviderError {
     NotConfigured(&'static str),
     /// The request certainly never reached the provider (connection refused): safe to retry.
     #[error("{provider} unreachable: {message}")]
-    NotSent { provider: &'static str, message: String },
+    NotSent {
+        provider: &'static str,
+        message: String,
+    },
     /// The provider may or may not have acted (timeout, broken response): never resend blindly.
     #[error("{provider} outcome unknown: {message}")]
-    Unknown { provider: &'static str, message: String },
+    Unknown {
+        provider: &'static str,
+        message: String,
+    },
     /// The provider answered with an error.
     #[error("{provider} error {code}: {message}")]
     Rejected {

@@ -35,7 +35,11 @@ struct ErrorBody {
 }
 
 impl TwilioApi {
-    pub fn new(base_url: &str, account_sid: Option<String>, credentials: Option<(String, String)>) -> Self {
+    pub fn new(
+        base_url: &str,
+        account_sid: Option<String>,
+        credentials: Option<(String, String)>,
+    ) -> Self {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(15))
             .build()
@@ -80,7 +84,10 @@ impl TwilioApi {
         }
         let response = self
             .http
-            .post(format!("{}/2010-04-01/Accounts/{sid}/Messages.json", self.base_url))
+            .post(format!(
+                "{}/2010-04-01/Accounts/{sid}/Messages.json",
+                self.base_url
+            ))
             .basic_auth(user, Some(password))
             .header("accept", "application/json")
             .form(&form)
@@ -88,13 +95,10 @@ impl TwilioApi {
             .await
             .map_err(|e| ProviderError::from_transport(PROVIDER, e))?;
         let response = rejected_unless_success(response).await?;
-        response
-            .json()
-            .await
-            .map_err(|e| ProviderError::Unknown {
-                provider: PROVIDER,
-                message: format!("unreadable response: {e}"),
-            })
+        response.json().await.map_err(|e| ProviderError::Unknown {
+            provider: PROVIDER,
+            message: format!("unreadable response: {e}"),
+        })
     }
 
     /// `POST /2010-04-01/Accounts/{sid}/Calls/{call_sid}.json` with new TwiML for a live call.
@@ -102,7 +106,10 @@ impl TwilioApi {
         let (sid, (user, password)) = self.account()?;
         let response = self
             .http
-            .post(format!("{}/2010-04-01/Accounts/{sid}/Calls/{call_sid}.json", self.base_url))
+            .post(format!(
+                "{}/2010-04-01/Accounts/{sid}/Calls/{call_sid}.json",
+                self.base_url
+            ))
             .basic_auth(user, Some(password))
             .header("accept", "application/json")
             .form(&[("Twiml", twiml)])
@@ -141,7 +148,9 @@ impl TwilioApi {
 
 /// Passes a success through; turns anything else into `Rejected` with Twilio's code and
 /// message (legacy `{code, message}` or RFC 9457 `{code, detail}` bodies).
-async fn rejected_unless_success(response: reqwest::Response) -> Result<reqwest::Response, ProviderError> {
+async fn rejected_unless_success(
+    response: reqwest::Response,
+) -> Result<reqwest::Response, ProviderError> {
     let status = response.status();
     if status.is_success() {
         return Ok(response);
