@@ -15,6 +15,15 @@ pub enum ApiError {
     #[error("{0}")]
     Unauthorized(String),
     #[error("{0}")]
+    Forbidden(String),
+    /// An outside provider refused the request; carries its own code and message.
+    #[error("{provider} error {code}: {message}")]
+    Provider {
+        provider: String,
+        code: String,
+        message: String,
+    },
+    #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
     PayloadTooLarge(String),
@@ -35,6 +44,8 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            ApiError::Provider { .. } => (StatusCode::BAD_GATEWAY, "provider_error"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             ApiError::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
@@ -48,6 +59,17 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
+        if let ApiError::Provider {
+            provider,
+            code: provider_code,
+            message,
+        } = &self
+        {
+            tracing::warn!(%provider, %provider_code, %message, "provider refused the request");
+            let body = json!({"error": {"code": code, "provider": provider,
+                "provider_code": provider_code, "message": message}});
+            return (status, Json(body)).into_response();
+        }
         let message = match &self {
             ApiError::Internal(error) => {
                 // Loud in the logs, opaque to callers.
@@ -87,7 +109,22 @@ impl From<crate::inbox::InboxError> for ApiError {
 
 impl From<tonic::Status> for ApiError {
     fn from(status: tonic::Status) -> Self {
+        use tonic_types::StatusExt;
+        if let Some(info) = status.get_details_error_info()
+            && info.reason == callmesh_runtime::errors::PROVIDER_ERROR
+        {
+            let field = |name: &str| info.metadata.get(name).cloned().unwrap_or_default();
+            return ApiError::Provider {
+                provider: info.domain.clone(),
+                code: field("code"),
+                message: field("message"),
+            };
+        }
         match status.code() {
+            tonic::Code::ResourceExhausted => {
+                ApiError::TooManyRequests(status.message().to_owned())
+            }
+            tonic::Code::FailedPrecondition => ApiError::NotConfigured(status.message().to_owned()),
             tonic::Code::InvalidArgument => ApiError::BadRequest(status.message().to_owned()),
             tonic::Code::NotFound => ApiError::NotFound(status.message().to_owned()),
             tonic::Code::Unavailable | tonic::Code::DeadlineExceeded => {

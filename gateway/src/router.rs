@@ -10,7 +10,7 @@ use tower::ServiceBuilder;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-use crate::routes::{admin, initiation, webhooks};
+use crate::routes::{admin, initiation, operator, twilio, webhooks};
 use crate::{AppState, error, health};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -19,6 +19,7 @@ pub fn router(state: AppState) -> Router {
     let el = &state.config.elevenlabs;
     let large = DefaultBodyLimit::max(el.post_call_max_body_bytes);
     let small = DefaultBodyLimit::max(el.max_body_bytes);
+    let twilio_limit = DefaultBodyLimit::max(state.config.twilio.max_body_bytes);
     let webhook = |handler: MethodRouter<AppState>, limit: DefaultBodyLimit| {
         handler.get(webhooks::health_check).layer(limit)
     };
@@ -47,6 +48,42 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/api/webhooks/elevenlabs/conversation-initiation",
             webhook(post(initiation::conversation_initiation), small),
+        )
+        .route(
+            "/api/webhooks/twilio/sms/incoming",
+            webhook(post(twilio::sms_incoming), twilio_limit),
+        )
+        .route(
+            "/api/webhooks/twilio/sms/status",
+            webhook(post(twilio::sms_status), twilio_limit),
+        )
+        .route(
+            "/api/webhooks/twilio/voice/status",
+            webhook(post(twilio::voice_status), twilio_limit),
+        )
+        .route(
+            "/api/webhooks/twilio/voice/recording",
+            webhook(post(twilio::voice_recording), twilio_limit),
+        )
+        .route(
+            "/api/webhooks/twilio/voice/incoming",
+            webhook(post(twilio::voice_incoming), twilio_limit),
+        )
+        .route(
+            "/api/twilio/send-sms",
+            post(operator::send_sms).layer(small),
+        )
+        .route(
+            "/api/elevenlabs/outbound-call",
+            post(operator::outbound_call).layer(small),
+        )
+        .route(
+            "/api/conversations/{lead_id}/takeover",
+            post(operator::takeover).layer(small),
+        )
+        .route(
+            "/api/conversations/{lead_id}/release",
+            post(operator::release).layer(small),
         )
         .route("/api/inbox", get(admin::list_inbox))
         .route("/api/inbox/{id}/replay", post(admin::replay_inbox_item))

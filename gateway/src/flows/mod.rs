@@ -4,8 +4,11 @@
 
 mod call_status;
 mod conversation_events;
+mod follow_up;
 mod post_call;
 mod transcript_check;
+mod twilio_sms;
+mod twilio_voice;
 
 use std::sync::Arc;
 
@@ -26,7 +29,14 @@ pub use call_status::{CallStatusName, call_status_key};
 /// Inbox providers and event types the dispatcher knows.
 pub mod kinds {
     pub const ELEVENLABS: &str = "elevenlabs";
+    pub const TWILIO: &str = "twilio";
     pub const CALLMESH: &str = "callmesh";
+    pub const SMS_INCOMING: &str = "sms_incoming";
+    pub const SMS_STATUS: &str = "sms_status";
+    pub const VOICE_STATUS: &str = "voice_status";
+    pub const VOICE_INCOMING: &str = "voice_incoming";
+    pub const RECORDING: &str = "recording";
+    pub const CALL_RETRY: &str = "call_retry";
     pub const POST_CALL_TRANSCRIPTION: &str = "post_call_transcription";
     pub const POST_CALL_AUDIO: &str = "post_call_audio";
     pub const CALL_INITIATION_FAILURE: &str = "call_initiation_failure";
@@ -77,7 +87,7 @@ pub struct Flows {
 
 /// Who a call was with, as the lead service knows them.
 #[derive(Debug, Clone)]
-pub(crate) struct Party {
+pub struct Party {
     pub organization_id: String,
     /// Empty when the other side's number is unknown or withheld.
     pub lead_id: String,
@@ -102,6 +112,12 @@ impl Flows {
                 self.call_status(&row.idempotency_key, &row.raw_body).await
             }
             (CALLMESH, TRANSCRIPT_CHECK) => self.transcript_check(&row.raw_body).await,
+            (CALLMESH, CALL_RETRY) => self.call_retry(&row.raw_body).await,
+            (TWILIO, SMS_INCOMING) => self.sms_incoming(&row.raw_body).await,
+            (TWILIO, SMS_STATUS) => self.sms_status(&row.idempotency_key, &row.raw_body).await,
+            (TWILIO, VOICE_STATUS) => self.voice_status(&row.idempotency_key, &row.raw_body).await,
+            (TWILIO, VOICE_INCOMING) => self.voice_incoming(&row.raw_body).await,
+            (TWILIO, RECORDING) => self.recording(&row.raw_body).await,
             (provider, kind) => Ok(Handled::Ignored(format!("no flow for {provider} {kind}"))),
         }
     }

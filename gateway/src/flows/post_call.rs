@@ -18,6 +18,18 @@ use callmesh_runtime::timestamps;
 use super::{FlowError, Flows, Handled, Party, unparseable};
 use crate::elevenlabs::payload::{self, Audio, Envelope, InitiationFailure, Transcription};
 
+/// A finished conversation's words, from whatever source.
+pub(crate) struct Transcript {
+    pub conversation_id: String,
+    pub turns: Vec<common::TranscriptTurn>,
+    pub summary: String,
+    /// ElevenLabs' own `analysis` block (`Null` when there is none).
+    pub provider_analysis: Value,
+    pub duration_secs: u32,
+    pub started_at: Option<DateTime<Utc>>,
+    pub ended_at: Option<DateTime<Utc>>,
+}
+
 impl Flows {
     pub(super) async fn post_call_transcription(&self, body: &[u8]) -> Result<Handled, FlowError> {
         let envelope: Envelope<Transcription> = payload::parse(body).map_err(unparseable)?;
@@ -106,60 +118,16 @@ impl Flows {
             .call
             .unwrap_or_default();
 
-        self.clients
-            .context
-            .clone()
-            .append_transcript(context_pb::AppendTranscriptRequest {
-                idempotency_key: format!("transcript:{conversation_id}"),
-                organization_id: party.organization_id.clone(),
-                lead_id: party.lead_id.clone(),
-                conversation_id: conversation_id.clone(),
-                channel: common::Channel::Voice.into(),
-                turns: turns.clone(),
-                summary: provider_summary,
-                started_at: timestamps::to_proto_opt(started_at),
-            })
-            .await?;
-
-        let analysis = self
-            .clients
-            .analysis
-            .clone()
-            .analyze_conversation(analysis_pb::AnalyzeConversationRequest {
-                idempotency_key: format!("analysis:{conversation_id}"),
-                organization_id: party.organization_id.clone(),
-                lead_id: party.lead_id.clone(),
-                conversation_id: conversation_id.clone(),
-                channel: common::Channel::Voice.into(),
-                turns,
-                provider_analysis_json: if analysis_block.is_null() {
-                    String::new()
-                } else {
-                    analysis_block.to_string()
-                },
-                call_duration_secs: duration_secs,
-            })
-            .await?
-            .into_inner()
-            .analysis
-            .unwrap_or_default();
-
-        if !party.lead_id.is_empty() {
-            self.clients
-                .lead
-                .clone()
-                .apply_analysis(lead_pb::ApplyAnalysisRequest {
-                    idempotency_key: format!("analysis:{conversation_id}"),
-                    lead_id: party.lead_id.clone(),
-                    conversation_id: conversation_id.clone(),
-                    score: analysis.lead_score,
-                    tier: analysis.tier,
-                    summary: analysis.summary.clone(),
-                    status: lead_pb::LeadStatus::Unspecified.into(),
-                    occurred_at: timestamps::to_proto_opt(ended_at.or(Some(Utc::now()))),
-                })
-                .await?;
-        }
+        let transcript = Transcript {
+            conversation_id: conversation_id.clone(),
+            turns,
+            summary: provider_summary,
+            provider_analysis: analysis_block,
+            duration_secs,
+            started_at,
+            ended_at,
+        };
+        let analysis = self.remember_and_analyse(&party, transcript).await?;
 
         let payload = json!({
             "conversation_id": conversation_id,
@@ -187,6 +155,77 @@ impl Flows {
         )
         .await?;
         Ok(Handled::Done)
+    }
+
+    /// Stores a finished conversation's transcript, analyses it and applies the result to
+    /// the lead: the part of the recipe every transcript goes through, whatever its source.
+    pub(crate) async fn remember_and_analyse(
+        &self,
+        party: &Party,
+        transcript: Transcript,
+    ) -> Result<analysis_pb::Analysis, FlowError> {
+        let Transcript {
+            conversation_id,
+            turns,
+            summary,
+            provider_analysis,
+            duration_secs,
+            started_at,
+            ended_at,
+        } = transcript;
+        self.clients
+            .context
+            .clone()
+            .append_transcript(context_pb::AppendTranscriptRequest {
+                idempotency_key: format!("transcript:{conversation_id}"),
+                organization_id: party.organization_id.clone(),
+                lead_id: party.lead_id.clone(),
+                conversation_id: conversation_id.clone(),
+                channel: common::Channel::Voice.into(),
+                turns: turns.clone(),
+                summary,
+                started_at: timestamps::to_proto_opt(started_at),
+            })
+            .await?;
+        let analysis = self
+            .clients
+            .analysis
+            .clone()
+            .analyze_conversation(analysis_pb::AnalyzeConversationRequest {
+                idempotency_key: format!("analysis:{conversation_id}"),
+                organization_id: party.organization_id.clone(),
+                lead_id: party.lead_id.clone(),
+                conversation_id: conversation_id.clone(),
+                channel: common::Channel::Voice.into(),
+                turns,
+                provider_analysis_json: if provider_analysis.is_null() {
+                    String::new()
+                } else {
+                    provider_analysis.to_string()
+                },
+                call_duration_secs: duration_secs,
+            })
+            .await?
+            .into_inner()
+            .analysis
+            .unwrap_or_default();
+        if !party.lead_id.is_empty() {
+            self.clients
+                .lead
+                .clone()
+                .apply_analysis(lead_pb::ApplyAnalysisRequest {
+                    idempotency_key: format!("analysis:{conversation_id}"),
+                    lead_id: party.lead_id.clone(),
+                    conversation_id: conversation_id.clone(),
+                    score: analysis.lead_score,
+                    tier: analysis.tier,
+                    summary: analysis.summary.clone(),
+                    status: lead_pb::LeadStatus::Unspecified.into(),
+                    occurred_at: timestamps::to_proto_opt(ended_at.or(Some(Utc::now()))),
+                })
+                .await?;
+        }
+        Ok(analysis)
     }
 
     pub(super) async fn post_call_audio(&self, body: &[u8]) -> Result<Handled, FlowError> {

@@ -17,7 +17,7 @@ use crate::error::ApiError;
 use crate::inbox::{InboxRow, InboxState};
 
 /// Refuses the request unless it carries the admin token.
-fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+pub(crate) fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     let token = state
         .config
         .admin_token

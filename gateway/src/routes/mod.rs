@@ -2,4 +2,6 @@
 
 pub mod admin;
 pub mod initiation;
+pub mod operator;
+pub mod twilio;
 pub mod webhooks;
