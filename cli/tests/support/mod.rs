@@ -50,13 +50,23 @@ pub struct Mesh {
     pub fake_api: FakeElevenLabs,
 }
 
-/// The ElevenLabs REST API as far as callmesh uses it: conversations by id.
+/// The ElevenLabs and Twilio REST APIs as far as callmesh uses them, on one loopback server:
+/// conversations, outbound calls and speech-to-text; messages, call updates and recordings.
 #[derive(Clone, Default)]
 pub struct FakeElevenLabs {
     pub url: String,
     conversations: Arc<Mutex<HashMap<String, Value>>>,
     pub requests: Arc<Mutex<Vec<String>>>,
+    /// Form bodies of the messages Twilio was asked to send.
+    pub messages: Arc<Mutex<Vec<HashMap<String, String>>>>,
+    /// (CallSid, TwiML) of live-call updates.
+    pub redirects: Arc<Mutex<Vec<(String, String)>>>,
+    /// JSON bodies of outbound-call requests.
+    pub outbound_calls: Arc<Mutex<Vec<Value>>>,
 }
+
+/// Messages to this number fail at Twilio with error 21211.
+pub const UNREACHABLE_NUMBER: &str = "+15005550001";
 
 impl FakeElevenLabs {
     pub async fn start() -> FakeElevenLabs {
@@ -67,6 +77,23 @@ impl FakeElevenLabs {
         };
         let app = axum::Router::new()
             .route("/v1/convai/conversations/{id}", get(conversation))
+            .route(
+                "/v1/convai/twilio/outbound-call",
+                axum::routing::post(outbound_call),
+            )
+            .route("/v1/speech-to-text", axum::routing::post(speech_to_text))
+            .route(
+                "/2010-04-01/Accounts/{account}/Messages.json",
+                axum::routing::post(send_message),
+            )
+            .route(
+                "/2010-04-01/Accounts/{account}/Calls/{call}",
+                axum::routing::post(update_call),
+            )
+            .route(
+                "/2010-04-01/Accounts/{account}/Recordings/{recording}",
+                get(recording_media),
+            )
             .with_state(fake.clone());
         tokio::spawn(async move { axum::serve(listener, app).await });
         fake.url = fake.url.clone();
@@ -100,6 +127,111 @@ async fn conversation(
             axum::Json(serde_json::json!({"detail": "not found"})),
         ),
     }
+}
+
+fn twilio_authorized(headers: &HeaderMap) -> bool {
+    use base64::Engine;
+    let expected = base64::engine::general_purpose::STANDARD
+        .encode(format!("{TWILIO_ACCOUNT}:{TWILIO_TOKEN}"));
+    headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(&format!("Basic {expected}"))
+}
+
+async fn send_message(
+    State(fake): State<FakeElevenLabs>,
+    headers: HeaderMap,
+    axum::extract::Form(form): axum::extract::Form<HashMap<String, String>>,
+) -> (StatusCode, axum::Json<Value>) {
+    if !twilio_authorized(&headers) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            axum::Json(
+                serde_json::json!({"code": 20003, "message": "Authenticate", "status": 401}),
+            ),
+        );
+    }
+    if form.get("To").map(String::as_str) == Some(UNREACHABLE_NUMBER) {
+        let body = serde_json::json!({"code": 21211, "message": format!("The 'To' number {UNREACHABLE_NUMBER} is not a valid phone number."),
+            "more_info": "https://www.twilio.com/docs/errors/21211", "status": 400});
+        return (StatusCode::BAD_REQUEST, axum::Json(body));
+    }
+    let mut messages = fake.messages.lock().expect("lock");
+    messages.push(form);
+    let sid = format!("SM{:032x}", messages.len());
+    (
+        StatusCode::CREATED,
+        axum::Json(serde_json::json!({"sid": sid, "status": "queued", "num_segments": "1"})),
+    )
+}
+
+async fn update_call(
+    State(fake): State<FakeElevenLabs>,
+    headers: HeaderMap,
+    Path((_, call)): Path<(String, String)>,
+    axum::extract::Form(form): axum::extract::Form<HashMap<String, String>>,
+) -> StatusCode {
+    if !twilio_authorized(&headers) {
+        return StatusCode::UNAUTHORIZED;
+    }
+    let sid = call.trim_end_matches(".json").to_owned();
+    fake.redirects
+        .lock()
+        .expect("lock")
+        .push((sid, form.get("Twiml").cloned().unwrap_or_default()));
+    StatusCode::OK
+}
+
+async fn recording_media(
+    headers: HeaderMap,
+    Path((_, recording)): Path<(String, String)>,
+) -> (StatusCode, HeaderMap, Vec<u8>) {
+    let mut out = HeaderMap::new();
+    if !twilio_authorized(&headers) {
+        return (StatusCode::UNAUTHORIZED, out, Vec::new());
+    }
+    out.insert("content-type", "audio/mpeg".parse().expect("header"));
+    (
+        StatusCode::OK,
+        out,
+        format!("ID3 audio of {recording}").into_bytes(),
+    )
+}
+
+async fn outbound_call(
+    State(fake): State<FakeElevenLabs>,
+    headers: HeaderMap,
+    axum::Json(body): axum::Json<Value>,
+) -> (StatusCode, axum::Json<Value>) {
+    if headers.get("xi-api-key").and_then(|v| v.to_str().ok()) != Some(API_KEY) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            axum::Json(serde_json::json!({"detail": "bad key"})),
+        );
+    }
+    let mut calls = fake.outbound_calls.lock().expect("lock");
+    calls.push(body);
+    let n = calls.len();
+    (
+        StatusCode::OK,
+        axum::Json(
+            serde_json::json!({"success": true, "message": "Call initiated successfully",
+        "conversation_id": format!("conv_out_{n}"), "callSid": format!("CA_out_{n}")}),
+        ),
+    )
+}
+
+async fn speech_to_text(headers: HeaderMap) -> (StatusCode, axum::Json<Value>) {
+    if headers.get("xi-api-key").and_then(|v| v.to_str().ok()) != Some(API_KEY) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            axum::Json(serde_json::json!({"detail": "bad key"})),
+        );
+    }
+    (
+        StatusCode::OK,
+        axum::Json(
+            serde_json::json!({"text": "Hi, it's Dana. Please call me back about the quote for the e-bike, I'm interested.", "language_code": "en"}),
+        ),
+    )
 }
 
 impl Mesh {
@@ -148,6 +280,10 @@ impl Mesh {
             el.api_base_url = fake_api.url.clone();
             el.api_key = Some(Secret::new(API_KEY));
             gateway_config.admin_token = Some(Secret::new(ADMIN_TOKEN));
+            gateway_config.twilio.auth_tokens = vec![Secret::new(TWILIO_TOKEN)];
+            gateway_config.twilio.phone_number = Some(TWILIO_NUMBER.to_owned());
+            gateway_config.twilio.public_base_url =
+                Some(format!("http://{}", addrs[&Component::Gateway]));
             gateway_config.inbox.base_delay = Duration::from_millis(100);
             gateway_config.inbox.max_delay = Duration::from_millis(500);
             gateway_config.inbox.poll_interval = Duration::from_millis(100);
@@ -382,6 +518,64 @@ impl Mesh {
         )
     }
 
+    /// Posts form `fields` to `path`, signed the way Twilio signs; answers status, content
+    /// type and body.
+    pub async fn post_twilio(&self, path: &str, fields: &[(&str, &str)]) -> (u16, String, String) {
+        let body = form(fields);
+        let url = format!("{}{path}", self.gateway());
+        let signature = callmesh_gateway::verify::twilio::sign(TWILIO_TOKEN, &url, body.as_bytes());
+        self.post_form(path, &body, Some(&signature)).await
+    }
+
+    pub async fn post_form(
+        &self,
+        path: &str,
+        body: &str,
+        signature: Option<&str>,
+    ) -> (u16, String, String) {
+        let mut request = self
+            .http
+            .post(format!("{}{path}", self.gateway()))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.to_owned());
+        if let Some(signature) = signature {
+            request = request.header("X-Twilio-Signature", signature);
+        }
+        let response = request.send().await.expect("gateway answers");
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        (
+            status,
+            content_type,
+            response.text().await.unwrap_or_default(),
+        )
+    }
+
+    /// Calls the operator API with the admin token.
+    pub async fn operator(
+        &self,
+        path: &str,
+        body: Value,
+        idempotency_key: Option<&str>,
+    ) -> (u16, Value) {
+        let mut request = self
+            .http
+            .post(format!("{}{path}", self.gateway()))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&body);
+        if let Some(key) = idempotency_key {
+            request = request.header("Idempotency-Key", key);
+        }
+        let response = request.send().await.expect("gateway answers");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
     /// The inbox as the admin API shows it.
     pub async fn inbox(&self, state: &str) -> Vec<Value> {
         let response = self
@@ -396,12 +590,13 @@ impl Mesh {
         body["items"].as_array().cloned().unwrap_or_default()
     }
 
-    /// Waits until the inbox holds no pending or in-flight item and at least `done` are done.
-    pub async fn wait_processed(&self, done: usize) {
+    /// Waits until the inbox holds no pending or in-flight item and at least `finished` are
+    /// done or ignored.
+    pub async fn wait_processed(&self, finished: usize) {
         let settled = wait_until(Duration::from_secs(30), || async {
             self.inbox("pending").await.is_empty()
                 && self.inbox("processing").await.is_empty()
-                && self.inbox("done").await.len() >= done
+                && self.inbox("done").await.len() + self.inbox("ignored").await.len() >= finished
         })
         .await;
         let dead = self.inbox("dead").await;
@@ -412,6 +607,15 @@ impl Mesh {
             self.inbox("pending").await
         );
     }
+}
+
+/// `application/x-www-form-urlencoded`, as Twilio sends it.
+pub fn form(fields: &[(&str, &str)]) -> String {
+    let mut serializer = form_urlencoded::Serializer::new(String::new());
+    for (name, value) in fields {
+        serializer.append_pair(name, value);
+    }
+    serializer.finish()
 }
 
 pub fn uuid_like() -> String {
