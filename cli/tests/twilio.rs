@@ -813,3 +813,69 @@ async fn inbound_calls_get_twiml_and_recordings_are_fetched_transcribed_and_anal
         mesh.shutdown().await;
     }
 }
+
+/// At most `SMS_RATE_LIMIT` outbound SMS per lead per window, counted in the database so every
+/// replica agrees; the operator API says 429.
+#[tokio::test]
+async fn outbound_sms_are_limited_per_lead() {
+    let fake = support::FakeElevenLabs::start().await;
+    let database = callmesh_testkit::TestDatabase::create(Backend::Sqlite).await;
+    let storage = std::env::temp_dir().join(format!("callmesh-storage-{}", support::uuid_like()));
+    let url = callmesh_runtime::db::DatabaseUrl::parse(database.url(), "TEST").expect("url");
+    let mut config = callmesh_telephony::TelephonyConfig::new(url, storage.clone());
+    config.twilio.api_base_url = fake.url.clone();
+    config.twilio.account_sid = Some(TWILIO_ACCOUNT.into());
+    config.twilio.credentials = Some((TWILIO_ACCOUNT.into(), TWILIO_TOKEN.into()));
+    config.twilio.phone_number = Some(TWILIO_NUMBER.into());
+    config.twilio.sms_per_lead_limit = 2;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let stop = tokio_util::sync::CancellationToken::new();
+    let server = tokio::spawn(callmesh_telephony::serve(config, listener, stop.clone()));
+    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
+        .expect("uri")
+        .connect_lazy();
+    let mut telephony =
+        telephony_pb::telephony_service_client::TelephonyServiceClient::new(channel);
+    let send = |key: &str| telephony_pb::SendSmsRequest {
+        idempotency_key: key.into(),
+        organization_id: "org".into(),
+        lead_id: "lead-1".into(),
+        to_number: DANA.into(),
+        from_number: String::new(),
+        body: "hello".into(),
+    };
+    let ready = wait_until(Duration::from_secs(20), || {
+        let mut client = telephony.clone();
+        async move {
+            client
+                .get_sms(telephony_pb::GetSmsRequest {
+                    sms_id: "x".into(),
+                    message_sid: String::new(),
+                })
+                .await
+                .err()
+                .is_some_and(|s| s.code() == tonic::Code::NotFound)
+        }
+    })
+    .await;
+    assert!(ready, "telephony never served");
+    telephony.send_sms(send("a")).await.expect("first");
+    telephony.send_sms(send("b")).await.expect("second");
+    let third = telephony
+        .send_sms(send("c"))
+        .await
+        .expect_err("over the limit");
+    assert_eq!(third.code(), tonic::Code::ResourceExhausted, "{third:?}");
+    // A repeat of an accepted request is not a new SMS and is not refused.
+    telephony
+        .send_sms(send("a"))
+        .await
+        .expect("repeat of the first");
+    assert_eq!(fake.messages.lock().expect("lock").len(), 2);
+    stop.cancel();
+    let _ = server.await;
+    let _ = std::fs::remove_dir_all(storage);
+}
