@@ -3,8 +3,10 @@
 //! - `callmesh serve <component>` runs one process (what k8s runs, one image for all).
 //! - `callmesh up` runs all six as child processes and stops them together.
 //! - `callmesh migrate [component]` applies database migrations and exits.
+//! - `callmesh token create|list|revoke` manages organization API tokens.
 
 mod components;
+mod tokens;
 mod up;
 
 use std::process::ExitCode;
@@ -34,6 +36,9 @@ enum Command {
     Up,
     /// Apply pending database migrations (all components when none is named) and exit.
     Migrate { component: Option<ComponentArg> },
+    /// Organization API tokens, through the lead service at LEAD_URL.
+    #[command(subcommand)]
+    Token(tokens::TokenCommand),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -82,6 +87,7 @@ async fn main() -> ExitCode {
             };
             components::migrate(&targets).await
         }
+        Command::Token(command) => tokens::run(command).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -34,6 +34,7 @@ fn settings(business_hours: &str) -> lead_pb::OrganizationSettings {
         forward_number: String::new(),
         agent_id: "agent_test".into(),
         agent_phone_number_id: "phnum_test".into(),
+        crm_webhook_url: String::new(),
     }
 }
 

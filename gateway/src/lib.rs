@@ -3,6 +3,7 @@
 //! five services. Also: the synchronous conversation-initiation answer, the admin API and
 //! `/api/health`.
 
+pub mod auth;
 pub mod clients;
 pub mod config;
 pub mod elevenlabs;

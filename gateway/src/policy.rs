@@ -23,6 +23,8 @@ pub struct FollowUp {
     pub agent_phone_number_id: String,
     /// The number the organization texts and calls from.
     pub own_number: String,
+    /// The organization's own CRM webhook (empty: the mesh's `CRM_WEBHOOK_URL`).
+    pub crm_webhook_url: String,
 }
 
 impl FollowUp {
@@ -60,6 +62,7 @@ impl FollowUp {
                 settings.agent_phone_number_id,
                 &defaults.agent_phone_number_id,
             ),
+            crm_webhook_url: settings.crm_webhook_url,
             own_number: organization
                 .phone_numbers
                 .first()
@@ -241,6 +244,7 @@ mod tests {
             agent_id: String::new(),
             agent_phone_number_id: String::new(),
             own_number: String::new(),
+            crm_webhook_url: String::new(),
         };
         assert_eq!(follow_up.urgency("Please CALL ME asap"), vec!["call me"]);
         assert_eq!(follow_up.urgency("Help!"), vec!["help"]);

@@ -10,7 +10,7 @@ use tower::ServiceBuilder;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-use crate::routes::{admin, initiation, operator, twilio, webhooks};
+use crate::routes::{admin, initiation, operator, stream, twilio, webhooks};
 use crate::{AppState, error, health};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -84,6 +84,14 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/api/conversations/{lead_id}/release",
             post(operator::release).layer(small),
+        )
+        .route(
+            "/api/stream/organization/{org_id}",
+            get(stream::organization),
+        )
+        .route(
+            "/api/stream/conversation/{lead_id}",
+            get(stream::conversation),
         )
         .route("/api/inbox", get(admin::list_inbox))
         .route("/api/inbox/{id}/replay", post(admin::replay_inbox_item))

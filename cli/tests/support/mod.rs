@@ -63,6 +63,10 @@ pub struct FakeElevenLabs {
     pub redirects: Arc<Mutex<Vec<(String, String)>>>,
     /// JSON bodies of outbound-call requests.
     pub outbound_calls: Arc<Mutex<Vec<Value>>>,
+    /// What the fake CRM answers next (status codes, first to last); 200 when empty.
+    pub crm_script: Arc<Mutex<std::collections::VecDeque<u16>>>,
+    /// Every CRM request: (Idempotency-Key, body, the status answered).
+    pub crm_requests: Arc<Mutex<Vec<(String, Value, u16)>>>,
 }
 
 /// Messages to this number fail at Twilio with error 21211.
@@ -82,6 +86,7 @@ impl FakeElevenLabs {
                 axum::routing::post(outbound_call),
             )
             .route("/v1/speech-to-text", axum::routing::post(speech_to_text))
+            .route("/crm", axum::routing::post(crm))
             .route(
                 "/2010-04-01/Accounts/{account}/Messages.json",
                 axum::routing::post(send_message),
@@ -127,6 +132,33 @@ async fn conversation(
             axum::Json(serde_json::json!({"detail": "not found"})),
         ),
     }
+}
+
+async fn crm(
+    State(fake): State<FakeElevenLabs>,
+    headers: HeaderMap,
+    axum::Json(body): axum::Json<Value>,
+) -> (StatusCode, HeaderMap) {
+    let status = fake
+        .crm_script
+        .lock()
+        .expect("lock")
+        .pop_front()
+        .unwrap_or(200);
+    let key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    fake.crm_requests
+        .lock()
+        .expect("lock")
+        .push((key, body, status));
+    let mut out = HeaderMap::new();
+    if status == 429 {
+        out.insert("retry-after", "0".parse().expect("header"));
+    }
+    (StatusCode::from_u16(status).unwrap_or(StatusCode::OK), out)
 }
 
 fn twilio_authorized(headers: &HeaderMap) -> bool {
@@ -383,11 +415,14 @@ impl Mesh {
                 config.twilio.public_base_url = Some(self.gateway());
                 tokio::spawn(callmesh_telephony::serve(config, listener, stop))
             }
-            Component::Notification => tokio::spawn(callmesh_notification::serve(
-                callmesh_notification::NotificationConfig { database: url },
-                listener,
-                stop,
-            )),
+            Component::Notification => {
+                let mut config = callmesh_notification::NotificationConfig::new(url);
+                config.crm.default_url = Some(format!("{}/crm", self.fake_api.url));
+                config.crm.base_delay = Duration::from_millis(50);
+                config.crm.max_delay = Duration::from_millis(200);
+                config.crm.max_attempts = 5;
+                tokio::spawn(callmesh_notification::serve(config, listener, stop))
+            }
         };
         self.running.insert(component, (token, handle));
     }

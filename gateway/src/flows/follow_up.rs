@@ -223,3 +223,82 @@ pub(crate) fn dynamic_variables(data: &context_pb::InitiationData) -> HashMap<St
     .map(|(k, v)| (k.to_owned(), v))
     .collect()
 }
+
+impl Flows {
+    /// Hands a finished call's outcome to the notification service for the CRM (once per
+    /// call). Without any CRM configured this does nothing.
+    pub(crate) async fn forward_to_crm(
+        &self,
+        party: &Party,
+        call: &telephony_pb::Call,
+        status: &str,
+        summary: &str,
+    ) -> Result<(), FlowError> {
+        use callmesh_proto::notification::v1 as notification_pb;
+        if party.lead_id.is_empty() || call.id.is_empty() {
+            return Ok(());
+        }
+        let lead = self
+            .clients
+            .lead
+            .clone()
+            .get_lead(lead_pb::GetLeadRequest {
+                lead_id: party.lead_id.clone(),
+            })
+            .await?
+            .into_inner()
+            .lead
+            .unwrap_or_default();
+        let follow_up = self.follow_up(&party.organization_id).await?;
+        let who = if lead.name.is_empty() {
+            lead.phone_number.clone()
+        } else {
+            lead.name.clone()
+        };
+        let direction = if call.direction == telephony_pb::Direction::Outbound as i32 {
+            "Outbound"
+        } else {
+            "Inbound"
+        };
+        let request = notification_pb::ForwardToCrmRequest {
+            idempotency_key: format!("crm:{}", call.id),
+            organization_id: party.organization_id.clone(),
+            lead_id: party.lead_id.clone(),
+            call_id: call.id.clone(),
+            record: Some(notification_pb::CrmRecord {
+                subject: format!("{direction} AI call with {who}"),
+                to: lead.phone_number.clone(),
+                name: lead.name.clone(),
+                summary: summary.to_owned(),
+                status: status.to_owned(),
+                duration_secs: call.duration_secs,
+            }),
+            webhook_url: follow_up.crm_webhook_url.clone(),
+        };
+        match self
+            .clients
+            .notification
+            .clone()
+            .forward_to_crm(request)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(s) if s.code() == tonic::Code::FailedPrecondition => {
+                tracing::debug!("no CRM webhook configured; outcome not forwarded");
+                Ok(())
+            }
+            Err(s) => Err(s.into()),
+        }
+    }
+}
+
+/// The CRM's word for how a call went.
+pub(crate) fn crm_status(call: &telephony_pb::Call) -> &'static str {
+    use telephony_pb::CallStatus as S;
+    match S::try_from(call.status) {
+        _ if call.answered_by.starts_with("machine") => "voicemail",
+        Ok(S::Completed | S::InProgress) => "held",
+        Ok(S::Busy | S::NoAnswer | S::Canceled) => "no answer",
+        _ => "failed",
+    }
+}

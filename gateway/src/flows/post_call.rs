@@ -154,6 +154,14 @@ impl Flows {
             payload,
         )
         .await?;
+        let summary = analysis.summary.clone();
+        self.forward_to_crm(
+            &party,
+            &recorded,
+            super::follow_up::crm_status(&recorded),
+            &summary,
+        )
+        .await?;
         Ok(Handled::Done)
     }
 
@@ -362,6 +370,9 @@ impl Flows {
             payload,
         )
         .await?;
+        let summary = format!("The call did not start: {reason}.");
+        self.forward_to_crm(&party, &call, super::follow_up::crm_status(&call), &summary)
+            .await?;
         Ok(Handled::Done)
     }
 }

@@ -3,5 +3,6 @@
 pub mod admin;
 pub mod initiation;
 pub mod operator;
+pub mod stream;
 pub mod twilio;
 pub mod webhooks;

@@ -1,5 +1,5 @@
-//! The operator API (`Authorization: Bearer $CALLMESH_ADMIN_TOKEN`): send an SMS, start an
-//! agent call, take a conversation over from the AI and hand it back.
+//! The operator API (the admin token, or an organization's token for its own leads): send an
+//! SMS, start an agent call, take a conversation over from the AI and hand it back.
 
 use axum::Json;
 use axum::extract::rejection::BytesRejection;
@@ -18,11 +18,12 @@ use callmesh_proto::notification::v1::EventType;
 use callmesh_proto::telephony::v1 as telephony_pb;
 
 use crate::AppState;
+use crate::auth::{Principal, authenticate};
 use crate::elevenlabs::payload;
 use crate::error::ApiError;
 use crate::flows::Party;
 use crate::policy::FollowUp;
-use crate::routes::admin::require_admin;
+use crate::routes::stream::lead_organization;
 use crate::routes::twilio::xml_escape;
 
 #[derive(Deserialize)]
@@ -65,33 +66,27 @@ fn idempotency_key(headers: &HeaderMap, scope: &str) -> String {
 /// number belongs to in the organization sending from the configured number.
 async fn party_for(
     state: &AppState,
+    principal: &Principal,
     to: &str,
     lead_id: Option<&str>,
 ) -> Result<(Party, FollowUp, String), ApiError> {
     let mut leads = state.clients.lead.clone();
     let lead = match lead_id.filter(|l| !l.trim().is_empty()) {
-        Some(lead_id) => leads
-            .get_lead(lead_pb::GetLeadRequest {
-                lead_id: lead_id.to_owned(),
-            })
-            .await?
-            .into_inner()
-            .lead
-            .unwrap_or_default(),
+        Some(lead_id) => {
+            lead_organization(state, principal, lead_id).await?;
+            leads
+                .get_lead(lead_pb::GetLeadRequest {
+                    lead_id: lead_id.to_owned(),
+                })
+                .await?
+                .into_inner()
+                .lead
+                .unwrap_or_default()
+        }
         None => {
-            let business = state.config.twilio.phone_number.clone().unwrap_or_default();
-            let organization_id = if business.is_empty() {
-                callmesh_runtime::config::DEFAULT_ORGANIZATION_ID.to_owned()
-            } else {
-                leads
-                    .resolve_organization(lead_pb::ResolveOrganizationRequest {
-                        phone_number: business,
-                    })
-                    .await?
-                    .into_inner()
-                    .organization
-                    .map(|o| o.id)
-                    .unwrap_or_default()
+            let organization_id = match principal.organization() {
+                Some(own) => own.to_owned(),
+                None => sending_organization(state).await?,
             };
             let found = leads
                 .find_or_create_lead(lead_pb::FindOrCreateLeadRequest {
@@ -133,18 +128,37 @@ async fn party_for(
     Ok((party, follow_up, lead.phone_number))
 }
 
+/// The organization owning the configured sending number (the default one without it).
+async fn sending_organization(state: &AppState) -> Result<String, ApiError> {
+    let Some(business) = state.config.twilio.phone_number.clone() else {
+        return Ok(callmesh_runtime::config::DEFAULT_ORGANIZATION_ID.to_owned());
+    };
+    Ok(state
+        .clients
+        .lead
+        .clone()
+        .resolve_organization(lead_pb::ResolveOrganizationRequest {
+            phone_number: business,
+        })
+        .await?
+        .into_inner()
+        .organization
+        .map(|o| o.id)
+        .unwrap_or_default())
+}
+
 pub async fn send_sms(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    require_admin(&state, &headers)?;
+    let principal = authenticate(&state, &headers, None).await?;
     let request: SendSms = payload::parse(&body?).map_err(ApiError::BadRequest)?;
     if request.body.trim().is_empty() {
         return Err(ApiError::BadRequest("body: must not be empty".into()));
     }
     let (party, follow_up, number) =
-        party_for(&state, &request.to, request.lead_id.as_deref()).await?;
+        party_for(&state, &principal, &request.to, request.lead_id.as_deref()).await?;
     let key = idempotency_key(&headers, "send_sms");
     let sms = state
         .flows
@@ -174,10 +188,10 @@ pub async fn outbound_call(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    require_admin(&state, &headers)?;
+    let principal = authenticate(&state, &headers, None).await?;
     let request: OutboundCall = payload::parse(&body?).map_err(ApiError::BadRequest)?;
     let (party, follow_up, number) =
-        party_for(&state, &request.to, request.lead_id.as_deref()).await?;
+        party_for(&state, &principal, &request.to, request.lead_id.as_deref()).await?;
     if request
         .agent_id
         .as_deref()
@@ -240,13 +254,13 @@ async fn set_control(
     body: Bytes,
     enabled: bool,
 ) -> Result<Json<Value>, ApiError> {
-    require_admin(&state, &headers)?;
+    let principal = authenticate(&state, &headers, None).await?;
     let note: ControlNote = if body.is_empty() {
         ControlNote::default()
     } else {
         payload::parse(&body).map_err(ApiError::BadRequest)?
     };
-    let (party, follow_up, _) = party_for(&state, "", Some(&lead_id)).await?;
+    let (party, follow_up, _) = party_for(&state, &principal, "", Some(&lead_id)).await?;
     let text = if enabled { note.reason } else { note.summary }.unwrap_or_default();
     let operator = note.operator.unwrap_or_else(|| "operator".to_owned());
     let changed = state

@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261122_000001_create_organizations_and_leads;
 mod m20261122_000002_add_organization_settings;
+mod m20261122_000003_create_organization_tokens;
 
 pub struct Migrator;
 
@@ -14,6 +15,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261122_000001_create_organizations_and_leads::Migration),
             Box::new(m20261122_000002_add_organization_settings::Migration),
+            Box::new(m20261122_000003_create_organization_tokens::Migration),
         ]
     }
 

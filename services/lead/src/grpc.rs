@@ -10,7 +10,7 @@ use callmesh_runtime::errors::{optional, required};
 use callmesh_runtime::paging::Page;
 use callmesh_runtime::timestamps;
 
-use crate::book::LeadBook;
+use crate::book::{LeadBook, OrganizationToken};
 use crate::error::LeadError;
 use crate::model::{
     AnalysisOutcome, Channel, ContactAttempt, ContactOutcome, Lead, LeadChanges, LeadContact,
@@ -44,7 +44,17 @@ impl LeadGrpc {
             forward_number,
             agent_id,
             agent_phone_number_id,
+            crm_webhook_url,
         } = settings;
+        let crm_webhook_url = crm_webhook_url.trim().to_owned();
+        let is_url =
+            crm_webhook_url.starts_with("https://") || crm_webhook_url.starts_with("http://");
+        if !crm_webhook_url.is_empty() && !is_url {
+            return Err(LeadError::invalid(
+                "settings.crm_webhook_url",
+                "must be an http(s) URL",
+            ));
+        }
         let number = |field: &str, raw: String| match optional(raw) {
             Some(raw) => self.phone(field, &raw).map(Some),
             None => Ok(None),
@@ -67,6 +77,7 @@ impl LeadGrpc {
             forward_number: number("settings.forward_number", forward_number)?,
             agent_id: agent_id.trim().to_owned(),
             agent_phone_number_id: agent_phone_number_id.trim().to_owned(),
+            crm_webhook_url,
         })
     }
 }
@@ -206,6 +217,72 @@ impl LeadService for LeadGrpc {
         Ok(Response::new(pb::ResolveOrganizationResponse {
             organization: Some(organization.into()),
         }))
+    }
+
+    async fn create_organization_token(
+        &self,
+        request: Request<pb::CreateOrganizationTokenRequest>,
+    ) -> Result<Response<pb::CreateOrganizationTokenResponse>, Status> {
+        let pb::CreateOrganizationTokenRequest {
+            idempotency_key,
+            organization_id,
+            name,
+        } = request.into_inner();
+        let organization_id = required("organization_id", organization_id)?;
+        let key = optional(idempotency_key);
+        let (token, secret) = self
+            .book
+            .create_token(key.as_deref(), &organization_id, name.trim())
+            .await?;
+        Ok(Response::new(pb::CreateOrganizationTokenResponse {
+            token: Some(token_to_proto(token)),
+            secret: secret.unwrap_or_default(),
+        }))
+    }
+
+    async fn list_organization_tokens(
+        &self,
+        request: Request<pb::ListOrganizationTokensRequest>,
+    ) -> Result<Response<pb::ListOrganizationTokensResponse>, Status> {
+        let pb::ListOrganizationTokensRequest { organization_id } = request.into_inner();
+        let tokens = self
+            .book
+            .tokens(&required("organization_id", organization_id)?)
+            .await?;
+        Ok(Response::new(pb::ListOrganizationTokensResponse {
+            tokens: tokens.into_iter().map(token_to_proto).collect(),
+        }))
+    }
+
+    async fn revoke_organization_token(
+        &self,
+        request: Request<pb::RevokeOrganizationTokenRequest>,
+    ) -> Result<Response<pb::RevokeOrganizationTokenResponse>, Status> {
+        // Revoking is idempotent by nature.
+        let pb::RevokeOrganizationTokenRequest {
+            idempotency_key: _,
+            token_id,
+        } = request.into_inner();
+        let token = self
+            .book
+            .revoke_token(&required("token_id", token_id)?)
+            .await?;
+        Ok(Response::new(pb::RevokeOrganizationTokenResponse {
+            token: Some(token_to_proto(token)),
+        }))
+    }
+
+    async fn authenticate_token(
+        &self,
+        request: Request<pb::AuthenticateTokenRequest>,
+    ) -> Result<Response<pb::AuthenticateTokenResponse>, Status> {
+        let pb::AuthenticateTokenRequest { secret } = request.into_inner();
+        match self.book.authenticate(secret.trim()).await? {
+            Some(token) => Ok(Response::new(pb::AuthenticateTokenResponse {
+                token: Some(token_to_proto(token)),
+            })),
+            None => Err(Status::unauthenticated("unknown or revoked token")),
+        }
     }
 
     async fn find_or_create_lead(
@@ -412,6 +489,23 @@ impl LeadService for LeadGrpc {
     }
 }
 
+fn token_to_proto(token: OrganizationToken) -> pb::OrganizationToken {
+    let OrganizationToken {
+        id,
+        organization_id,
+        name,
+        created_at,
+        revoked_at,
+    } = token;
+    pb::OrganizationToken {
+        id,
+        organization_id,
+        name,
+        created_at: Some(timestamps::to_proto(created_at)),
+        revoked_at: timestamps::to_proto_opt(revoked_at),
+    }
+}
+
 fn page_of(page: Option<common::PageRequest>) -> Result<Page, LeadError> {
     Ok(Page::from_proto(page)?)
 }
@@ -461,6 +555,7 @@ impl From<Organization> for pb::Organization {
             forward_number,
             agent_id,
             agent_phone_number_id,
+            crm_webhook_url,
         } = settings;
         pb::Organization {
             id,
@@ -479,6 +574,7 @@ impl From<Organization> for pb::Organization {
                 forward_number: forward_number.map(|n| n.to_string()).unwrap_or_default(),
                 agent_id,
                 agent_phone_number_id,
+                crm_webhook_url,
             }),
         }
     }

@@ -29,6 +29,7 @@ pub struct OrganizationSettings {
     pub forward_number: Option<PhoneNumber>,
     pub agent_id: String,
     pub agent_phone_number_id: String,
+    pub crm_webhook_url: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,5 +1,4 @@
-//! The tonic adapter of the notification service. Subscribe and CRM forwarding are not built
-//! yet and keep the generated UNIMPLEMENTED answer.
+//! The tonic adapter of the notification service.
 
 use tonic::{Request, Response, Status};
 
@@ -9,15 +8,20 @@ use callmesh_runtime::ServiceError;
 use callmesh_runtime::errors::{json_object, optional, required};
 use callmesh_runtime::timestamps;
 
+use futures_util::StreamExt;
+
+use crate::crm::{CrmDelivery, CrmForwarder, CrmRecord};
 use crate::log::{Event, EventFilter, EventKind, EventLog, NewEvent};
+use crate::subscribe::Delivery;
 
 pub struct NotificationGrpc {
     log: EventLog,
+    crm: CrmForwarder,
 }
 
 impl NotificationGrpc {
-    pub fn new(log: EventLog) -> Self {
-        NotificationGrpc { log }
+    pub fn new(log: EventLog, crm: CrmForwarder) -> Self {
+        NotificationGrpc { log, crm }
     }
 }
 
@@ -50,6 +54,140 @@ impl NotificationService for NotificationGrpc {
         }))
     }
 
+    async fn subscribe(
+        &self,
+        request: Request<pb::SubscribeRequest>,
+    ) -> Result<Response<tonic::codegen::BoxStream<pb::SubscribeResponse>>, Status> {
+        let pb::SubscribeRequest {
+            filter,
+            after_event_id,
+        } = request.into_inner();
+        let filter = filter_from_proto(filter.unwrap_or_default())?;
+        let deliveries = crate::subscribe::subscribe(self.log.clone(), filter, after_event_id);
+        let stream = tokio_stream::wrappers::ReceiverStream::new(deliveries).map(|delivery| {
+            delivery.map(|delivery| pb::SubscribeResponse {
+                item: Some(match delivery {
+                    Delivery::Event(event) => pb::subscribe_response::Item::Event(event.into()),
+                    Delivery::Reset {
+                        oldest_available_id,
+                    } => pb::subscribe_response::Item::Reset(pb::StreamReset {
+                        oldest_available_id,
+                        reason: "events after your last id are no longer kept; reload".into(),
+                    }),
+                }),
+            })
+        });
+        Ok(Response::new(Box::pin(stream)))
+    }
+
+    async fn forward_to_crm(
+        &self,
+        request: Request<pb::ForwardToCrmRequest>,
+    ) -> Result<Response<pb::ForwardToCrmResponse>, Status> {
+        let pb::ForwardToCrmRequest {
+            idempotency_key,
+            organization_id,
+            lead_id,
+            call_id,
+            record,
+            webhook_url,
+        } = request.into_inner();
+        let key = required("idempotency_key", idempotency_key)?;
+        let pb::CrmRecord {
+            subject,
+            to,
+            name,
+            summary,
+            status,
+            duration_secs,
+        } = record.ok_or_else(|| ServiceError::invalid("record", "is required"))?;
+        if !["held", "no answer", "voicemail", "failed"].contains(&status.as_str()) {
+            return Err(ServiceError::invalid(
+                "record.status",
+                "must be one of held, no answer, voicemail, failed",
+            )
+            .into());
+        }
+        let record = CrmRecord {
+            subject,
+            to,
+            name,
+            summary,
+            status,
+            duration: duration_secs,
+        };
+        let (delivery, created) = self
+            .crm
+            .forward(
+                &key,
+                &required("organization_id", organization_id)?,
+                lead_id.trim(),
+                &required("call_id", call_id)?,
+                optional(webhook_url).as_deref(),
+                record,
+            )
+            .await?;
+        Ok(Response::new(pb::ForwardToCrmResponse {
+            delivery: Some(delivery_to_proto(delivery)),
+            created,
+        }))
+    }
+
+    async fn get_crm_delivery(
+        &self,
+        request: Request<pb::GetCrmDeliveryRequest>,
+    ) -> Result<Response<pb::GetCrmDeliveryResponse>, Status> {
+        let pb::GetCrmDeliveryRequest {
+            delivery_id,
+            call_id,
+        } = request.into_inner();
+        let delivery = match (optional(delivery_id), optional(call_id)) {
+            (Some(id), _) => self.crm.by_id(&id).await?,
+            (None, Some(call)) => self.crm.by_call(&call).await?,
+            (None, None) => {
+                return Err(ServiceError::invalid(
+                    "delivery_id",
+                    "a delivery_id or call_id is required",
+                )
+                .into());
+            }
+        };
+        Ok(Response::new(pb::GetCrmDeliveryResponse {
+            delivery: Some(delivery_to_proto(delivery)),
+        }))
+    }
+
+    async fn list_crm_deliveries(
+        &self,
+        request: Request<pb::ListCrmDeliveriesRequest>,
+    ) -> Result<Response<pb::ListCrmDeliveriesResponse>, Status> {
+        let pb::ListCrmDeliveriesRequest {
+            organization_id,
+            state,
+            limit,
+        } = request.into_inner();
+        let state = match pb::CrmDeliveryState::try_from(state) {
+            Ok(pb::CrmDeliveryState::Unspecified) => None,
+            Ok(pb::CrmDeliveryState::Pending) => Some("pending"),
+            Ok(pb::CrmDeliveryState::Delivered) => Some("delivered"),
+            Ok(pb::CrmDeliveryState::Failed) => Some("failed"),
+            Err(_) => return Err(ServiceError::invalid("state", "unknown state").into()),
+        };
+        let limit = if limit <= 0 {
+            50
+        } else {
+            u64::try_from(limit.min(500)).unwrap_or(50)
+        };
+        let organization_id = optional(organization_id);
+        let deliveries = self
+            .crm
+            .list(organization_id.as_deref(), state, limit)
+            .await?;
+        Ok(Response::new(pb::ListCrmDeliveriesResponse {
+            deliveries: deliveries.into_iter().map(delivery_to_proto).collect(),
+        }))
+    }
+
     async fn list_events(
         &self,
         request: Request<pb::ListEventsRequest>,
@@ -69,6 +207,53 @@ impl NotificationService for NotificationGrpc {
         Ok(Response::new(pb::ListEventsResponse {
             events: events.into_iter().map(Into::into).collect(),
         }))
+    }
+}
+
+fn delivery_to_proto(delivery: CrmDelivery) -> pb::CrmDelivery {
+    let CrmDelivery {
+        id,
+        organization_id,
+        lead_id,
+        call_id,
+        state,
+        record,
+        webhook_url: _,
+        attempts,
+        next_attempt_at,
+        created_at,
+    } = delivery;
+    let state = match state.as_str() {
+        "pending" => pb::CrmDeliveryState::Pending,
+        "delivered" => pb::CrmDeliveryState::Delivered,
+        "failed" => pb::CrmDeliveryState::Failed,
+        _ => pb::CrmDeliveryState::Unspecified,
+    };
+    pb::CrmDelivery {
+        id,
+        organization_id,
+        lead_id,
+        call_id,
+        state: state.into(),
+        record: Some(pb::CrmRecord {
+            subject: record.subject,
+            to: record.to,
+            name: record.name,
+            summary: record.summary,
+            status: record.status,
+            duration_secs: record.duration,
+        }),
+        attempts: attempts
+            .into_iter()
+            .map(|a| pb::CrmAttempt {
+                attempt: i32::try_from(a.attempt).unwrap_or(i32::MAX),
+                http_status: i32::from(a.http_status),
+                error: a.error,
+                attempted_at: Some(timestamps::to_proto(a.attempted_at)),
+            })
+            .collect(),
+        next_attempt_at: timestamps::to_proto_opt(next_attempt_at),
+        created_at: Some(timestamps::to_proto(created_at)),
     }
 }
 

@@ -7,6 +7,10 @@ use sea_orm::{
     ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
+use std::sync::Arc;
+
+use tokio::sync::{Mutex, broadcast};
+
 use callmesh_runtime::ServiceError;
 
 use crate::entity::event;
@@ -99,18 +103,66 @@ pub struct EventFilter {
     pub kinds: Vec<EventKind>,
 }
 
+impl EventFilter {
+    pub fn matches(&self, event: &Event) -> bool {
+        self.organization_id
+            .as_ref()
+            .is_none_or(|o| *o == event.organization_id)
+            && self.lead_id.as_ref().is_none_or(|l| *l == event.lead_id)
+            && (self.kinds.is_empty() || self.kinds.contains(&event.kind))
+    }
+}
+
+/// How many events a live subscriber may fall behind the newest before it is cut off.
+pub const LIVE_BUFFER: usize = 4096;
+
 #[derive(Clone)]
 pub struct EventLog {
     db: DatabaseConnection,
+    live: broadcast::Sender<Event>,
+    /// Publishing appends and broadcasts under one lock, so live subscribers see events in id
+    /// order and a resume point never skips a slower commit.
+    publishing: Arc<Mutex<()>>,
 }
 
 impl EventLog {
     pub fn new(db: DatabaseConnection) -> Self {
-        EventLog { db }
+        let (live, _) = broadcast::channel(LIVE_BUFFER);
+        EventLog {
+            db,
+            live,
+            publishing: Arc::new(Mutex::new(())),
+        }
+    }
+
+    /// Live events from now on; a receiver that falls `LIVE_BUFFER` behind gets `Lagged`.
+    pub fn live(&self) -> broadcast::Receiver<Event> {
+        self.live.subscribe()
+    }
+
+    /// The oldest id still in the log (0 when it is empty).
+    pub async fn oldest_id(&self) -> Result<u64, ServiceError> {
+        let oldest = event::Entity::find()
+            .order_by_asc(event::Column::Id)
+            .one(&self.db)
+            .await?;
+        Ok(oldest
+            .map(|e| u64::try_from(e.id).unwrap_or(0))
+            .unwrap_or(0))
+    }
+
+    /// Drops events older than `keep`; resuming from before them then gets a reset.
+    pub async fn prune(&self, keep: chrono::Duration) -> Result<u64, ServiceError> {
+        let deleted = event::Entity::delete_many()
+            .filter(event::Column::OccurredAt.lt(Utc::now() - keep))
+            .exec(&self.db)
+            .await?;
+        Ok(deleted.rows_affected)
     }
 
     /// Appends `event` unless `key` was already published; answers the logged event.
     pub async fn publish(&self, key: &str, event: NewEvent) -> Result<(Event, bool), ServiceError> {
+        let _order = self.publishing.lock().await;
         let inserted = event::Entity::insert(event::ActiveModel {
             idempotency_key: Set(key.to_owned()),
             organization_id: Set(event.organization_id),
@@ -135,6 +187,8 @@ impl EventLog {
         let event = to_event(stored)?;
         if inserted == 1 {
             tracing::info!(event_id = event.id, kind = event.kind.as_str(), organization_id = %event.organization_id, "event published");
+            // No receivers is fine: nobody is watching.
+            let _ = self.live.send(event.clone());
         }
         Ok((event, inserted == 1))
     }

@@ -18,6 +18,9 @@ use tonic_health::ServingStatus;
 use crate::config::{Component, ConfigError};
 use crate::db::DatabaseError;
 
+/// Concurrent RPCs per connection; the gateway multiplexes all its subscribers on one.
+const MAX_CONCURRENT_STREAMS: u32 = 50_000;
+
 /// Why a process could not start or stopped serving.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -127,6 +130,8 @@ where
     let stop = shutdown.child_token();
     let mut server = tokio::spawn(
         Server::builder()
+            // Every live SSE subscriber is a stream on the gateway's one connection.
+            .max_concurrent_streams(Some(MAX_CONCURRENT_STREAMS))
             .add_routes(routes)
             .serve_with_incoming_shutdown(
                 TcpListenerStream::new(listener),

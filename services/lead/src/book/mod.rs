@@ -5,6 +5,9 @@
 
 mod leads;
 mod organizations;
+mod tokens;
+
+pub use tokens::OrganizationToken;
 
 use chrono::Utc;
 use sea_orm::sea_query::OnConflict;

@@ -4,3 +4,4 @@ pub mod idempotency_key;
 pub mod lead;
 pub mod organization;
 pub mod phone_number;
+pub mod token;

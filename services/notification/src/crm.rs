@@ -1,0 +1,381 @@
+//! CRM forwarding: after each call, one record
+//! `{"type":"conversationAICall","subject","to","name","summary","status","duration"}` is POSTed
+//! to the CRM webhook. The delivery is recorded before the first attempt (one per call, by a
+//! unique index), retried with exponential backoff that honours `Retry-After`, and final on a
+//! 4xx other than 408/429; every attempt is logged, and a final failure is published as
+//! `crm_delivery_failed`. Each POST carries the delivery id as `Idempotency-Key`, so a CRM that
+//! deduplicates never stores a record twice even if callmesh dies between its POST and noting
+//! the success.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter,
+    QueryOrder, QuerySelect, Set,
+};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use callmesh_runtime::ServiceError;
+
+use crate::entity::{crm_delivery, crm_delivery_attempt};
+use crate::log::{EventKind, EventLog, NewEvent};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CrmRecord {
+    pub subject: String,
+    pub to: String,
+    pub name: String,
+    pub summary: String,
+    /// "held", "no answer", "voicemail" or "failed".
+    pub status: String,
+    pub duration: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CrmAttempt {
+    pub attempt: u32,
+    pub http_status: u16,
+    pub error: String,
+    pub attempted_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CrmDelivery {
+    pub id: String,
+    pub organization_id: String,
+    pub lead_id: String,
+    pub call_id: String,
+    /// "pending", "delivered" or "failed".
+    pub state: String,
+    pub record: CrmRecord,
+    pub webhook_url: String,
+    pub attempts: Vec<CrmAttempt>,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CrmConfig {
+    /// The CRM webhook for organizations that name none of their own.
+    pub default_url: Option<String>,
+    pub max_attempts: u32,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+}
+
+/// The stored form: the record plus where it goes.
+#[derive(Serialize, Deserialize)]
+struct Stored {
+    record: CrmRecord,
+    url: String,
+}
+
+#[derive(Clone)]
+pub struct CrmForwarder {
+    db: DatabaseConnection,
+    config: CrmConfig,
+    http: reqwest::Client,
+    wake: Arc<Notify>,
+    log: EventLog,
+}
+
+impl CrmForwarder {
+    pub fn new(db: DatabaseConnection, config: CrmConfig, log: EventLog) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(15))
+            .build()
+            .unwrap_or_default();
+        CrmForwarder {
+            db,
+            config,
+            http,
+            wake: Arc::new(Notify::new()),
+            log,
+        }
+    }
+
+    /// Records the delivery of `record` for `call_id` (once per call) and wakes the sender.
+    pub async fn forward(
+        &self,
+        key: &str,
+        organization_id: &str,
+        lead_id: &str,
+        call_id: &str,
+        webhook_url: Option<&str>,
+        record: CrmRecord,
+    ) -> Result<(CrmDelivery, bool), ServiceError> {
+        let url = webhook_url
+            .map(str::to_owned)
+            .or_else(|| self.config.default_url.clone())
+            .ok_or_else(|| ServiceError::FailedPrecondition("CRM_WEBHOOK_URL is not set".into()))?;
+        let stored = serde_json::to_string(&Stored { record, url })
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let now = Utc::now();
+        let inserted = crm_delivery::Entity::insert(crm_delivery::ActiveModel {
+            id: Set(uuid::Uuid::now_v7().to_string()),
+            idempotency_key: Set(key.to_owned()),
+            organization_id: Set(organization_id.to_owned()),
+            lead_id: Set(lead_id.to_owned()),
+            call_id: Set(call_id.to_owned()),
+            state: Set("pending".to_owned()),
+            record_json: Set(stored),
+            attempts: Set(0),
+            next_attempt_at: Set(Some(now)),
+            created_at: Set(now),
+            updated_at: Set(now),
+        })
+        .on_conflict(OnConflict::new().do_nothing().to_owned())
+        .exec_without_returning(&self.db)
+        .await?;
+        if inserted == 1 {
+            self.wake.notify_one();
+        }
+        let delivery = self.by_call(call_id).await?;
+        Ok((delivery, inserted == 1))
+    }
+
+    pub async fn by_call(&self, call_id: &str) -> Result<CrmDelivery, ServiceError> {
+        let row = crm_delivery::Entity::find()
+            .filter(crm_delivery::Column::CallId.eq(call_id))
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| ServiceError::not_found("crm delivery of call", call_id))?;
+        self.with_attempts(row).await
+    }
+
+    pub async fn by_id(&self, id: &str) -> Result<CrmDelivery, ServiceError> {
+        let row = crm_delivery::Entity::find_by_id(id)
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| ServiceError::not_found("crm delivery", id))?;
+        self.with_attempts(row).await
+    }
+
+    pub async fn list(
+        &self,
+        organization_id: Option<&str>,
+        state: Option<&str>,
+        limit: u64,
+    ) -> Result<Vec<CrmDelivery>, ServiceError> {
+        let mut query = crm_delivery::Entity::find()
+            .order_by_desc(crm_delivery::Column::Id)
+            .limit(limit);
+        if let Some(organization_id) = organization_id {
+            query = query.filter(crm_delivery::Column::OrganizationId.eq(organization_id));
+        }
+        if let Some(state) = state {
+            query = query.filter(crm_delivery::Column::State.eq(state));
+        }
+        let mut out = Vec::new();
+        for row in query.all(&self.db).await? {
+            out.push(self.with_attempts(row).await?);
+        }
+        Ok(out)
+    }
+
+    /// Sends due deliveries until `shutdown`.
+    pub async fn run(self, shutdown: CancellationToken) {
+        loop {
+            match self.due().await {
+                Ok(due) if !due.is_empty() => {
+                    for row in due {
+                        if let Err(error) = self.attempt(row).await {
+                            tracing::error!(%error, "crm delivery bookkeeping failed");
+                        }
+                    }
+                    continue;
+                }
+                Ok(_) => {}
+                Err(error) => tracing::error!(%error, "cannot read crm deliveries"),
+            }
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                _ = shutdown.cancelled() => return,
+            }
+        }
+    }
+
+    async fn due(&self) -> Result<Vec<crm_delivery::Model>, ServiceError> {
+        Ok(crm_delivery::Entity::find()
+            .filter(crm_delivery::Column::State.eq("pending"))
+            .filter(crm_delivery::Column::NextAttemptAt.lte(Utc::now()))
+            .order_by_asc(crm_delivery::Column::Id)
+            .limit(32)
+            .all(&self.db)
+            .await?)
+    }
+
+    async fn attempt(&self, row: crm_delivery::Model) -> Result<(), ServiceError> {
+        let stored: Stored = serde_json::from_str(&row.record_json)
+            .map_err(|e| ServiceError::Internal(format!("delivery {}: {e}", row.id)))?;
+        let attempt = u32::try_from(row.attempts).unwrap_or(0) + 1;
+        let body = serde_json::json!({
+            "type": "conversationAICall",
+            "subject": stored.record.subject,
+            "to": stored.record.to,
+            "name": stored.record.name,
+            "summary": stored.record.summary,
+            "status": stored.record.status,
+            "duration": stored.record.duration,
+        });
+        let response = self
+            .http
+            .post(&stored.url)
+            .header("Idempotency-Key", &row.id)
+            .json(&body)
+            .send()
+            .await;
+        let (http_status, error, retry_after, outcome) = match response {
+            Ok(response) => {
+                let status = response.status();
+                let retry_after = retry_after(response.headers());
+                let text: String = response
+                    .text()
+                    .await
+                    .unwrap_or_default()
+                    .chars()
+                    .take(300)
+                    .collect();
+                let outcome = if status.is_success() {
+                    Outcome::Delivered
+                } else if status.as_u16() == 408
+                    || status.as_u16() == 429
+                    || status.is_server_error()
+                {
+                    Outcome::Retry
+                } else {
+                    Outcome::Final
+                };
+                let error = if status.is_success() {
+                    String::new()
+                } else {
+                    format!("HTTP {status}: {text}")
+                };
+                (status.as_u16(), error, retry_after, outcome)
+            }
+            Err(e) => (0, e.to_string(), None, Outcome::Retry),
+        };
+        crm_delivery_attempt::Entity::insert(crm_delivery_attempt::ActiveModel {
+            delivery_id: Set(row.id.clone()),
+            attempt: Set(i32::try_from(attempt).unwrap_or(i32::MAX)),
+            http_status: Set(i32::from(http_status)),
+            error: Set(error.clone()),
+            attempted_at: Set(Utc::now()),
+        })
+        .on_conflict(OnConflict::new().do_nothing().to_owned())
+        .exec_without_returning(&self.db)
+        .await?;
+        let outcome = match outcome {
+            Outcome::Retry if attempt >= self.config.max_attempts => Outcome::Final,
+            other => other,
+        };
+        let mut active = row.clone().into_active_model();
+        active.attempts = Set(i32::try_from(attempt).unwrap_or(i32::MAX));
+        active.updated_at = Set(Utc::now());
+        match outcome {
+            Outcome::Delivered => {
+                active.state = Set("delivered".into());
+                active.next_attempt_at = Set(None);
+                tracing::info!(delivery_id = %row.id, call_id = %row.call_id, attempt, "crm record delivered");
+            }
+            Outcome::Retry => {
+                let backoff = ExponentialBuilder::default()
+                    .with_min_delay(self.config.base_delay)
+                    .with_max_delay(self.config.max_delay)
+                    .with_jitter()
+                    .with_max_times(attempt as usize + 1)
+                    .build()
+                    .nth(attempt as usize - 1)
+                    .unwrap_or(self.config.max_delay);
+                let delay = retry_after.map_or(backoff, |asked| asked.max(backoff));
+                tracing::warn!(delivery_id = %row.id, attempt, %error, retry_in_ms = delay.as_millis() as u64, "crm delivery will be retried");
+                active.next_attempt_at = Set(Some(
+                    Utc::now()
+                        + chrono::Duration::from_std(delay)
+                            .unwrap_or(chrono::Duration::seconds(60)),
+                ));
+            }
+            Outcome::Final => {
+                active.state = Set("failed".into());
+                active.next_attempt_at = Set(None);
+                tracing::error!(delivery_id = %row.id, attempt, %error, "crm delivery failed for good");
+            }
+        }
+        active.update(&self.db).await?;
+        if outcome == Outcome::Final {
+            let payload = serde_json::json!({"delivery_id": row.id, "call_id": row.call_id,
+                "attempts": attempt, "error": error});
+            self.log
+                .publish(
+                    &format!("crm_delivery_failed:{}", row.id),
+                    NewEvent {
+                        organization_id: row.organization_id.clone(),
+                        lead_id: row.lead_id.clone(),
+                        kind: EventKind::CrmDeliveryFailed,
+                        payload_json: payload.to_string(),
+                        occurred_at: Utc::now(),
+                    },
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn with_attempts(&self, row: crm_delivery::Model) -> Result<CrmDelivery, ServiceError> {
+        let attempts = crm_delivery_attempt::Entity::find()
+            .filter(crm_delivery_attempt::Column::DeliveryId.eq(row.id.as_str()))
+            .order_by_asc(crm_delivery_attempt::Column::Attempt)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|a| CrmAttempt {
+                attempt: u32::try_from(a.attempt).unwrap_or(0),
+                http_status: u16::try_from(a.http_status).unwrap_or(0),
+                error: a.error,
+                attempted_at: a.attempted_at,
+            })
+            .collect();
+        let stored: Stored = serde_json::from_str(&row.record_json)
+            .map_err(|e| ServiceError::Internal(format!("delivery {}: {e}", row.id)))?;
+        Ok(CrmDelivery {
+            id: row.id,
+            organization_id: row.organization_id,
+            lead_id: row.lead_id,
+            call_id: row.call_id,
+            state: row.state,
+            record: stored.record,
+            webhook_url: stored.url,
+            attempts,
+            next_attempt_at: row.next_attempt_at,
+            created_at: row.created_at,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Delivered,
+    Retry,
+    Final,
+}
+
+/// `Retry-After` as seconds or an HTTP date.
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let value = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds.min(3600)));
+    }
+    let at = DateTime::parse_from_rfc2822(value).ok()?;
+    (at.with_timezone(&Utc) - Utc::now()).to_std().ok()
+}

@@ -1,0 +1,111 @@
+//! `Subscribe`: replay from the log after the subscriber's last-seen id, then live events, with
+//! no gap and no duplicate between the two. Each subscriber has a bounded outbox; one that
+//! cannot keep up is cut off with RESOURCE_EXHAUSTED (and resumes from its last id) rather than
+//! slowing anyone else — publishers never wait for subscribers.
+
+use tokio::sync::{broadcast, mpsc};
+use tonic::Status;
+
+use crate::log::{Event, EventFilter, EventLog};
+
+/// What a subscriber is sent.
+#[derive(Debug, Clone)]
+pub enum Delivery {
+    Event(Event),
+    /// The subscriber's last-seen id is older than the log keeps: it missed events and should
+    /// reload its state.
+    Reset {
+        oldest_available_id: u64,
+    },
+}
+
+/// Events a subscriber's connection may hold before it counts as too slow.
+pub const OUTBOX: usize = 1024;
+const REPLAY_BATCH: u64 = 500;
+
+/// Starts feeding one subscriber; the returned receiver is its stream.
+pub fn subscribe(
+    log: EventLog,
+    filter: EventFilter,
+    after: u64,
+) -> mpsc::Receiver<Result<Delivery, Status>> {
+    let (outbox, stream) = mpsc::channel(OUTBOX);
+    // Listen before replaying, so nothing published during the replay is missed.
+    let live = log.live();
+    tokio::spawn(async move {
+        if let Err(status) = feed(&log, &filter, after, live, &outbox).await {
+            let _ = outbox.try_send(Err(status));
+        }
+    });
+    stream
+}
+
+async fn feed(
+    log: &EventLog,
+    filter: &EventFilter,
+    after: u64,
+    mut live: broadcast::Receiver<Event>,
+    outbox: &mpsc::Sender<Result<Delivery, Status>>,
+) -> Result<(), Status> {
+    let mut last = after;
+    if after > 0 {
+        let oldest = log.oldest_id().await.map_err(Status::from)?;
+        if oldest > after + 1 {
+            push(
+                outbox,
+                Delivery::Reset {
+                    oldest_available_id: oldest,
+                },
+            )?;
+        }
+        loop {
+            let batch = log
+                .list(filter, last, REPLAY_BATCH)
+                .await
+                .map_err(Status::from)?;
+            let done = (batch.len() as u64) < REPLAY_BATCH;
+            for event in batch {
+                last = event.id;
+                push(outbox, Delivery::Event(event))?;
+            }
+            if done {
+                break;
+            }
+        }
+    }
+    loop {
+        tokio::select! {
+            _ = outbox.closed() => return Ok(()),
+            received = live.recv() => match received {
+                Ok(event) => {
+                    // Already sent during the replay, or not this subscriber's.
+                    if event.id <= last || !filter.matches(&event) {
+                        continue;
+                    }
+                    last = event.id;
+                    push(outbox, Delivery::Event(event))?;
+                }
+                Err(broadcast::error::RecvError::Lagged(missed)) => {
+                    return Err(too_slow(last, &format!("{missed} events behind")));
+                }
+                Err(broadcast::error::RecvError::Closed) => return Ok(()),
+            }
+        }
+    }
+}
+
+fn push(outbox: &mpsc::Sender<Result<Delivery, Status>>, delivery: Delivery) -> Result<(), Status> {
+    match outbox.try_send(Ok(delivery)) {
+        Ok(()) => Ok(()),
+        Err(mpsc::error::TrySendError::Full(_)) => Err(too_slow(0, "outbox full")),
+        // The subscriber went away: nothing left to do.
+        Err(mpsc::error::TrySendError::Closed(_)) => Err(Status::cancelled("subscriber gone")),
+    }
+}
+
+fn too_slow(last: u64, detail: &str) -> Status {
+    tracing::warn!(last_event_id = last, detail, "subscriber too slow; cut off");
+    Status::resource_exhausted(format!(
+        "subscriber too slow ({detail}); resume from your last event id"
+    ))
+}
