@@ -40,6 +40,8 @@ pub struct AppState {
     pub flows: Arc<flows::Flows>,
     services: Arc<health::ServiceHealth>,
     initiation_limiter: Arc<routes::initiation::CallerLimiter>,
+    /// Cancelled when the gateway stops: live streams end so shutdown does not wait on them.
+    pub shutdown: CancellationToken,
 }
 
 /// Serves the gateway on `listener` until `shutdown` is cancelled: in-flight requests finish,
@@ -71,6 +73,7 @@ pub async fn serve(
         clients,
         inbox: inbox.clone(),
         flows: flows.clone(),
+        shutdown: shutdown.clone(),
     };
 
     let dispatcher = tokio::spawn(inbox::dispatcher::run(

@@ -127,6 +127,7 @@ async fn subscribe(
             futures_util::future::ready(item.is_ok())
         })
         .filter_map(|item| futures_util::future::ready(item.ok().and_then(to_sse).map(Ok)));
+    let stream = stream.take_until(state.shutdown.clone().cancelled_owned());
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(HEARTBEAT).text("heartbeat")))
 }
 

@@ -17,11 +17,17 @@ use crate::subscribe::Delivery;
 pub struct NotificationGrpc {
     log: EventLog,
     crm: CrmForwarder,
+    /// Ends live streams when the server stops, so graceful shutdown does not wait on them.
+    shutdown: tokio_util::sync::CancellationToken,
 }
 
 impl NotificationGrpc {
-    pub fn new(log: EventLog, crm: CrmForwarder) -> Self {
-        NotificationGrpc { log, crm }
+    pub fn new(
+        log: EventLog,
+        crm: CrmForwarder,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) -> Self {
+        NotificationGrpc { log, crm, shutdown }
     }
 }
 
@@ -63,7 +69,12 @@ impl NotificationService for NotificationGrpc {
             after_event_id,
         } = request.into_inner();
         let filter = filter_from_proto(filter.unwrap_or_default())?;
-        let deliveries = crate::subscribe::subscribe(self.log.clone(), filter, after_event_id);
+        let deliveries = crate::subscribe::subscribe(
+            self.log.clone(),
+            filter,
+            after_event_id,
+            self.shutdown.clone(),
+        );
         let stream = tokio_stream::wrappers::ReceiverStream::new(deliveries).map(|delivery| {
             delivery.map(|delivery| pb::SubscribeResponse {
                 item: Some(match delivery {

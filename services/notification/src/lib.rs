@@ -71,6 +71,7 @@ pub async fn serve(
         shutdown,
         |db, gate| {
             let log = log::EventLog::new(db.clone());
+            let streams = background.clone();
             let crm = crm::CrmForwarder::new(db, config.crm.clone(), log.clone());
             // Background work starts once the tables exist.
             let ready = gate.clone();
@@ -83,7 +84,7 @@ pub async fn serve(
                 prune(pruned_log, retention, background).await;
             });
             tonic::service::Routes::new(NotificationServiceServer::with_interceptor(
-                grpc::NotificationGrpc::new(log, crm),
+                grpc::NotificationGrpc::new(log, crm, streams),
                 gate.interceptor(),
             ))
         },

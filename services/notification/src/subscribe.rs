@@ -4,6 +4,7 @@
 //! slowing anyone else — publishers never wait for subscribers.
 
 use tokio::sync::{broadcast, mpsc};
+use tokio_util::sync::CancellationToken;
 use tonic::Status;
 
 use crate::log::{Event, EventFilter, EventLog};
@@ -20,7 +21,7 @@ pub enum Delivery {
 }
 
 /// Events a subscriber's connection may hold before it counts as too slow.
-pub const OUTBOX: usize = 1024;
+pub const OUTBOX: usize = 256;
 const REPLAY_BATCH: u64 = 500;
 
 /// Starts feeding one subscriber; the returned receiver is its stream.
@@ -28,17 +29,28 @@ pub fn subscribe(
     log: EventLog,
     filter: EventFilter,
     after: u64,
+    shutdown: CancellationToken,
 ) -> mpsc::Receiver<Result<Delivery, Status>> {
     let (outbox, stream) = mpsc::channel(OUTBOX);
     // Listen before replaying, so nothing published during the replay is missed.
     let live = log.live();
     tokio::spawn(async move {
-        if let Err(status) = feed(&log, &filter, after, live, &outbox).await {
-            let _ = outbox.try_send(Err(status));
+        let outcome = tokio::select! {
+            outcome = feed(&log, &filter, after, live, &outbox) => outcome,
+            // The server is stopping: end the stream so the client reconnects elsewhere.
+            _ = shutdown.cancelled() => Err(Status::unavailable("server shutting down; resume from your last event id")),
+        };
+        if let Err(status) = outcome {
+            // The error follows whatever is still queued; a client that never reads again is
+            // given up on after a while.
+            let _ = tokio::time::timeout(GIVE_UP, outbox.send(Err(status))).await;
         }
     });
     stream
 }
+
+/// How long a cut-off subscriber's final status waits to be read.
+const GIVE_UP: std::time::Duration = std::time::Duration::from_secs(60);
 
 async fn feed(
     log: &EventLog,
