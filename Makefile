@@ -26,12 +26,17 @@ else
 	CALLMESH_PYTHON=$(abspath $(PYTHON)) $(CARGO) test --workspace --no-fail-fast
 endif
 
-## test-deps: the independent gRPC client the whole-mesh test drives (Python grpcio + reflection)
-test-deps: $(VENV)/.installed
+## test-deps: independent clients the tests drive: Python grpcio + reflection and Twilio's own
+## validator (into .venv), and Playwright for the dashboard test (Debian's chromium must be there)
+test-deps: $(VENV)/.installed cli/tests/browser/node_modules/.installed
 
 $(VENV)/.installed: cli/tests/support/requirements.txt
 	python3 -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r cli/tests/support/requirements.txt
+	touch $@
+
+cli/tests/browser/node_modules/.installed: cli/tests/browser/package.json cli/tests/browser/package-lock.json
+	cd cli/tests/browser && npm ci --no-audit --no-fund --silent
 	touch $@
 
 fmt:

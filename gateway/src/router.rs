@@ -10,7 +10,7 @@ use tower::ServiceBuilder;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-use crate::routes::{admin, initiation, operator, stream, twilio, webhooks};
+use crate::routes::{admin, dashboard, initiation, operator, stream, twilio, webhooks};
 use crate::{AppState, error, health};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -84,6 +84,12 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/api/conversations/{lead_id}/release",
             post(operator::release).layer(small),
+        )
+        .route("/dashboard", get(dashboard::page))
+        .route("/api/leads", get(dashboard::leads))
+        .route(
+            "/api/conversations/{lead_id}/messages",
+            get(dashboard::messages),
         )
         .route(
             "/api/stream/organization/{org_id}",
