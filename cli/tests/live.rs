@@ -622,3 +622,93 @@ async fn crm_records_survive_a_flaky_crm_and_are_never_doubled() {
         mesh.shutdown().await;
     }
 }
+
+#[tokio::test]
+async fn the_metrics_summary_reflects_calls_takeovers_and_webhooks() {
+    let mesh = Mesh::start(Backend::Sqlite, |_| {}).await;
+    let shop = organization(&mesh, "Bike Shop", "+12018774358").await;
+    let cafe = organization(&mesh, "Cafe", "+12125550200").await;
+    let (_, cafe_token) = token_for(&mesh, &cafe).await;
+    let body = include_str!("fixtures/post_call_transcription.json")
+        .replace("CONVERSATION_ID", "conv_metrics");
+    assert_eq!(
+        mesh.post_signed("/api/webhooks/elevenlabs/post-call", &body)
+            .await
+            .0,
+        200
+    );
+    let (refused, _) = mesh
+        .post(
+            "/api/webhooks/elevenlabs/post-call",
+            &body,
+            &[("ElevenLabs-Signature", "t=1,v0=00")],
+        )
+        .await;
+    assert_eq!(refused, 401);
+    mesh.wait_processed(1).await;
+    let lead = mesh
+        .lead()
+        .find_or_create_lead(lead_pb::FindOrCreateLeadRequest {
+            organization_id: shop.clone(),
+            phone_number: "+12523960448".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("lead")
+        .into_inner()
+        .lead
+        .expect("lead");
+    mesh.operator(
+        &format!("/api/conversations/{}/takeover", lead.id),
+        json!({}),
+        None,
+    )
+    .await;
+
+    let response = mesh
+        .http
+        .get(format!(
+            "{}/api/metrics/summary?org_id={shop}",
+            mesh.gateway()
+        ))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(response.status(), 200);
+    let summary: Value = response.json().await.expect("json");
+    assert_eq!(summary["calls"], 1, "{summary}");
+    assert_eq!(summary["average_call_duration_secs"], 88.0);
+    assert_eq!(summary["ai_success_rate"], 1.0);
+    assert_eq!(summary["human_takeover_rate"], 1.0);
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    assert_eq!(summary["conversations_per_day"][&today], 1);
+    assert_eq!(summary["lead_conversion_by_tier"]["hot"]["leads"], 1);
+    assert_eq!(summary["lead_conversion_by_tier"]["hot"]["converted"], 0);
+    assert!(summary["webhook_acceptance"]["accepted"].as_u64() >= Some(1));
+    assert!(summary["webhook_acceptance"]["refused"].as_u64() >= Some(1));
+
+    let other = mesh
+        .http
+        .get(format!(
+            "{}/api/metrics/summary?org_id={shop}",
+            mesh.gateway()
+        ))
+        .bearer_auth(&cafe_token)
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(other.status(), 403);
+    let bad_since = mesh
+        .http
+        .get(format!(
+            "{}/api/metrics/summary?org_id={shop}&since=last-week",
+            mesh.gateway()
+        ))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(bad_since.status(), 400);
+    mesh.shutdown().await;
+}

@@ -42,6 +42,7 @@ pub struct AppState {
     initiation_limiter: Arc<routes::initiation::CallerLimiter>,
     /// Cancelled when the gateway stops: live streams end so shutdown does not wait on them.
     pub shutdown: CancellationToken,
+    webhooks: Arc<routes::metrics::WebhookCounters>,
 }
 
 /// Serves the gateway on `listener` until `shutdown` is cancelled: in-flight requests finish,
@@ -74,6 +75,7 @@ pub async fn serve(
         inbox: inbox.clone(),
         flows: flows.clone(),
         shutdown: shutdown.clone(),
+        webhooks: Arc::default(),
     };
 
     let dispatcher = tokio::spawn(inbox::dispatcher::run(

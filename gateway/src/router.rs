@@ -10,7 +10,7 @@ use tower::ServiceBuilder;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-use crate::routes::{admin, dashboard, initiation, operator, stream, twilio, webhooks};
+use crate::routes::{admin, dashboard, initiation, metrics, operator, stream, twilio, webhooks};
 use crate::{AppState, error, health};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -20,8 +20,12 @@ pub fn router(state: AppState) -> Router {
     let large = DefaultBodyLimit::max(el.post_call_max_body_bytes);
     let small = DefaultBodyLimit::max(el.max_body_bytes);
     let twilio_limit = DefaultBodyLimit::max(state.config.twilio.max_body_bytes);
+    let counting = axum::middleware::from_fn_with_state(state.clone(), metrics::count_webhooks);
     let webhook = |handler: MethodRouter<AppState>, limit: DefaultBodyLimit| {
-        handler.get(webhooks::health_check).layer(limit)
+        handler
+            .get(webhooks::health_check)
+            .layer(limit)
+            .layer(counting.clone())
     };
     Router::new()
         .route("/api/health", get(health::health))
@@ -86,6 +90,7 @@ pub fn router(state: AppState) -> Router {
             post(operator::release).layer(small),
         )
         .route("/dashboard", get(dashboard::page))
+        .route("/api/metrics/summary", get(metrics::summary))
         .route("/api/leads", get(dashboard::leads))
         .route(
             "/api/conversations/{lead_id}/messages",

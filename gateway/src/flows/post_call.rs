@@ -139,6 +139,9 @@ impl Flows {
             "tier": common::LeadTier::try_from(analysis.tier).map(|t| t.as_str_name()).unwrap_or_default(),
             "sentiment": common::Sentiment::try_from(analysis.sentiment).map(|s| s.as_str_name()).unwrap_or_default(),
             "summary": analysis.summary,
+            "outcome": callmesh_proto::analysis::v1::CallOutcome::try_from(analysis.outcome)
+                .map(|o| o.as_str_name().trim_start_matches("CALL_OUTCOME_").to_ascii_lowercase())
+                .unwrap_or_default(),
         });
         self.publish(
             format!("analysis_completed:{conversation_id}"),

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod dashboard;
 pub mod initiation;
+pub mod metrics;
 pub mod operator;
 pub mod stream;
 pub mod twilio;

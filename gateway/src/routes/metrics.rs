@@ -1,0 +1,245 @@
+//! `GET /api/metrics/summary?org_id=…&since=…`: how an organization's AI phone line is doing,
+//! computed from its event log and leads: conversations per day, average call duration, human
+//! takeover rate, AI success rate, lead conversion by tier, and webhook acceptance.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::Json;
+use axum::extract::{Query, Request, State};
+use axum::http::HeaderMap;
+use axum::middleware::Next;
+use axum::response::Response;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use callmesh_proto::common::v1 as common;
+use callmesh_proto::lead::v1 as lead_pb;
+use callmesh_proto::notification::v1 as pb;
+
+use crate::AppState;
+use crate::auth::authenticate;
+use crate::error::ApiError;
+
+/// Webhooks this gateway process accepted and refused since it started. Refusals cannot be
+/// told apart by organization (a request that fails verification names none), so these are
+/// the process's totals.
+#[derive(Default)]
+pub struct WebhookCounters {
+    accepted: AtomicU64,
+    refused: AtomicU64,
+}
+
+/// Counts webhook answers: 2xx accepted, 4xx refused (5xx are our trouble, not the sender's).
+pub async fn count_webhooks(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let counted = request.method() == axum::http::Method::POST;
+    let response = next.run(request).await;
+    if counted {
+        let status = response.status();
+        if status.is_success() {
+            state.webhooks.accepted.fetch_add(1, Ordering::Relaxed);
+        } else if status.is_client_error() {
+            state.webhooks.refused.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    response
+}
+
+#[derive(Deserialize)]
+pub struct SummaryQuery {
+    org_id: Option<String>,
+    /// RFC 3339 or unix seconds; 30 days ago when absent.
+    since: Option<String>,
+    token: Option<String>,
+}
+
+/// Events read for one summary at the most, so a request stays bounded.
+const MAX_EVENTS: usize = 100_000;
+
+pub async fn summary(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<SummaryQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let principal = authenticate(&state, &headers, query.token.as_deref()).await?;
+    let organization_id = match (
+        query.org_id.filter(|o| !o.is_empty()),
+        principal.organization(),
+    ) {
+        (Some(asked), _) => asked,
+        (None, Some(own)) => own.to_owned(),
+        (None, None) => return Err(ApiError::BadRequest("org_id: is required".into())),
+    };
+    principal.require(&organization_id)?;
+    let since = match query
+        .since
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        None => Utc::now() - chrono::Duration::days(30),
+        Some(raw) => parse_since(raw).ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "since: {raw:?} is neither RFC 3339 nor unix seconds"
+            ))
+        })?,
+    };
+
+    let mut per_day: BTreeMap<String, u64> = BTreeMap::new();
+    let (mut calls, mut total_duration) = (0u64, 0u64);
+    let (mut successes, mut judged) = (0u64, 0u64);
+    let mut conversing: HashSet<String> = HashSet::new();
+    let mut taken_over: HashSet<String> = HashSet::new();
+    let mut after = 0;
+    let mut read = 0;
+    let mut notification = state.clients.notification.clone();
+    loop {
+        let events = notification
+            .list_events(pb::ListEventsRequest {
+                filter: Some(pb::EventFilter {
+                    organization_id: organization_id.clone(),
+                    lead_id: String::new(),
+                    types: vec![
+                        pb::EventType::CallEnded.into(),
+                        pb::EventType::SmsReceived.into(),
+                        pb::EventType::HumanTakeover.into(),
+                    ],
+                }),
+                after_event_id: after,
+                limit: 500,
+            })
+            .await?
+            .into_inner()
+            .events;
+        let last_page = events.len() < 500;
+        for event in events {
+            after = event.id;
+            read += 1;
+            let at = event
+                .occurred_at
+                .as_ref()
+                .and_then(|t| DateTime::from_timestamp(t.seconds, 0));
+            if at.is_none_or(|at| at < since) {
+                continue;
+            }
+            let payload: Value = serde_json::from_str(&event.payload_json).unwrap_or(Value::Null);
+            match pb::EventType::try_from(event.r#type) {
+                Ok(pb::EventType::CallEnded) => {
+                    calls += 1;
+                    total_duration += payload["duration_secs"].as_u64().unwrap_or(0);
+                    if let Some(day) = at.map(|at| at.format("%Y-%m-%d").to_string()) {
+                        *per_day.entry(day).or_default() += 1;
+                    }
+                    match payload["outcome"].as_str() {
+                        Some("success") => {
+                            successes += 1;
+                            judged += 1;
+                        }
+                        Some("failure") => judged += 1,
+                        _ => {}
+                    }
+                    if !event.lead_id.is_empty() {
+                        conversing.insert(event.lead_id);
+                    }
+                }
+                Ok(pb::EventType::SmsReceived) if !event.lead_id.is_empty() => {
+                    conversing.insert(event.lead_id);
+                }
+                Ok(pb::EventType::HumanTakeover) if !event.lead_id.is_empty() => {
+                    taken_over.insert(event.lead_id);
+                }
+                _ => {}
+            }
+        }
+        if last_page || read >= MAX_EVENTS {
+            break;
+        }
+    }
+
+    let conversion = conversion_by_tier(&state, &organization_id).await?;
+    let accepted = state.webhooks.accepted.load(Ordering::Relaxed);
+    let refused = state.webhooks.refused.load(Ordering::Relaxed);
+    Ok(Json(json!({
+        "organization_id": organization_id,
+        "since": since.to_rfc3339(),
+        "conversations_per_day": per_day,
+        "calls": calls,
+        "average_call_duration_secs": ratio(total_duration, calls),
+        "human_takeover_rate": ratio(taken_over.len() as u64, conversing.len().max(taken_over.len()) as u64),
+        "ai_success_rate": ratio(successes, judged),
+        "lead_conversion_by_tier": conversion,
+        "webhook_acceptance": {
+            "accepted": accepted,
+            "refused": refused,
+            "rate": ratio(accepted, accepted + refused),
+            "scope": "this gateway process since it started, all organizations",
+        },
+    })))
+}
+
+/// Per tier: how many leads, how many converted, and the rate.
+async fn conversion_by_tier(state: &AppState, organization_id: &str) -> Result<Value, ApiError> {
+    let mut tiers: BTreeMap<&'static str, (u64, u64)> = BTreeMap::new();
+    let mut token = String::new();
+    let mut leads = state.clients.lead.clone();
+    for _ in 0..200 {
+        let page = leads
+            .list_leads(lead_pb::ListLeadsRequest {
+                organization_id: organization_id.to_owned(),
+                page: Some(common::PageRequest {
+                    page_size: 500,
+                    page_token: token.clone(),
+                }),
+                status: 0,
+            })
+            .await?
+            .into_inner();
+        for lead in &page.leads {
+            let tier = match common::LeadTier::try_from(lead.tier) {
+                Ok(common::LeadTier::Hot) => "hot",
+                Ok(common::LeadTier::Warm) => "warm",
+                Ok(common::LeadTier::Cold) => "cold",
+                _ => "unscored",
+            };
+            let entry = tiers.entry(tier).or_default();
+            entry.0 += 1;
+            if lead.status == lead_pb::LeadStatus::Converted as i32 {
+                entry.1 += 1;
+            }
+        }
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    Ok(Value::Object(
+        tiers
+            .into_iter()
+            .map(|(tier, (leads, converted))| {
+                (tier.to_owned(), json!({"leads": leads, "converted": converted, "rate": ratio(converted, leads)}))
+            })
+            .collect(),
+    ))
+}
+
+fn ratio(part: u64, whole: u64) -> Value {
+    if whole == 0 {
+        Value::Null
+    } else {
+        json!((part as f64 / whole as f64 * 1000.0).round() / 1000.0)
+    }
+}
+
+fn parse_since(raw: &str) -> Option<DateTime<Utc>> {
+    if let Ok(seconds) = raw.parse::<i64>() {
+        return DateTime::from_timestamp(seconds, 0);
+    }
+    DateTime::parse_from_rfc3339(raw)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
