@@ -513,7 +513,7 @@ async fn a_resume_point_older_than_the_log_says_reload() {
 async fn crm_records_survive_a_flaky_crm_and_are_never_doubled() {
     for backend in backends().await {
         let mesh = Mesh::start(backend, |_| {}).await;
-        organization(&mesh, "Bike Shop", "+12018774358").await;
+        let shop = organization(&mesh, "Bike Shop", "+12018774358").await;
         // Fails twice, then takes it.
         mesh.fake_api
             .crm_script
@@ -619,6 +619,27 @@ async fn crm_records_survive_a_flaky_crm_and_are_never_doubled() {
             .expect("the rejected one");
         assert_eq!(failed.attempts.len(), 1);
         assert_eq!(failed.attempts[0].http_status, 400);
+        // The delivery log through the HTTP API.
+        let log: Value = mesh
+            .http
+            .get(format!(
+                "{}/api/crm/deliveries?org_id={shop}&state=delivered",
+                mesh.gateway()
+            ))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .expect("answer")
+            .json()
+            .await
+            .expect("json");
+        let attempts: Vec<_> = log["deliveries"][0]["attempts"]
+            .as_array()
+            .expect("attempts")
+            .iter()
+            .map(|a| a["http_status"].as_i64().unwrap_or(0))
+            .collect();
+        assert_eq!(attempts, [503, 429, 200], "{log}");
         mesh.shutdown().await;
     }
 }

@@ -91,6 +91,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/dashboard", get(dashboard::page))
         .route("/api/metrics/summary", get(metrics::summary))
+        .route("/api/crm/deliveries", get(dashboard::crm_deliveries))
         .route("/api/leads", get(dashboard::leads))
         .route(
             "/api/conversations/{lead_id}/messages",

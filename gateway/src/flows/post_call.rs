@@ -221,7 +221,8 @@ impl Flows {
             .analysis
             .unwrap_or_default();
         if !party.lead_id.is_empty() {
-            self.clients
+            let updated = self
+                .clients
                 .lead
                 .clone()
                 .apply_analysis(lead_pb::ApplyAnalysisRequest {
@@ -234,7 +235,18 @@ impl Flows {
                     status: lead_pb::LeadStatus::Unspecified.into(),
                     occurred_at: timestamps::to_proto_opt(ended_at.or(Some(Utc::now()))),
                 })
-                .await?;
+                .await?
+                .into_inner();
+            let lead = updated.lead.unwrap_or_default();
+            let payload = json!({"lead_id": lead.id, "score": lead.score,
+                "interaction_count": lead.interaction_count, "summary": lead.summary});
+            self.publish(
+                format!("lead_updated:{conversation_id}"),
+                party,
+                EventType::LeadUpdated,
+                payload,
+            )
+            .await?;
         }
         Ok(analysis)
     }

@@ -125,3 +125,69 @@ pub async fn messages(
         json!({"messages": messages, "human_control": human_control}),
     ))
 }
+
+#[derive(Deserialize)]
+pub struct DeliveriesQuery {
+    org_id: Option<String>,
+    state: Option<String>,
+}
+
+/// `GET /api/crm/deliveries?org_id=…&state=…`: CRM deliveries with every attempt.
+pub async fn crm_deliveries(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<DeliveriesQuery>,
+) -> Result<Json<Value>, ApiError> {
+    use callmesh_proto::notification::v1 as pb;
+    let principal = authenticate(&state, &headers, None).await?;
+    let organization_id = match (
+        query.org_id.filter(|o| !o.is_empty()),
+        principal.organization(),
+    ) {
+        (Some(asked), _) => asked,
+        (None, Some(own)) => own.to_owned(),
+        (None, None) => return Err(ApiError::BadRequest("org_id: is required".into())),
+    };
+    principal.require(&organization_id)?;
+    let wanted = match query.state.as_deref() {
+        None | Some("") => pb::CrmDeliveryState::Unspecified,
+        Some("pending") => pb::CrmDeliveryState::Pending,
+        Some("delivered") => pb::CrmDeliveryState::Delivered,
+        Some("failed") => pb::CrmDeliveryState::Failed,
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "state: {other:?} is not one of pending, delivered, failed"
+            )));
+        }
+    };
+    let deliveries = state
+        .clients
+        .notification
+        .clone()
+        .list_crm_deliveries(pb::ListCrmDeliveriesRequest {
+            organization_id,
+            state: wanted.into(),
+            limit: 100,
+        })
+        .await?
+        .into_inner()
+        .deliveries;
+    let deliveries: Vec<Value> = deliveries
+        .iter()
+        .map(|d| {
+            json!({
+                "id": d.id,
+                "call_id": d.call_id,
+                "lead_id": d.lead_id,
+                "state": pb::CrmDeliveryState::try_from(d.state)
+                    .map(|s| s.as_str_name().trim_start_matches("CRM_DELIVERY_STATE_").to_ascii_lowercase())
+                    .unwrap_or_default(),
+                "record": d.record.as_ref().map(|r| json!({"subject": r.subject, "to": r.to, "name": r.name,
+                    "summary": r.summary, "status": r.status, "duration": r.duration_secs})),
+                "attempts": d.attempts.iter().map(|a| json!({"attempt": a.attempt, "http_status": a.http_status,
+                    "error": a.error, "attempted_at": a.attempted_at.as_ref().map(|t| t.seconds)})).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    Ok(Json(json!({"deliveries": deliveries})))
+}
