@@ -99,19 +99,41 @@ async fn admit(
     Ok(())
 }
 
+/// The shape of every asynchronous Twilio webhook: verify, derive the deduplication key from
+/// the form (400 naming a missing field), commit to the inbox, answer `<Response/>`.
+async fn accept(
+    state: &AppState,
+    uri: &OriginalUri,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    event_type: &str,
+    key: impl FnOnce(&BTreeMap<String, String>) -> Result<String, ApiError>,
+) -> Result<Response, ApiError> {
+    let body = verify(state, uri, headers, body?)?.into_body();
+    let key = key(&form_fields(&body))?;
+    admit(state, event_type, key, body).await?;
+    Ok(empty_twiml())
+}
+
 pub async fn sms_incoming(
     State(state): State<AppState>,
     uri: OriginalUri,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let body = verify(&state, &uri, &headers, body?)?.into_body();
-    let fields = form_fields(&body);
-    let sid = field(&fields, "MessageSid")?.to_owned();
-    field(&fields, "From")?;
-    field(&fields, "To")?;
-    admit(&state, kinds::SMS_INCOMING, format!("sms:{sid}"), body).await?;
-    Ok(empty_twiml())
+    accept(
+        &state,
+        &uri,
+        &headers,
+        body,
+        kinds::SMS_INCOMING,
+        |fields| {
+            field(fields, "From")?;
+            field(fields, "To")?;
+            Ok(format!("sms:{}", field(fields, "MessageSid")?))
+        },
+    )
+    .await
 }
 
 pub async fn sms_status(
@@ -120,13 +142,14 @@ pub async fn sms_status(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let body = verify(&state, &uri, &headers, body?)?.into_body();
-    let fields = form_fields(&body);
-    let sid = field(&fields, "MessageSid")?;
-    let status = field(&fields, "MessageStatus")?;
-    let key = format!("sms_status:{sid}:{status}");
-    admit(&state, kinds::SMS_STATUS, key, body.clone()).await?;
-    Ok(empty_twiml())
+    accept(&state, &uri, &headers, body, kinds::SMS_STATUS, |fields| {
+        let sid = field(fields, "MessageSid")?;
+        Ok(format!(
+            "sms_status:{sid}:{}",
+            field(fields, "MessageStatus")?
+        ))
+    })
+    .await
 }
 
 pub async fn voice_status(
@@ -135,17 +158,25 @@ pub async fn voice_status(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let body = verify(&state, &uri, &headers, body?)?.into_body();
-    let fields = form_fields(&body);
-    let sid = field(&fields, "CallSid")?;
-    let status = field(&fields, "CallStatus")?;
-    // (CallSid, SequenceNumber) identifies a callback; without a sequence, its status does.
-    let key = match fields.get("SequenceNumber").filter(|s| !s.is_empty()) {
-        Some(sequence) => format!("voice_status:{sid}:{sequence}"),
-        None => format!("voice_status:{sid}:{status}"),
-    };
-    admit(&state, kinds::VOICE_STATUS, key, body.clone()).await?;
-    Ok(empty_twiml())
+    accept(
+        &state,
+        &uri,
+        &headers,
+        body,
+        kinds::VOICE_STATUS,
+        |fields| {
+            let sid = field(fields, "CallSid")?;
+            let status = field(fields, "CallStatus")?;
+            // (CallSid, SequenceNumber) identifies a callback; without a sequence, its status does.
+            Ok(
+                match fields.get("SequenceNumber").filter(|s| !s.is_empty()) {
+                    Some(sequence) => format!("voice_status:{sid}:{sequence}"),
+                    None => format!("voice_status:{sid}:{status}"),
+                },
+            )
+        },
+    )
+    .await
 }
 
 pub async fn voice_recording(
@@ -154,13 +185,14 @@ pub async fn voice_recording(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let body = verify(&state, &uri, &headers, body?)?.into_body();
-    let fields = form_fields(&body);
-    let sid = field(&fields, "RecordingSid")?;
-    let status = field(&fields, "RecordingStatus")?;
-    let key = format!("recording:{sid}:{status}");
-    admit(&state, kinds::RECORDING, key, body.clone()).await?;
-    Ok(empty_twiml())
+    accept(&state, &uri, &headers, body, kinds::RECORDING, |fields| {
+        let sid = field(fields, "RecordingSid")?;
+        Ok(format!(
+            "recording:{sid}:{}",
+            field(fields, "RecordingStatus")?
+        ))
+    })
+    .await
 }
 
 /// Answers an inbound call: a human who has taken the conversation over, else the
