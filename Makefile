@@ -7,7 +7,7 @@ VENV       ?= .venv
 PYTHON     := $(VENV)/bin/python
 NEXTEST    := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
 
-.PHONY: run build test test-deps fmt fmt-check clippy lint unit
+.PHONY: run build test test-deps fmt fmt-check clippy lint unit bench
 
 ## run: build and start the gateway (:8080) and the five services (:50051-50055); Ctrl-C stops all
 run: build
@@ -38,6 +38,10 @@ $(VENV)/.installed: cli/tests/support/requirements.txt
 cli/tests/browser/node_modules/.installed: cli/tests/browser/package.json cli/tests/browser/package-lock.json
 	cd cli/tests/browser && npm ci --no-audit --no-fund --silent
 	touch $@
+
+## bench: ingest throughput and latency, initiation latency, on loopback (release build)
+bench:
+	$(CARGO) bench -p callmesh --bench ingest
 
 fmt:
 	$(CARGO) fmt --all
