@@ -251,6 +251,31 @@ impl Flows {
         Ok(analysis)
     }
 
+    /// A call by its callmesh id, and whose it is.
+    pub(crate) async fn call_and_party(
+        &self,
+        call_id: &str,
+    ) -> Result<(telephony_pb::Call, Party), FlowError> {
+        let call = self
+            .clients
+            .telephony
+            .clone()
+            .get_call(telephony_pb::GetCallRequest {
+                call_id: call_id.to_owned(),
+                call_sid: String::new(),
+                conversation_id: String::new(),
+            })
+            .await?
+            .into_inner()
+            .call
+            .unwrap_or_default();
+        let party = Party {
+            organization_id: call.organization_id.clone(),
+            lead_id: call.lead_id.clone(),
+        };
+        Ok((call, party))
+    }
+
     pub(super) async fn post_call_audio(&self, body: &[u8]) -> Result<Handled, FlowError> {
         let envelope: Envelope<Audio> = payload::parse(body).map_err(unparseable)?;
         let audio = envelope.data;
@@ -275,23 +300,7 @@ impl Flows {
             .into_inner()
             .recording
             .unwrap_or_default();
-        let call = self
-            .clients
-            .telephony
-            .clone()
-            .get_call(telephony_pb::GetCallRequest {
-                call_id: recording.call_id.clone(),
-                call_sid: String::new(),
-                conversation_id: String::new(),
-            })
-            .await?
-            .into_inner()
-            .call
-            .unwrap_or_default();
-        let party = Party {
-            organization_id: call.organization_id,
-            lead_id: call.lead_id,
-        };
+        let (_, party) = self.call_and_party(&recording.call_id).await?;
         let payload = json!({
             "conversation_id": audio.conversation_id,
             "call_id": recording.call_id,

@@ -232,23 +232,7 @@ impl Flows {
             .into_inner()
             .recording
             .unwrap_or_default();
-        let call = self
-            .clients
-            .telephony
-            .clone()
-            .get_call(telephony_pb::GetCallRequest {
-                call_id: recording.call_id.clone(),
-                call_sid: String::new(),
-                conversation_id: String::new(),
-            })
-            .await?
-            .into_inner()
-            .call
-            .unwrap_or_default();
-        let party = Party {
-            organization_id: call.organization_id.clone(),
-            lead_id: call.lead_id.clone(),
-        };
+        let (call, party) = self.call_and_party(&recording.call_id).await?;
         let payload = json!({"call_id": call.id, "call_sid": call_sid, "recording_id": recording.id,
             "recording_sid": recording_sid});
         self.publish(
