@@ -18,20 +18,8 @@ use support::Mesh;
 async fn a_finished_call_appears_on_the_dashboard_live() {
     let mesh = Mesh::start(Backend::Sqlite, |_| {}).await;
     let shop = mesh
-        .lead()
-        .create_organization(lead_pb::CreateOrganizationRequest {
-            idempotency_key: "shop".into(),
-            name: "Bike Shop".into(),
-            timezone: "UTC".into(),
-            phone_numbers: vec!["+12018774358".into()],
-            settings: None,
-        })
-        .await
-        .expect("organization")
-        .into_inner()
-        .organization
-        .expect("organization")
-        .id;
+        .create_organization("Bike Shop", "+12018774358", None)
+        .await;
     let token = mesh
         .lead()
         .create_organization_token(lead_pb::CreateOrganizationTokenRequest {

@@ -17,7 +17,7 @@ use callmesh_proto::telephony::v1 as telephony_pb;
 use callmesh_runtime::Component;
 use callmesh_testkit::{backends, wait_until};
 
-use support::{INITIATION_SECRET, Mesh, WEBHOOK_SECRET};
+use support::{INITIATION_SECRET, Mesh, WEBHOOK_SECRET, count};
 
 const POST_CALL: &str = "/api/webhooks/elevenlabs/post-call";
 const INITIATION: &str = "/api/webhooks/elevenlabs/conversation-initiation";
@@ -38,23 +38,6 @@ fn call_sid(conversation_id: &str) -> String {
     format!("CA_{conversation_id}")
 }
 
-async fn create_shop(mesh: &Mesh) -> String {
-    mesh.lead()
-        .create_organization(lead_pb::CreateOrganizationRequest {
-            idempotency_key: "shop".into(),
-            name: "Bike Shop".into(),
-            timezone: "America/New_York".into(),
-            phone_numbers: vec![SHOP_NUMBER.into()],
-            settings: None,
-        })
-        .await
-        .expect("create organization")
-        .into_inner()
-        .organization
-        .expect("organization")
-        .id
-}
-
 async fn call_of(mesh: &Mesh, conversation_id: &str) -> telephony_pb::Call {
     mesh.telephony()
         .get_call(telephony_pb::GetCallRequest {
@@ -66,26 +49,6 @@ async fn call_of(mesh: &Mesh, conversation_id: &str) -> telephony_pb::Call {
         .into_inner()
         .call
         .expect("call")
-}
-
-async fn events_of(mesh: &Mesh, organization_id: &str) -> Vec<notification_pb::Event> {
-    mesh.notification()
-        .list_events(notification_pb::ListEventsRequest {
-            filter: Some(notification_pb::EventFilter {
-                organization_id: organization_id.into(),
-                ..Default::default()
-            }),
-            after_event_id: 0,
-            limit: 500,
-        })
-        .await
-        .expect("list events")
-        .into_inner()
-        .events
-}
-
-fn count(events: &[notification_pb::Event], kind: notification_pb::EventType) -> usize {
-    events.iter().filter(|e| e.r#type == kind as i32).count()
 }
 
 async fn initiate(mesh: &Mesh, caller: &str) -> (u16, Value) {
@@ -103,7 +66,9 @@ async fn initiate(mesh: &Mesh, caller: &str) -> (u16, Value) {
 async fn a_finished_call_reaches_every_service_once_and_feeds_the_next_call() {
     for backend in backends().await {
         let mesh = Mesh::start(backend, |_| {}).await;
-        let shop = create_shop(&mesh).await;
+        let shop = mesh
+            .create_organization("Bike Shop", SHOP_NUMBER, None)
+            .await;
         let conversation = "conv_9001k1zph3fkeh5s8xg9z90swaqa";
         let body = transcription(conversation);
 
@@ -200,7 +165,7 @@ async fn a_finished_call_reaches_every_service_once_and_feeds_the_next_call() {
         );
 
         // notification: dashboards hear about it once
-        let events = events_of(&mesh, &shop).await;
+        let events = mesh.events(&shop).await;
         assert_eq!(count(&events, notification_pb::EventType::CallEnded), 1);
         assert_eq!(
             count(&events, notification_pb::EventType::AnalysisCompleted),
@@ -245,7 +210,9 @@ async fn a_finished_call_reaches_every_service_once_and_feeds_the_next_call() {
 async fn audio_failures_unknown_types_and_live_events_each_land_where_they_belong() {
     for backend in backends().await {
         let mesh = Mesh::start(backend, |_| {}).await;
-        let shop = create_shop(&mesh).await;
+        let shop = mesh
+            .create_organization("Bike Shop", SHOP_NUMBER, None)
+            .await;
 
         // Audio first (the order is not guaranteed): stored, and the call known by it.
         let audio = b"ID3\x04\x00fake mp3 frames".to_vec();
@@ -339,15 +306,16 @@ async fn audio_failures_unknown_types_and_live_events_each_land_where_they_belon
         assert_eq!(logged[0].event_type, "agent_response_started");
         assert_eq!(logged[0].lead_id, busy.lead_id);
 
-        let events = events_of(&mesh, &shop).await;
+        let events = mesh.events(&shop).await;
         assert_eq!(count(&events, notification_pb::EventType::CallFailed), 1);
         assert_eq!(
             count(&events, notification_pb::EventType::ConversationEvent),
             1
         );
         // The audio's call has no organization yet: its event goes to the default one.
-        let default_events =
-            events_of(&mesh, callmesh_runtime::config::DEFAULT_ORGANIZATION_ID).await;
+        let default_events = mesh
+            .events(callmesh_runtime::config::DEFAULT_ORGANIZATION_ID)
+            .await;
         assert_eq!(
             count(
                 &default_events,
@@ -366,7 +334,8 @@ async fn call_status_moves_forward_only_and_a_missing_transcript_is_fetched() {
             config.elevenlabs.transcript_grace = Duration::ZERO;
         })
         .await;
-        create_shop(&mesh).await;
+        mesh.create_organization("Bike Shop", SHOP_NUMBER, None)
+            .await;
         let conversation = "conv_status";
         // The call exists from its audio; then the integration reports its states.
         let encoded = base64::engine::general_purpose::STANDARD.encode(b"mp3");
@@ -677,7 +646,8 @@ async fn initiation_answers_within_its_deadline_when_context_is_down_and_limits_
 async fn a_service_down_delays_work_and_loses_nothing() {
     for backend in backends().await {
         let mut mesh = Mesh::start(backend, |_| {}).await;
-        create_shop(&mesh).await;
+        mesh.create_organization("Bike Shop", SHOP_NUMBER, None)
+            .await;
         mesh.stop(Component::Analysis).await;
         for i in 0..3 {
             let (status, _) = mesh
@@ -726,7 +696,8 @@ async fn a_service_down_delays_work_and_loses_nothing() {
 async fn a_killed_gateway_finishes_what_it_acknowledged_after_restart() {
     for backend in backends().await {
         let mut mesh = Mesh::start_without_gateway(backend, |_| {}).await;
-        create_shop(&mesh).await;
+        mesh.create_organization("Bike Shop", SHOP_NUMBER, None)
+            .await;
         mesh.stop(Component::Lead).await;
         let mut gateway = spawn_gateway(&mesh);
         mesh.wait_until_gateway_answers().await;
@@ -743,7 +714,9 @@ async fn a_killed_gateway_finishes_what_it_acknowledged_after_restart() {
         let mut gateway = spawn_gateway(&mesh);
         mesh.wait_healthy().await;
         mesh.wait_processed(3).await;
-        let events = events_of(&mesh, &call_of(&mesh, "conv_kill_0").await.organization_id).await;
+        let events = mesh
+            .events(&call_of(&mesh, "conv_kill_0").await.organization_id)
+            .await;
         assert_eq!(
             count(&events, notification_pb::EventType::CallEnded),
             3,
@@ -859,7 +832,9 @@ async fn dead_letters_wait_for_an_operator_and_replay_runs_them_again() {
         let replayed = replay(&item["id"].to_string()).await.expect("answer");
         assert_eq!(replayed.status(), 200);
         mesh.wait_processed(1).await;
-        let events = events_of(&mesh, &call_of(&mesh, "conv_dead").await.organization_id).await;
+        let events = mesh
+            .events(&call_of(&mesh, "conv_dead").await.organization_id)
+            .await;
         assert_eq!(
             count(&events, notification_pb::EventType::CallEnded),
             1,

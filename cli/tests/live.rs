@@ -14,23 +14,6 @@ use callmesh_testkit::{Backend, backends, wait_until};
 
 use support::{ADMIN_TOKEN, Mesh};
 
-async fn organization(mesh: &Mesh, name: &str, number: &str) -> String {
-    mesh.lead()
-        .create_organization(lead_pb::CreateOrganizationRequest {
-            idempotency_key: name.into(),
-            name: name.into(),
-            timezone: "UTC".into(),
-            phone_numbers: vec![number.into()],
-            settings: None,
-        })
-        .await
-        .expect("organization")
-        .into_inner()
-        .organization
-        .expect("organization")
-        .id
-}
-
 async fn token_for(mesh: &Mesh, organization_id: &str) -> (String, String) {
     let answer = mesh
         .lead()
@@ -147,8 +130,10 @@ impl SseClient {
 async fn dashboards_see_their_own_organization_only_and_resume_without_gaps() {
     for backend in backends().await {
         let mesh = Mesh::start(backend, |_| {}).await;
-        let shop = organization(&mesh, "Bike Shop", "+12125550100").await;
-        let cafe = organization(&mesh, "Cafe", "+12125550200").await;
+        let shop = mesh
+            .create_organization("Bike Shop", "+12125550100", None)
+            .await;
+        let cafe = mesh.create_organization("Cafe", "+12125550200", None).await;
         let (_, shop_token) = token_for(&mesh, &shop).await;
         let (cafe_token_id, cafe_token) = token_for(&mesh, &cafe).await;
 
@@ -168,8 +153,8 @@ async fn dashboards_see_their_own_organization_only_and_resume_without_gaps() {
         )
         .await
         .expect("cafe stream");
-        // Subscriptions are live once the gateway has called Subscribe; give it a beat.
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        // No wait needed: notification registers a subscriber before it answers Subscribe, and
+        // the gateway answers the SSE request only after Subscribe has answered.
 
         let first = publish(&mesh, "e1", &shop, "").await;
         publish(&mesh, "e2", &cafe, "").await;
@@ -307,7 +292,6 @@ async fn dashboards_see_their_own_organization_only_and_resume_without_gaps() {
         )
         .await
         .expect("conversation stream");
-        tokio::time::sleep(Duration::from_millis(300)).await;
         publish(&mesh, "other-lead", &shop, "someone-else").await;
         let mine = publish(&mesh, "this-lead", &shop, &lead.id).await;
         assert_eq!(
@@ -363,7 +347,9 @@ async fn dashboards_see_their_own_organization_only_and_resume_without_gaps() {
 #[tokio::test]
 async fn a_stalled_subscriber_never_delays_another_and_is_cut_off() {
     let mesh = Mesh::start(Backend::Sqlite, |_| {}).await;
-    let shop = organization(&mesh, "Bike Shop", "+12125550100").await;
+    let shop = mesh
+        .create_organization("Bike Shop", "+12125550100", None)
+        .await;
     // A gRPC subscriber that never reads.
     let stalled = mesh
         .notification()
@@ -396,7 +382,6 @@ async fn a_stalled_subscriber_never_delays_another_and_is_cut_off() {
         }
         ids
     });
-    tokio::time::sleep(Duration::from_millis(300)).await;
 
     // Far more than the stalled subscriber's buffers hold (its outbox and HTTP/2 windows).
     let payload = "x".repeat(64 * 1024);
@@ -443,7 +428,9 @@ async fn a_stalled_subscriber_never_delays_another_and_is_cut_off() {
 #[tokio::test]
 async fn a_thousand_sse_clients_all_receive_an_event() {
     let mesh = Mesh::start(Backend::Sqlite, |_| {}).await;
-    let shop = organization(&mesh, "Bike Shop", "+12125550100").await;
+    let shop = mesh
+        .create_organization("Bike Shop", "+12125550100", None)
+        .await;
     let mut clients = Vec::new();
     for _ in 0..1000 {
         clients.push(
@@ -457,7 +444,6 @@ async fn a_thousand_sse_clients_all_receive_an_event() {
             .expect("stream"),
         );
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
     let id = publish(&mesh, "broadcast", &shop, "").await;
     let waits = clients.into_iter().map(|mut client| async move {
         client
@@ -474,7 +460,9 @@ async fn a_thousand_sse_clients_all_receive_an_event() {
 #[tokio::test]
 async fn a_resume_point_older_than_the_log_says_reload() {
     let mesh = Mesh::start(Backend::Sqlite, |_| {}).await;
-    let shop = organization(&mesh, "Bike Shop", "+12125550100").await;
+    let shop = mesh
+        .create_organization("Bike Shop", "+12125550100", None)
+        .await;
     for i in 0..5 {
         publish(&mesh, &format!("old-{i}"), &shop, "").await;
     }
@@ -513,7 +501,9 @@ async fn a_resume_point_older_than_the_log_says_reload() {
 async fn crm_records_survive_a_flaky_crm_and_are_never_doubled() {
     for backend in backends().await {
         let mesh = Mesh::start(backend, |_| {}).await;
-        let shop = organization(&mesh, "Bike Shop", "+12018774358").await;
+        let shop = mesh
+            .create_organization("Bike Shop", "+12018774358", None)
+            .await;
         // Fails twice, then takes it.
         mesh.fake_api
             .crm_script
@@ -561,10 +551,12 @@ async fn crm_records_survive_a_flaky_crm_and_are_never_doubled() {
                 .is_some_and(|s| s.starts_with("Angelo asked"))
         );
 
-        // The same webhook again: still one record.
-        mesh.post_signed("/api/webhooks/elevenlabs/post-call", &body)
-            .await;
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        // The same webhook again is recognised at the door: still one record.
+        assert_eq!(
+            mesh.post_signed("/api/webhooks/elevenlabs/post-call", &body)
+                .await,
+            (200, json!({"status": "duplicate"}))
+        );
         assert_eq!(mesh.fake_api.crm_requests.lock().expect("lock").len(), 3);
 
         // A CRM that rejects the record: one attempt, and a failure event.
@@ -647,8 +639,10 @@ async fn crm_records_survive_a_flaky_crm_and_are_never_doubled() {
 #[tokio::test]
 async fn the_metrics_summary_reflects_calls_takeovers_and_webhooks() {
     let mesh = Mesh::start(Backend::Sqlite, |_| {}).await;
-    let shop = organization(&mesh, "Bike Shop", "+12018774358").await;
-    let cafe = organization(&mesh, "Cafe", "+12125550200").await;
+    let shop = mesh
+        .create_organization("Bike Shop", "+12018774358", None)
+        .await;
+    let cafe = mesh.create_organization("Cafe", "+12125550200", None).await;
     let (_, cafe_token) = token_for(&mesh, &cafe).await;
     let body = include_str!("fixtures/post_call_transcription.json")
         .replace("CONVERSATION_ID", "conv_metrics");

@@ -663,3 +663,57 @@ pub fn uuid_like() -> String {
             .unwrap_or(0)
     )
 }
+
+impl Mesh {
+    /// Creates an organization owning `number` (keyed by its name, so a repeat is harmless).
+    pub async fn create_organization(
+        &self,
+        name: &str,
+        number: &str,
+        settings: Option<callmesh_proto::lead::v1::OrganizationSettings>,
+    ) -> String {
+        self.lead()
+            .create_organization(callmesh_proto::lead::v1::CreateOrganizationRequest {
+                idempotency_key: name.into(),
+                name: name.into(),
+                timezone: "UTC".into(),
+                phone_numbers: vec![number.into()],
+                settings,
+            })
+            .await
+            .expect("create organization")
+            .into_inner()
+            .organization
+            .expect("organization")
+            .id
+    }
+
+    /// An organization's events, oldest first.
+    pub async fn events(
+        &self,
+        organization_id: &str,
+    ) -> Vec<callmesh_proto::notification::v1::Event> {
+        use callmesh_proto::notification::v1 as pb;
+        self.notification()
+            .list_events(pb::ListEventsRequest {
+                filter: Some(pb::EventFilter {
+                    organization_id: organization_id.into(),
+                    ..Default::default()
+                }),
+                after_event_id: 0,
+                limit: 500,
+            })
+            .await
+            .expect("list events")
+            .into_inner()
+            .events
+    }
+}
+
+/// How many of `events` are of `kind`.
+pub fn count(
+    events: &[callmesh_proto::notification::v1::Event],
+    kind: callmesh_proto::notification::v1::EventType,
+) -> usize {
+    events.iter().filter(|e| e.r#type == kind as i32).count()
+}
