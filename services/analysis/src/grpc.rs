@@ -1,5 +1,6 @@
-//! The tonic adapter of the analysis service. Interview evaluation is not built yet and
-//! answers UNIMPLEMENTED.
+//! The tonic adapter of the analysis service.
+
+use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 
@@ -10,16 +11,54 @@ use callmesh_runtime::ServiceError;
 use callmesh_runtime::errors::{json_object, optional, required};
 use callmesh_runtime::timestamps;
 
-use crate::analyzer::{Conversation, Outcome, ProviderAnalysis, SentimentLabel, Speaker, Turn};
+use crate::analyzer::{
+    AnalyzerKind, Conversation, Outcome, ProviderAnalysis, SentimentLabel, Speaker, Tier, Turn,
+};
+use crate::engine::Engine;
+use crate::interviews::{InterviewStore, NewSession, Session, StoredEvaluation};
 use crate::store::{AnalysisStore, StoredAnalysis, Subject};
 
 pub struct AnalysisGrpc {
     store: AnalysisStore,
+    interviews: InterviewStore,
+    engine: Arc<Engine>,
 }
 
 impl AnalysisGrpc {
-    pub fn new(store: AnalysisStore) -> Self {
-        AnalysisGrpc { store }
+    pub fn new(store: AnalysisStore, interviews: InterviewStore, engine: Arc<Engine>) -> Self {
+        AnalysisGrpc {
+            store,
+            interviews,
+            engine,
+        }
+    }
+}
+
+fn turns_of(turns: Vec<common::TranscriptTurn>) -> Vec<Turn> {
+    turns
+        .into_iter()
+        .map(
+            |common::TranscriptTurn {
+                 role,
+                 message,
+                 time_in_call_secs: _,
+             }| Turn {
+                speaker: match common::Role::try_from(role) {
+                    Ok(common::Role::User) => Speaker::User,
+                    Ok(common::Role::Agent) => Speaker::Agent,
+                    _ => Speaker::Other,
+                },
+                message,
+            },
+        )
+        .collect()
+}
+
+fn analyzer_of(kind: AnalyzerKind) -> pb::Analyzer {
+    match kind {
+        AnalyzerKind::Rules => pb::Analyzer::Rules,
+        AnalyzerKind::Llm => pb::Analyzer::Llm,
+        AnalyzerKind::LlmFallback => pb::Analyzer::LlmFallback,
     }
 }
 
@@ -46,34 +85,28 @@ impl AnalysisService for AnalysisGrpc {
         } else {
             serde_json::from_str(&provider_json).ok()
         };
-        let conversation = Conversation {
-            turns: turns
-                .into_iter()
-                .map(
-                    |common::TranscriptTurn {
-                         role,
-                         message,
-                         time_in_call_secs: _,
-                     }| Turn {
-                        speaker: match common::Role::try_from(role) {
-                            Ok(common::Role::User) => Speaker::User,
-                            Ok(common::Role::Agent) => Speaker::Agent,
-                            _ => Speaker::Other,
-                        },
-                        message,
-                    },
-                )
-                .collect(),
-            provider,
-            duration_secs: call_duration_secs,
-        };
         let subject = Subject {
             organization_id: organization_id.trim().to_owned(),
             lead_id: lead_id.trim().to_owned(),
             conversation_id: required("conversation_id", conversation_id)?,
             provider_analysis_json: provider_json,
         };
-        let (analysis, created) = self.store.analyze(&key, subject, &conversation).await?;
+        if let Some(existing) = self.store.existing(&key).await? {
+            return Ok(Response::new(pb::AnalyzeConversationResponse {
+                analysis: Some(existing.into()),
+                created: false,
+            }));
+        }
+        let conversation = Conversation {
+            turns: turns_of(turns),
+            provider,
+            duration_secs: call_duration_secs,
+        };
+        let findings = self
+            .engine
+            .analyze(&subject.organization_id, conversation)
+            .await;
+        let (analysis, created) = self.store.insert(&key, subject, findings).await?;
         Ok(Response::new(pb::AnalyzeConversationResponse {
             analysis: Some(analysis.into()),
             created,
@@ -136,6 +169,142 @@ impl AnalysisService for AnalysisGrpc {
             next_page_token: String::new(),
         }))
     }
+
+    async fn create_interview_session(
+        &self,
+        request: Request<pb::CreateInterviewSessionRequest>,
+    ) -> Result<Response<pb::CreateInterviewSessionResponse>, Status> {
+        let pb::CreateInterviewSessionRequest {
+            idempotency_key,
+            candidate_name,
+            job_role,
+            job_id,
+            conversation_id,
+        } = request.into_inner();
+        let key = required("idempotency_key", idempotency_key)?;
+        let new = NewSession {
+            candidate_name: required("candidate_name", candidate_name)?,
+            job_role: required("job_role", job_role)?,
+            job_id: required("job_id", job_id)?,
+            conversation_id: conversation_id.trim().to_owned(),
+        };
+        let (session, created) = self.interviews.create_session(&key, new).await?;
+        Ok(Response::new(pb::CreateInterviewSessionResponse {
+            session: Some(session.into()),
+            created,
+        }))
+    }
+
+    async fn get_interview_session(
+        &self,
+        request: Request<pb::GetInterviewSessionRequest>,
+    ) -> Result<Response<pb::GetInterviewSessionResponse>, Status> {
+        let pb::GetInterviewSessionRequest {
+            session_id,
+            conversation_id,
+        } = request.into_inner();
+        let session = match (optional(session_id), optional(conversation_id)) {
+            (Some(session_id), _) => self.interviews.session(&session_id).await?,
+            (None, Some(conversation_id)) => {
+                self.interviews
+                    .session_of_conversation(&conversation_id)
+                    .await?
+            }
+            (None, None) => {
+                return Err(ServiceError::invalid(
+                    "session_id",
+                    "a session_id or conversation_id is required",
+                )
+                .into());
+            }
+        };
+        Ok(Response::new(pb::GetInterviewSessionResponse {
+            session: Some(session.into()),
+        }))
+    }
+
+    async fn analyze_interview(
+        &self,
+        request: Request<pb::AnalyzeInterviewRequest>,
+    ) -> Result<Response<pb::AnalyzeInterviewResponse>, Status> {
+        let pb::AnalyzeInterviewRequest {
+            idempotency_key,
+            session_id,
+            conversation_id,
+            turns,
+        } = request.into_inner();
+        let conversation_id = conversation_id.trim().to_owned();
+        let conversation = Conversation {
+            turns: turns_of(turns),
+            ..Conversation::default()
+        };
+        let Some(session_id) = optional(session_id) else {
+            // A dry run: evaluated, returned, not kept.
+            let evaluation = self.engine.evaluate_interview("", conversation).await;
+            return Ok(Response::new(pb::AnalyzeInterviewResponse {
+                evaluation: Some(
+                    StoredEvaluation {
+                        id: String::new(),
+                        session_id: String::new(),
+                        conversation_id,
+                        version: 0,
+                        evaluation,
+                        created_at: chrono::Utc::now(),
+                    }
+                    .into(),
+                ),
+                created: false,
+            }));
+        };
+        let key = required("idempotency_key", idempotency_key)?;
+        if let Some(existing) = self.interviews.existing(&key).await? {
+            return Ok(Response::new(pb::AnalyzeInterviewResponse {
+                evaluation: Some(existing.into()),
+                created: false,
+            }));
+        }
+        let session = self.interviews.session(&session_id).await?;
+        let conversation_id = if conversation_id.is_empty() {
+            session.conversation_id.clone()
+        } else {
+            conversation_id
+        };
+        let evaluation = self
+            .engine
+            .evaluate_interview(&session.job_role, conversation)
+            .await;
+        let (stored, created) = self
+            .interviews
+            .insert(&key, &session, &conversation_id, &evaluation)
+            .await?;
+        Ok(Response::new(pb::AnalyzeInterviewResponse {
+            evaluation: Some(stored.into()),
+            created,
+        }))
+    }
+
+    async fn list_interview_evaluations(
+        &self,
+        request: Request<pb::ListInterviewEvaluationsRequest>,
+    ) -> Result<Response<pb::ListInterviewEvaluationsResponse>, Status> {
+        let pb::ListInterviewEvaluationsRequest { job_id, page } = request.into_inner();
+        let job_id = required("job_id", job_id)?;
+        if page.as_ref().is_some_and(|p| !p.page_token.is_empty()) {
+            return Err(ServiceError::invalid(
+                "page.page_token",
+                "paging evaluations is not supported; use page_size",
+            )
+            .into());
+        }
+        let limit = callmesh_runtime::paging::Page::from_proto(page)
+            .map_err(ServiceError::from)?
+            .size;
+        let evaluations = self.interviews.list_by_job(&job_id, limit).await?;
+        Ok(Response::new(pb::ListInterviewEvaluationsResponse {
+            evaluations: evaluations.into_iter().map(Into::into).collect(),
+            next_page_token: String::new(),
+        }))
+    }
 }
 
 impl From<StoredAnalysis> for pb::Analysis {
@@ -155,10 +324,10 @@ impl From<StoredAnalysis> for pb::Analysis {
             SentimentLabel::Neutral => common::Sentiment::Neutral,
             SentimentLabel::Positive => common::Sentiment::Positive,
         };
-        let tier = match findings.lead_score {
-            80.. => common::LeadTier::Hot,
-            50..=79 => common::LeadTier::Warm,
-            _ => common::LeadTier::Cold,
+        let tier = match Tier::of(findings.lead_score) {
+            Tier::Hot => common::LeadTier::Hot,
+            Tier::Warm => common::LeadTier::Warm,
+            Tier::Cold => common::LeadTier::Cold,
         };
         let outcome = match findings.outcome {
             Outcome::Success => pb::CallOutcome::Success,
@@ -171,12 +340,20 @@ impl From<StoredAnalysis> for pb::Analysis {
             lead_id,
             organization_id,
             version: i32::try_from(version).unwrap_or(i32::MAX),
-            analyzer: pb::Analyzer::Rules.into(),
+            analyzer: analyzer_of(findings.analyzer).into(),
             sentiment: sentiment.into(),
             sentiment_score: findings.sentiment_score,
-            keywords: Vec::new(),
-            intents: Vec::new(),
-            action_items: Vec::new(),
+            keywords: findings.keywords,
+            intents: findings
+                .intents
+                .into_iter()
+                .map(|i| pb::Intent {
+                    name: i.name,
+                    confidence: i.confidence,
+                    evidence: i.evidence,
+                })
+                .collect(),
+            action_items: findings.action_items,
             lead_score: i32::from(findings.lead_score),
             score_factors: findings
                 .score_factors
@@ -192,6 +369,58 @@ impl From<StoredAnalysis> for pb::Analysis {
             outcome: outcome.into(),
             outcome_rationale: findings.outcome_rationale,
             provider_analysis_json,
+            created_at: Some(timestamps::to_proto(created_at)),
+        }
+    }
+}
+
+impl From<Session> for pb::InterviewSession {
+    fn from(session: Session) -> Self {
+        let Session {
+            id,
+            candidate_name,
+            job_role,
+            job_id,
+            conversation_id,
+            created_at,
+        } = session;
+        pb::InterviewSession {
+            id,
+            candidate_name,
+            job_role,
+            job_id,
+            conversation_id,
+            created_at: Some(timestamps::to_proto(created_at)),
+        }
+    }
+}
+
+impl From<StoredEvaluation> for pb::InterviewEvaluation {
+    fn from(stored: StoredEvaluation) -> Self {
+        let StoredEvaluation {
+            id,
+            session_id,
+            conversation_id,
+            version,
+            evaluation,
+            created_at,
+        } = stored;
+        pb::InterviewEvaluation {
+            id,
+            session_id,
+            conversation_id,
+            version: i32::try_from(version).unwrap_or(i32::MAX),
+            analyzer: analyzer_of(evaluation.analyzer).into(),
+            domain_score: i32::from(evaluation.domain_score),
+            behavioral_score: i32::from(evaluation.behavioral_score),
+            communication_score: i32::from(evaluation.communication_score),
+            overall_score: i32::from(evaluation.overall_score),
+            confidence_level: evaluation.confidence_level,
+            cheating_detected: evaluation.cheating_detected,
+            speech_pattern: evaluation.speech_pattern,
+            areas_of_improvement: evaluation.areas_of_improvement,
+            system_recommendation: evaluation.system_recommendation,
+            not_observable: evaluation.not_observable,
             created_at: Some(timestamps::to_proto(created_at)),
         }
     }

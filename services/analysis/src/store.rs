@@ -10,7 +10,7 @@ use sea_orm::{
 use callmesh_runtime::ServiceError;
 use callmesh_runtime::errors::is_unique_violation;
 
-use crate::analyzer::{self, Conversation, Findings};
+use crate::analyzer::{Findings, Tier};
 use crate::entity::analysis;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -44,16 +44,19 @@ impl AnalysisStore {
         AnalysisStore { db }
     }
 
-    pub async fn analyze(
+    /// The analysis an idempotency key already produced, if any.
+    pub async fn existing(&self, key: &str) -> Result<Option<StoredAnalysis>, ServiceError> {
+        self.by_key(key).await
+    }
+
+    /// Keeps `findings` as the next version of the conversation's analysis; a key already used
+    /// answers its first result (and `false`).
+    pub async fn insert(
         &self,
         key: &str,
         subject: Subject,
-        conversation: &Conversation,
+        findings: Findings,
     ) -> Result<(StoredAnalysis, bool), ServiceError> {
-        if let Some(existing) = self.by_key(key).await? {
-            return Ok((existing, false));
-        }
-        let findings = analyzer::analyze(conversation);
         let result_json = serde_json::to_string(&findings)
             .map_err(|e| ServiceError::Internal(format!("encoding findings: {e}")))?;
         // Two analyses of one conversation racing for a version number: the loser takes the next.
@@ -70,9 +73,9 @@ impl AnalysisStore {
                 version: Set(i32::try_from(version).unwrap_or(i32::MAX)),
                 organization_id: Set(subject.organization_id.clone()),
                 lead_id: Set(subject.lead_id.clone()),
-                analyzer: Set("rules".to_owned()),
+                analyzer: Set(findings.analyzer.as_str().to_owned()),
                 lead_score: Set(i32::from(findings.lead_score)),
-                tier: Set(tier_name(findings.lead_score).to_owned()),
+                tier: Set(Tier::of(findings.lead_score).as_str().to_owned()),
                 sentiment: Set(format!("{:?}", findings.sentiment).to_lowercase()),
                 outcome: Set(format!("{:?}", findings.outcome).to_lowercase()),
                 result_json: Set(result_json.clone()),
@@ -158,14 +161,6 @@ impl AnalysisStore {
             .await?
             .map(to_stored)
             .transpose()
-    }
-}
-
-pub fn tier_name(score: u8) -> &'static str {
-    match score {
-        80.. => "hot",
-        50..=79 => "warm",
-        _ => "cold",
     }
 }
 
