@@ -166,18 +166,24 @@ async fn the_whole_mesh_serves_reflects_and_reports_a_stopped_service() {
             .await;
         assert_eq!(unknown["error"]["code"], "NOT_FOUND", "{unknown}");
 
-        // RPCs not built yet say so rather than answer with fake data.
+        // An interview session without a candidate is refused, naming the field.
         let answer = reflection
             .reflect(
                 Component::Analysis,
                 &[
                     "call",
-                    "callmesh.analysis.v1.AnalysisService/AnalyzeInterview",
-                    "{}",
+                    "callmesh.analysis.v1.AnalysisService/CreateInterviewSession",
+                    r#"{"idempotency_key": "k1", "job_role": "Engineer", "job_id": "job-1"}"#,
                 ],
             )
             .await;
-        assert_eq!(answer["error"]["code"], "UNIMPLEMENTED", "{answer}");
+        assert_eq!(answer["error"]["code"], "INVALID_ARGUMENT", "{answer}");
+        assert!(
+            answer["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("candidate_name")),
+            "{answer}"
+        );
 
         // One service stops: health turns 503 and names it.
         mesh.stop(Component::Context).await;
