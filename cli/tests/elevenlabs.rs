@@ -152,6 +152,7 @@ async fn a_finished_call_reaches_every_service_once_and_feeds_the_next_call() {
             .list_messages(context_pb::ListMessagesRequest {
                 lead_id: lead.id.clone(),
                 page: None,
+                conversation_id: String::new(),
             })
             .await
             .expect("messages")

@@ -142,6 +142,7 @@ async fn an_urgent_text_is_remembered_answered_and_called_back() {
             .list_messages(context_pb::ListMessagesRequest {
                 lead_id: lead.id.clone(),
                 page: None,
+                conversation_id: String::new(),
             })
             .await
             .expect("messages")

@@ -100,6 +100,8 @@ pub struct ElevenLabsConfig {
     pub transcript_grace: Duration,
     /// A non-final call status older than this is refreshed from the API when asked for.
     pub status_staleness: Duration,
+    /// Agents that hold interviews: their finished calls also get an interview evaluation.
+    pub interview_agent_ids: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -169,6 +171,15 @@ impl GatewayConfig {
                 max_body_bytes: env_parse("WEBHOOK_MAX_BODY_BYTES", 1024 * 1024)?,
                 transcript_grace: Duration::from_secs(env_parse("TRANSCRIPT_GRACE_SECS", 120)?),
                 status_staleness: Duration::from_secs(env_parse("CALL_STATUS_STALE_SECS", 60)?),
+                interview_agent_ids: env_var("ELEVENLABS_INTERVIEW_AGENT_IDS")
+                    .map(|ids| {
+                        ids.split(',')
+                            .map(str::trim)
+                            .filter(|id| !id.is_empty())
+                            .map(str::to_owned)
+                            .collect()
+                    })
+                    .unwrap_or_default(),
             },
             inbox: InboxConfig {
                 max_attempts: env_parse("INBOX_MAX_ATTEMPTS", 12)?,
@@ -251,6 +262,7 @@ impl GatewayConfig {
                 max_body_bytes: 1024 * 1024,
                 transcript_grace: Duration::from_secs(120),
                 status_staleness: Duration::from_secs(60),
+                interview_agent_ids: Vec::new(),
             },
             inbox: InboxConfig {
                 max_attempts: 12,

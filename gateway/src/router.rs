@@ -10,7 +10,9 @@ use tower::ServiceBuilder;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-use crate::routes::{admin, dashboard, initiation, metrics, operator, stream, twilio, webhooks};
+use crate::routes::{
+    admin, analysis, dashboard, initiation, metrics, operator, stream, twilio, webhooks,
+};
 use crate::{AppState, error, health};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -88,6 +90,24 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/api/conversations/{lead_id}/release",
             post(operator::release).layer(small),
+        )
+        .route(
+            "/api/conversations/{conversation_id}/analysis/run",
+            post(analysis::rerun).layer(small),
+        )
+        .route(
+            "/api/interviews",
+            post(analysis::create_interview)
+                .get(analysis::list_interviews)
+                .layer(small),
+        )
+        .route(
+            "/api/interviews/{session_id}/complete",
+            post(analysis::complete_interview).layer(small),
+        )
+        .route(
+            "/api/test-interview-analysis",
+            post(analysis::test_interview).layer(small),
         )
         .route("/dashboard", get(dashboard::page))
         .route("/api/metrics/summary", get(metrics::summary))

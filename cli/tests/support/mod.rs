@@ -396,7 +396,11 @@ impl Mesh {
                 stop,
             )),
             Component::Analysis => tokio::spawn(callmesh_analysis::serve(
-                callmesh_analysis::AnalysisConfig { database: url },
+                callmesh_analysis::AnalysisConfig {
+                    database: url,
+                    settings_file: Some(self.analysis_settings()),
+                    llm: None,
+                },
                 listener,
                 stop,
             )),
@@ -470,6 +474,17 @@ impl Mesh {
 
     pub fn database_url(&self, component: Component) -> &str {
         self.databases[&component].url()
+    }
+
+    /// The analysis service's settings file (vocabularies, score weights); starts as `{}` and
+    /// is read again when it changes.
+    pub fn analysis_settings(&self) -> PathBuf {
+        let path = self.storage_dir.join("analysis.json");
+        if !path.exists() {
+            std::fs::create_dir_all(&self.storage_dir).expect("storage dir");
+            std::fs::write(&path, "{}").expect("analysis settings");
+        }
+        path
     }
 
     pub fn gateway(&self) -> String {

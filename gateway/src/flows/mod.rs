@@ -5,6 +5,7 @@
 mod call_status;
 mod conversation_events;
 mod follow_up;
+mod interview;
 mod post_call;
 mod transcript_check;
 mod twilio_sms;
@@ -25,6 +26,7 @@ use crate::elevenlabs::api::ElevenLabsApi;
 use crate::inbox::{Inbox, InboxRow};
 
 pub use call_status::{CallStatusName, call_status_key};
+pub(crate) use interview::StoredConversation;
 
 /// Inbox providers and event types the dispatcher knows.
 pub mod kinds {

@@ -65,20 +65,7 @@ impl Flows {
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_owned();
-        let turns: Vec<common::TranscriptTurn> = call
-            .transcript
-            .iter()
-            .map(|entry| common::TranscriptTurn {
-                role: match entry.role.as_str() {
-                    "user" => common::Role::User,
-                    "agent" => common::Role::Agent,
-                    _ => common::Role::System,
-                }
-                .into(),
-                message: entry.message.clone().unwrap_or_default(),
-                time_in_call_secs: entry.time_in_call_secs.unwrap_or(0.0),
-            })
-            .collect();
+        let turns = super::interview::turns_of(&call);
 
         let status = if call.status.as_deref() == Some("failed") {
             telephony_pb::CallStatus::Failed
@@ -165,6 +152,7 @@ impl Flows {
             &summary,
         )
         .await?;
+        self.interview_after_call(&call).await?;
         Ok(Handled::Done)
     }
 

@@ -100,6 +100,7 @@ pub async fn messages(
                 page_size: 500,
                 page_token: String::new(),
             }),
+            conversation_id: String::new(),
         })
         .await?
         .into_inner()

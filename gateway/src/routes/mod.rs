@@ -1,6 +1,7 @@
 //! HTTP handlers, one module per area.
 
 pub mod admin;
+pub mod analysis;
 pub mod dashboard;
 pub mod initiation;
 pub mod metrics;

@@ -94,7 +94,10 @@ fn sales_call() -> Vec<common::TranscriptTurn> {
             common::Role::User,
             "Hi! How much is the cargo bike? I'd love to book a test ride on Saturday.",
         ),
-        turn(common::Role::Agent, "Great, I'll send you a confirmation by text."),
+        turn(
+            common::Role::Agent,
+            "Great, I'll send you a confirmation by text.",
+        ),
         turn(common::Role::User, "Perfect, thank you!"),
     ]
 }
@@ -269,7 +272,10 @@ async fn interviews_are_created_evaluated_and_listed_by_job() {
 
         let mut unknown = request("e3");
         unknown.session_id = "0190aaaa-0000-7000-8000-000000000000".into();
-        let status = client.analyze_interview(unknown).await.expect_err("unknown");
+        let status = client
+            .analyze_interview(unknown)
+            .await
+            .expect_err("unknown");
         assert_eq!(status.code(), Code::NotFound, "{status:?}");
     }
 }
@@ -303,11 +309,10 @@ impl FakeModel {
         ) -> Response {
             let reply = {
                 let mut script = fake.script.lock().expect("script");
-                fake.requests.lock().expect("requests").push((
-                    uri.to_string(),
-                    headers,
-                    body,
-                ));
+                fake.requests
+                    .lock()
+                    .expect("requests")
+                    .push((uri.to_string(), headers, body));
                 if script.len() > 1 {
                     script.pop_front()
                 } else {
@@ -431,7 +436,10 @@ async fn a_valid_model_answer_is_used_and_its_factors_make_the_score() {
     assert_eq!(body["response_format"]["type"], "json_schema");
     assert_eq!(body["response_format"]["json_schema"]["strict"], true);
     let prompt = body["messages"][1]["content"].as_str().expect("prompt");
-    assert!(prompt.contains("user: Hi! How much is the cargo bike?"), "{prompt}");
+    assert!(
+        prompt.contains("user: Hi! How much is the cargo bike?"),
+        "{prompt}"
+    );
 }
 
 #[tokio::test]
@@ -472,7 +480,11 @@ async fn nonsense_timeouts_and_refusals_fall_back_to_the_rules() {
         ..good_answer()
     };
     let cases = [
-        ("invalid JSON", vec![completion("Sure! Here is the analysis: {")], 2),
+        (
+            "invalid JSON",
+            vec![completion("Sure! Here is the analysis: {")],
+            2,
+        ),
         ("schema violation", vec![schema_violation], 2),
         ("timeout", vec![slow], 2),
         (

@@ -9,12 +9,12 @@ use callmesh_proto::context::v1::context_service_server::ContextService;
 use callmesh_proto::lead::v1 as lead_pb;
 use callmesh_proto::lead::v1::lead_service_client::LeadServiceClient;
 use callmesh_runtime::ServiceError;
-use callmesh_runtime::errors::{json_object, required};
+use callmesh_runtime::errors::{json_object, optional, required};
 use callmesh_runtime::paging::Page;
 use callmesh_runtime::timestamps;
 
 use crate::control::{ControlChange, HumanControl};
-use crate::memory::Memory;
+use crate::memory::{Memory, Of};
 use crate::model::{
     Caller, Channel, ConversationEvent, InitiationData, Message, NewMessage, NewTranscript, Role,
     Turn,
@@ -215,10 +215,34 @@ impl ContextService for ContextGrpc {
         &self,
         request: Request<pb::ListMessagesRequest>,
     ) -> Result<Response<pb::ListMessagesResponse>, Status> {
-        let pb::ListMessagesRequest { lead_id, page } = request.into_inner();
-        let lead_id = required("lead_id", lead_id)?;
+        let pb::ListMessagesRequest {
+            lead_id,
+            page,
+            conversation_id,
+        } = request.into_inner();
         let page = Page::from_proto(page).map_err(ServiceError::from)?;
-        let messages = self.memory.messages(&lead_id, &page).await?;
+        let messages = match (optional(lead_id), optional(conversation_id)) {
+            (Some(lead_id), None) => self.memory.messages(Of::Lead(&lead_id), &page).await?,
+            (None, Some(conversation_id)) => {
+                self.memory
+                    .messages(Of::Conversation(&conversation_id), &page)
+                    .await?
+            }
+            (Some(_), Some(_)) => {
+                return Err(ServiceError::invalid(
+                    "conversation_id",
+                    "give a lead_id or a conversation_id, not both",
+                )
+                .into());
+            }
+            (None, None) => {
+                return Err(ServiceError::invalid(
+                    "lead_id",
+                    "a lead_id or conversation_id is required",
+                )
+                .into());
+            }
+        };
         let next_page_token =
             page.next_token(messages.iter().map(|m| m.id.as_str()), messages.len());
         Ok(Response::new(pb::ListMessagesResponse {

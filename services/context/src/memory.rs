@@ -183,10 +183,13 @@ impl Memory {
     }
 
     /// A lead's messages in the order they happened.
-    pub async fn messages(&self, lead_id: &str, page: &Page) -> Result<Vec<Message>, ServiceError> {
-        let mut query = message::Entity::find()
-            .filter(message::Column::LeadId.eq(lead_id))
-            .order_by_asc(message::Column::Id);
+    /// A lead's or a conversation's messages, oldest first.
+    pub async fn messages(&self, of: Of<'_>, page: &Page) -> Result<Vec<Message>, ServiceError> {
+        let mut query = message::Entity::find().order_by_asc(message::Column::Id);
+        query = match of {
+            Of::Lead(lead_id) => query.filter(message::Column::LeadId.eq(lead_id)),
+            Of::Conversation(id) => query.filter(message::Column::ConversationId.eq(id)),
+        };
         if let Some(after) = &page.after {
             query = query.filter(message::Column::Id.gt(after.as_str()));
         }
@@ -266,6 +269,13 @@ pub fn format_context(messages: &[Message]) -> String {
         })
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// Whose messages.
+#[derive(Debug, Clone, Copy)]
+pub enum Of<'a> {
+    Lead(&'a str),
+    Conversation(&'a str),
 }
 
 fn message_row(key: &str, new: NewMessage) -> message::ActiveModel {
