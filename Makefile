@@ -7,7 +7,7 @@ VENV       ?= .venv
 PYTHON     := $(VENV)/bin/python
 NEXTEST    := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
 
-.PHONY: run build test test-deps fmt fmt-check clippy lint unit bench
+.PHONY: run build test test-deps fmt fmt-check clippy lint unit bench eval
 
 ## run: build and start the gateway (:8080) and the five services (:50051-50055); Ctrl-C stops all
 run: build
@@ -42,6 +42,10 @@ cli/tests/browser/node_modules/.installed: cli/tests/browser/package.json cli/te
 ## bench: ingest throughput and latency, initiation latency, on loopback (release build)
 bench:
 	$(CARGO) bench -p callmesh --bench ingest
+
+## eval: the rule-based analyzer against the labelled calls in eval/calls.json (precision/recall)
+eval:
+	$(CARGO) run --quiet -p callmesh-analysis --example eval -- eval/calls.json
 
 fmt:
 	$(CARGO) fmt --all

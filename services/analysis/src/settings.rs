@@ -46,9 +46,9 @@ impl Default for ScoringWeights {
             per_caller_turn: 2,
             max_engagement: 16,
             intents: [
-                ("purchase", 20),
-                ("booking", 15),
-                ("pricing", 10),
+                ("purchase", 30),
+                ("booking", 20),
+                ("pricing", 15),
                 ("call_back", 5),
                 ("support", 0),
                 ("complaint", -10),

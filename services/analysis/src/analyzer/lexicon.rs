@@ -104,6 +104,9 @@ const INTENTS: &[IntentRule] = &[
             "can't log in",
             "reset my",
             "warranty",
+            "really slow",
+            "keeps dropping",
+            "keeps crashing",
         ],
         negatable: false,
     },
@@ -214,10 +217,17 @@ pub fn intents(caller_turns: &[&str]) -> Vec<Intent> {
             let lower = sentence.to_lowercase();
             let refusing = INTENTS
                 .iter()
-                .filter(|r| matches!(r.name, "not_interested" | "wrong_number"))
+                .filter(|r| r.name == "not_interested")
+                .any(|r| matches_rule(&lower, r));
+            // "Wrong number, I never asked for a quote": nothing else in that sentence counts.
+            let wrong_number = INTENTS
+                .iter()
+                .filter(|r| r.name == "wrong_number")
                 .any(|r| matches_rule(&lower, r));
             for rule in INTENTS {
-                if refusing && CANCELLED_BY_REFUSAL.contains(&rule.name) {
+                if (refusing || wrong_number) && CANCELLED_BY_REFUSAL.contains(&rule.name)
+                    || wrong_number && rule.name != "wrong_number"
+                {
                     continue;
                 }
                 if !matches_rule(&lower, rule) {

@@ -235,7 +235,6 @@ pub fn analyze(conversation: &Conversation, rules: &Rules<'_>) -> Findings {
         .map(|(id, d)| (id.clone(), d.value.clone()))
         .collect();
 
-    let (sentiment, sentiment_score) = sentiment_of(&caller);
     let intents = lexicon::intents(&caller);
     let all_turns: Vec<&str> = conversation
         .turns
@@ -247,6 +246,12 @@ pub fn analyze(conversation: &Conversation, rules: &Rules<'_>) -> Findings {
     let keywords = keywords(&conversation.turns, rules.vocabulary);
     let voicemail = intents.iter().any(|i| i.name == "voicemail");
     let no_conversation = caller.is_empty() || (voicemail && caller.len() <= 2);
+    // A voicemail greeting is nobody's mood.
+    let (sentiment, sentiment_score) = if no_conversation {
+        (SentimentLabel::Neutral, 0.0)
+    } else {
+        sentiment_of(&caller)
+    };
 
     let mut factors = Vec::new();
     let mut factor = |name: &str, contribution: i32, detail: String| {
