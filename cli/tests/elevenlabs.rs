@@ -187,8 +187,15 @@ async fn a_finished_call_reaches_every_service_once_and_feeds_the_next_call() {
         assert_eq!(vars["total_messages"], 20);
         // The call's own summary (ElevenLabs'), which the analysis's summary opens with.
         let previous = vars["previous_summary"].as_str().expect("summary");
-        assert!(previous.starts_with("Angelo asked about the Metro e-bike"), "{previous}");
-        assert!(analysis.summary.starts_with(previous), "{}", analysis.summary);
+        assert!(
+            previous.starts_with("Angelo asked about the Metro e-bike"),
+            "{previous}"
+        );
+        assert!(
+            analysis.summary.starts_with(previous),
+            "{}",
+            analysis.summary
+        );
         let context = vars["conversation_context"].as_str().expect("text");
         assert_eq!(
             context.lines().count(),

@@ -23,34 +23,30 @@ impl Engine {
         let settings = self.settings.current();
         let vocabulary = settings.vocabulary(organization_id);
         let conversation = Arc::new(conversation);
-        // The rules are CPU work (a long call takes a while); keep them off the async workers.
-        let rules = {
-            let (settings, vocabulary, conversation) =
+        let mut rules = {
+            let (shared, vocabulary, conversation) =
                 (settings.clone(), vocabulary.clone(), conversation.clone());
-            tokio::task::spawn_blocking(move || {
-                analyzer::analyze(
-                    &conversation,
-                    &Rules {
-                        weights: &settings.scoring,
-                        vocabulary: &vocabulary,
-                    },
-                )
-            })
+            off_the_workers(
+                move || {
+                    analyzer::analyze(
+                        &conversation,
+                        &Rules {
+                            weights: &shared.scoring,
+                            vocabulary: &vocabulary,
+                        },
+                    )
+                },
+                || {
+                    analyzer::analyze(
+                        &Conversation::default(),
+                        &Rules {
+                            weights: &settings.scoring,
+                            vocabulary: &[],
+                        },
+                    )
+                },
+            )
             .await
-        };
-        let mut rules = match rules {
-            Ok(findings) => findings,
-            // A panic inside the rules must not take a request (or the service) down with it.
-            Err(error) => {
-                tracing::error!(%error, "the rule-based analyzer failed");
-                analyzer::analyze(
-                    &Conversation::default(),
-                    &Rules {
-                        weights: &settings.scoring,
-                        vocabulary: &[],
-                    },
-                )
-            }
         };
         let Some(llm) = &self.llm else {
             return rules;
@@ -78,27 +74,25 @@ impl Engine {
         let settings = self.settings.current();
         let vocabulary = settings.interview_vocabulary(job_role);
         let conversation = Arc::new(conversation);
-        let rules = {
+        let mut rules = {
             let (vocabulary, conversation) = (vocabulary.clone(), conversation.clone());
-            tokio::task::spawn_blocking(move || {
-                interview::evaluate(
-                    &conversation,
-                    &InterviewRules {
-                        vocabulary: &vocabulary,
-                    },
-                )
-            })
+            off_the_workers(
+                move || {
+                    interview::evaluate(
+                        &conversation,
+                        &InterviewRules {
+                            vocabulary: &vocabulary,
+                        },
+                    )
+                },
+                || {
+                    interview::evaluate(
+                        &Conversation::default(),
+                        &InterviewRules { vocabulary: &[] },
+                    )
+                },
+            )
             .await
-        };
-        let mut rules = match rules {
-            Ok(evaluation) => evaluation,
-            Err(error) => {
-                tracing::error!(%error, "the rule-based interview evaluation failed");
-                interview::evaluate(
-                    &Conversation::default(),
-                    &InterviewRules { vocabulary: &[] },
-                )
-            }
         };
         let Some(llm) = &self.llm else {
             return rules;
@@ -117,6 +111,22 @@ impl Engine {
                 rules.fallback_reason = error.to_string();
                 rules
             }
+        }
+    }
+}
+
+/// The rules are CPU work (a long call takes a while), so they run off the async workers; a
+/// panic in them is logged and answered by `fallback` (the analysis of an empty call) rather
+/// than failing the request.
+async fn off_the_workers<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+    fallback: impl FnOnce() -> T,
+) -> T {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(result) => result,
+        Err(error) => {
+            tracing::error!(%error, "the rule-based analyzer failed");
+            fallback()
         }
     }
 }

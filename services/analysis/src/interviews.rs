@@ -9,7 +9,6 @@ use sea_orm::{
 };
 
 use callmesh_runtime::ServiceError;
-use callmesh_runtime::errors::is_unique_violation;
 
 use crate::analyzer::interview::Evaluation;
 use crate::entity::{interview_evaluation, interview_session};
@@ -140,49 +139,42 @@ impl InterviewStore {
         }
         let result_json = serde_json::to_string(evaluation)
             .map_err(|e| ServiceError::Internal(format!("encoding evaluation: {e}")))?;
-        for _ in 0..5 {
-            let version = interview_evaluation::Entity::find()
-                .filter(interview_evaluation::Column::SessionId.eq(session.id.as_str()))
-                .count(&self.db)
-                .await?
-                + 1;
-            let row = interview_evaluation::ActiveModel {
-                id: Set(uuid::Uuid::now_v7().to_string()),
-                idempotency_key: Set(key.to_owned()),
-                session_id: Set(session.id.clone()),
-                job_id: Set(session.job_id.clone()),
-                conversation_id: Set(conversation_id.to_owned()),
-                version: Set(i32::try_from(version).unwrap_or(i32::MAX)),
-                analyzer: Set(evaluation.analyzer.as_str().to_owned()),
-                overall_score: Set(i32::from(evaluation.overall_score)),
-                result_json: Set(result_json.clone()),
-                created_at: Set(Utc::now()),
-            };
-            let inserted = interview_evaluation::Entity::insert(row)
-                .on_conflict(
-                    OnConflict::column(interview_evaluation::Column::IdempotencyKey)
-                        .do_nothing()
-                        .to_owned(),
-                )
-                .exec_without_returning(&self.db)
-                .await;
-            match inserted {
-                Ok(n) => {
-                    let stored = self.existing(key).await?.ok_or_else(|| {
-                        ServiceError::Internal(format!("interview evaluation {key} vanished"))
-                    })?;
-                    if n == 1 {
-                        tracing::info!(session_id = %session.id, version = stored.version, overall = evaluation.overall_score, "interview evaluated");
-                    }
-                    return Ok((stored, n == 1));
-                }
-                Err(e) if is_unique_violation(&e) => continue,
-                Err(e) => return Err(e.into()),
-            }
+        let created = crate::versions::insert_next(
+            || {
+                interview_evaluation::Entity::find()
+                    .filter(interview_evaluation::Column::SessionId.eq(session.id.as_str()))
+                    .count(&self.db)
+            },
+            |version| {
+                let row = interview_evaluation::ActiveModel {
+                    id: Set(uuid::Uuid::now_v7().to_string()),
+                    idempotency_key: Set(key.to_owned()),
+                    session_id: Set(session.id.clone()),
+                    job_id: Set(session.job_id.clone()),
+                    conversation_id: Set(conversation_id.to_owned()),
+                    version: Set(version),
+                    analyzer: Set(evaluation.analyzer.as_str().to_owned()),
+                    overall_score: Set(i32::from(evaluation.overall_score)),
+                    result_json: Set(result_json.clone()),
+                    created_at: Set(Utc::now()),
+                };
+                interview_evaluation::Entity::insert(row)
+                    .on_conflict(
+                        OnConflict::column(interview_evaluation::Column::IdempotencyKey)
+                            .do_nothing()
+                            .to_owned(),
+                    )
+                    .exec_without_returning(&self.db)
+            },
+        )
+        .await?;
+        let stored = self.existing(key).await?.ok_or_else(|| {
+            ServiceError::Internal(format!("interview evaluation {key} vanished"))
+        })?;
+        if created {
+            tracing::info!(session_id = %session.id, version = stored.version, overall = evaluation.overall_score, "interview evaluated");
         }
-        Err(ServiceError::Unavailable(
-            "too many concurrent evaluations of one interview".into(),
-        ))
+        Ok((stored, created))
     }
 
     /// A job's evaluations, newest first.

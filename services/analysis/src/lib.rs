@@ -12,6 +12,7 @@ pub mod interviews;
 pub mod llm;
 pub mod settings;
 pub mod store;
+mod versions;
 
 use std::path::PathBuf;
 

@@ -244,15 +244,7 @@ impl LlmAnalyzer {
             return Err(LlmError::Schema("summary is empty".into()));
         }
         let mut factors = reply.score_factors;
-        let raw: i32 = factors.iter().map(|f| f.contribution).sum();
-        let lead_score = raw.clamp(0, 100) as u8;
-        if raw != i32::from(lead_score) {
-            factors.push(ScoreFactor {
-                name: "clamp".into(),
-                contribution: i32::from(lead_score) - raw,
-                detail: "scores stay between 0 and 100".into(),
-            });
-        }
+        let lead_score = crate::analyzer::settle_score(&mut factors);
         Ok(Findings {
             analyzer: AnalyzerKind::Llm,
             fallback_reason: String::new(),

@@ -8,7 +8,6 @@ use sea_orm::{
 };
 
 use callmesh_runtime::ServiceError;
-use callmesh_runtime::errors::is_unique_violation;
 
 use crate::analyzer::{Findings, Tier};
 use crate::entity::analysis;
@@ -59,54 +58,47 @@ impl AnalysisStore {
     ) -> Result<(StoredAnalysis, bool), ServiceError> {
         let result_json = serde_json::to_string(&findings)
             .map_err(|e| ServiceError::Internal(format!("encoding findings: {e}")))?;
-        // Two analyses of one conversation racing for a version number: the loser takes the next.
-        for _ in 0..5 {
-            let version = analysis::Entity::find()
-                .filter(analysis::Column::ConversationId.eq(subject.conversation_id.as_str()))
-                .count(&self.db)
-                .await?
-                + 1;
-            let row = analysis::ActiveModel {
-                id: Set(uuid::Uuid::now_v7().to_string()),
-                idempotency_key: Set(key.to_owned()),
-                conversation_id: Set(subject.conversation_id.clone()),
-                version: Set(i32::try_from(version).unwrap_or(i32::MAX)),
-                organization_id: Set(subject.organization_id.clone()),
-                lead_id: Set(subject.lead_id.clone()),
-                analyzer: Set(findings.analyzer.as_str().to_owned()),
-                lead_score: Set(i32::from(findings.lead_score)),
-                tier: Set(Tier::of(findings.lead_score).as_str().to_owned()),
-                sentiment: Set(format!("{:?}", findings.sentiment).to_lowercase()),
-                outcome: Set(format!("{:?}", findings.outcome).to_lowercase()),
-                result_json: Set(result_json.clone()),
-                provider_analysis_json: Set(subject.provider_analysis_json.clone()),
-                created_at: Set(Utc::now()),
-            };
-            let inserted = analysis::Entity::insert(row)
-                .on_conflict(
-                    OnConflict::column(analysis::Column::IdempotencyKey)
-                        .do_nothing()
-                        .to_owned(),
-                )
-                .exec_without_returning(&self.db)
-                .await;
-            match inserted {
-                Ok(n) => {
-                    let stored = self.by_key(key).await?.ok_or_else(|| {
-                        ServiceError::Internal(format!("analysis {key} vanished"))
-                    })?;
-                    if n == 1 {
-                        tracing::info!(conversation_id = %stored.conversation_id, version = stored.version, score = stored.findings.lead_score, "conversation analysed");
-                    }
-                    return Ok((stored, n == 1));
-                }
-                Err(e) if is_unique_violation(&e) => continue,
-                Err(e) => return Err(e.into()),
-            }
+        let created = crate::versions::insert_next(
+            || {
+                analysis::Entity::find()
+                    .filter(analysis::Column::ConversationId.eq(subject.conversation_id.as_str()))
+                    .count(&self.db)
+            },
+            |version| {
+                let row = analysis::ActiveModel {
+                    id: Set(uuid::Uuid::now_v7().to_string()),
+                    idempotency_key: Set(key.to_owned()),
+                    conversation_id: Set(subject.conversation_id.clone()),
+                    version: Set(version),
+                    organization_id: Set(subject.organization_id.clone()),
+                    lead_id: Set(subject.lead_id.clone()),
+                    analyzer: Set(findings.analyzer.as_str().to_owned()),
+                    lead_score: Set(i32::from(findings.lead_score)),
+                    tier: Set(Tier::of(findings.lead_score).as_str().to_owned()),
+                    sentiment: Set(format!("{:?}", findings.sentiment).to_lowercase()),
+                    outcome: Set(format!("{:?}", findings.outcome).to_lowercase()),
+                    result_json: Set(result_json.clone()),
+                    provider_analysis_json: Set(subject.provider_analysis_json.clone()),
+                    created_at: Set(Utc::now()),
+                };
+                analysis::Entity::insert(row)
+                    .on_conflict(
+                        OnConflict::column(analysis::Column::IdempotencyKey)
+                            .do_nothing()
+                            .to_owned(),
+                    )
+                    .exec_without_returning(&self.db)
+            },
+        )
+        .await?;
+        let stored = self
+            .by_key(key)
+            .await?
+            .ok_or_else(|| ServiceError::Internal(format!("analysis {key} vanished")))?;
+        if created {
+            tracing::info!(conversation_id = %stored.conversation_id, version = stored.version, analyzer = findings.analyzer.as_str(), score = stored.findings.lead_score, "conversation analysed");
         }
-        Err(ServiceError::Unavailable(
-            "too many concurrent analyses of one conversation".into(),
-        ))
+        Ok((stored, created))
     }
 
     /// The latest analysis of a conversation, or version `version` when it is not 0.

@@ -361,15 +361,7 @@ pub fn analyze(conversation: &Conversation, rules: &Rules<'_>) -> Findings {
             format!("{met} of the agent's criteria met, {failed} failed"),
         );
     }
-    let raw: i32 = factors.iter().map(|f| f.contribution).sum();
-    let lead_score = raw.clamp(0, 100) as u8;
-    if raw != i32::from(lead_score) {
-        factors.push(ScoreFactor {
-            name: "clamp".into(),
-            contribution: i32::from(lead_score) - raw,
-            detail: "scores stay between 0 and 100".into(),
-        });
-    }
+    let lead_score = settle_score(&mut factors);
 
     let (outcome, outcome_rationale) = outcome_of(
         &provider,
@@ -408,6 +400,21 @@ pub fn analyze(conversation: &Conversation, rules: &Rules<'_>) -> Findings {
         criteria,
         collected,
     }
+}
+
+/// The score the factors add up to, kept within 0-100 by a visible `clamp` factor, so the
+/// factors always sum to the score.
+pub fn settle_score(factors: &mut Vec<ScoreFactor>) -> u8 {
+    let raw: i32 = factors.iter().map(|f| f.contribution).sum();
+    let score = raw.clamp(0, 100) as u8;
+    if raw != i32::from(score) {
+        factors.push(ScoreFactor {
+            name: "clamp".into(),
+            contribution: i32::from(score) - raw,
+            detail: "scores stay between 0 and 100".into(),
+        });
+    }
+    score
 }
 
 /// The mean VADER compound score of the caller's turns (an even sample of them on very long
