@@ -39,9 +39,11 @@ cli/tests/browser/node_modules/.installed: cli/tests/browser/package.json cli/te
 	cd cli/tests/browser && npm ci --no-audit --no-fund --silent
 	touch $@
 
-## bench: ingest throughput and latency, initiation latency, on loopback (release build)
+## bench: ingest throughput and latency, initiation latency, on loopback; the analyzer's time
+## and memory on a typical and a 10,000-turn call (release build)
 bench:
 	$(CARGO) bench -p callmesh --bench ingest
+	$(CARGO) bench -p callmesh-analysis --bench analyze
 
 ## eval: the rule-based analyzer against the labelled calls in eval/calls.json (precision/recall)
 eval:

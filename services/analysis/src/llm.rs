@@ -83,9 +83,11 @@ pub struct LlmConfig {
 impl LlmConfig {
     /// `AZURE_OPENAI_API_KEY` + `AZURE_OPENAI_ENDPOINT` (+ `AZURE_OPENAI_DEPLOYMENT`,
     /// `AZURE_OPENAI_API_VERSION`), else `OPENAI_API_KEY` (+ `OPENAI_BASE_URL`, `OPENAI_MODEL`);
-    /// neither → no LLM. `ANALYSIS_LLM_TIMEOUT_MS`, `ANALYSIS_LLM_ATTEMPTS` bound each call.
+    /// neither → no LLM. `ANALYSIS_LLM_TIMEOUT_MS` (15 s) and `ANALYSIS_LLM_ATTEMPTS` (3) bound
+    /// each call; their product stays under the gateway inbox's 60 s lease, so a slow model
+    /// never makes a second dispatcher take the same call over.
     pub fn from_env() -> Result<Option<LlmConfig>, ConfigError> {
-        let timeout = Duration::from_millis(env_parse("ANALYSIS_LLM_TIMEOUT_MS", 30_000u64)?);
+        let timeout = Duration::from_millis(env_parse("ANALYSIS_LLM_TIMEOUT_MS", 15_000u64)?);
         let attempts = env_parse("ANALYSIS_LLM_ATTEMPTS", 3usize)?;
         if attempts == 0 {
             return Err(ConfigError::invalid(
