@@ -8,10 +8,22 @@ use callmesh_analysis::settings::ScoringWeights;
 
 fn call(turns: usize) -> Conversation {
     let lines = [
-        (Speaker::Agent, "Hi, this is Sam from Riverside Bikes. How can I help you today?"),
-        (Speaker::User, "Hi! I'm interested in the Packster cargo bike. How much does it cost with the child seat?"),
-        (Speaker::Agent, "It's 4,400 dollars with the seat, and we offer financing over 24 months."),
-        (Speaker::User, "That sounds great. Could I book a test ride on Saturday morning? Please text me the details."),
+        (
+            Speaker::Agent,
+            "Hi, this is Sam from Riverside Bikes. How can I help you today?",
+        ),
+        (
+            Speaker::User,
+            "Hi! I'm interested in the Packster cargo bike. How much does it cost with the child seat?",
+        ),
+        (
+            Speaker::Agent,
+            "It's 4,400 dollars with the seat, and we offer financing over 24 months.",
+        ),
+        (
+            Speaker::User,
+            "That sounds great. Could I book a test ride on Saturday morning? Please text me the details.",
+        ),
     ];
     Conversation {
         turns: (0..turns)
