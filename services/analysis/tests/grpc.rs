@@ -521,3 +521,63 @@ async fn a_rate_limit_is_waited_out() {
     assert_eq!(analysis.analyzer(), pb::Analyzer::Llm);
     assert_eq!(fake.requests().len(), 2);
 }
+
+#[tokio::test]
+async fn interviews_use_the_model_too_and_fall_back_to_the_rules() {
+    let backend = backends().await[0];
+    let answer = completion(
+        &json!({
+            "domain_score": 82, "behavioral_score": 74, "communication_score": 90,
+            "overall_score": 81, "confidence_level": "high", "cheating_detected": false,
+            "speech_pattern": "clear and structured", "areas_of_improvement": ["More metrics"],
+            "system_recommendation": "Recommended for Panel Interview", "evidence": []
+        })
+        .to_string(),
+    );
+    let nonsense = completion(&json!({"domain_score": 900}).to_string());
+    for (script, expected) in [
+        (answer, pb::Analyzer::Llm),
+        (nonsense, pb::Analyzer::LlmFallback),
+    ] {
+        let (_fake, addr) = FakeModel::start(vec![script]).await;
+        let running = start(backend, Some(openai(addr, Duration::from_secs(5)))).await;
+        let mut client = running.client();
+        let session = client
+            .create_interview_session(pb::CreateInterviewSessionRequest {
+                idempotency_key: "s".into(),
+                candidate_name: "Ada".into(),
+                job_role: "Backend Engineer".into(),
+                job_id: "job-1".into(),
+                conversation_id: "conv-i".into(),
+            })
+            .await
+            .expect("session")
+            .into_inner()
+            .session
+            .expect("session");
+        let evaluation = client
+            .analyze_interview(pb::AnalyzeInterviewRequest {
+                idempotency_key: "e".into(),
+                session_id: session.id,
+                conversation_id: String::new(),
+                turns: vec![turn(
+                    common::Role::User,
+                    "In my last role I led our move to Rust and cut latency tenfold.",
+                )],
+            })
+            .await
+            .expect("evaluate")
+            .into_inner()
+            .evaluation
+            .expect("evaluation");
+        assert_eq!(evaluation.analyzer(), expected);
+        assert_eq!(evaluation.conversation_id, "conv-i", "the session's call");
+        assert!(evaluation.not_observable.contains(&"body language".into()));
+        if expected == pb::Analyzer::Llm {
+            assert_eq!(evaluation.overall_score, 81);
+            assert_eq!(evaluation.speech_pattern, "clear and structured");
+        } else {
+            assert!(evaluation.overall_score <= 100);
+        }
+    }
+}
