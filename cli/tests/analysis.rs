@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 use callmesh_proto::analysis::v1 as analysis_pb;
 use callmesh_proto::lead::v1 as lead_pb;
+use callmesh_proto::notification::v1 as notification_pb;
 use callmesh_testkit::backends;
 
 use support::{ADMIN_TOKEN, Mesh};
@@ -177,6 +178,23 @@ async fn a_call_is_analysed_and_rerun_as_a_new_version_after_a_vocabulary_change
             .lead
             .expect("lead");
         assert_eq!(Some(i64::from(lead.score)), rerun["lead_score"].as_i64());
+        assert_eq!(
+            lead.interaction_count, 1,
+            "a re-run is not another conversation"
+        );
+        // Dashboards hear about both versions.
+        let completed: Vec<Value> = mesh
+            .events(&shop)
+            .await
+            .into_iter()
+            .filter(|e| e.r#type == notification_pb::EventType::AnalysisCompleted as i32)
+            .map(|e| serde_json::from_str(&e.payload_json).expect("JSON payload"))
+            .collect();
+        let versions: Vec<&Value> = completed.iter().map(|p| &p["version"]).collect();
+        assert_eq!(versions, vec![&json!(1), &json!(2)], "{completed:?}");
+        assert_eq!(completed[1]["source"], "re-run");
+        assert_eq!(completed[1]["score"], rerun["lead_score"]);
+        assert_eq!(completed[0]["call_sid"], "CA_conv_sale");
         let kept = mesh
             .analysis()
             .get_analysis(analysis_pb::GetAnalysisRequest {

@@ -6,6 +6,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
+use callmesh_proto::common::v1 as common;
+
 /// Parses `body` as `T`, naming the path of the first field that does not fit.
 pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, String> {
     let mut deserializer = serde_json::Deserializer::from_slice(body);
@@ -54,6 +56,25 @@ pub struct Transcription {
     pub analysis: Option<Value>,
     #[serde(default)]
     pub conversation_initiation_client_data: Option<Value>,
+}
+
+impl Transcription {
+    /// The transcript as the services' turns.
+    pub fn turns(&self) -> Vec<common::TranscriptTurn> {
+        self.transcript
+            .iter()
+            .map(|entry| common::TranscriptTurn {
+                role: match entry.role.as_str() {
+                    "user" => common::Role::User,
+                    "agent" => common::Role::Agent,
+                    _ => common::Role::System,
+                }
+                .into(),
+                message: entry.message.clone().unwrap_or_default(),
+                time_in_call_secs: entry.time_in_call_secs.unwrap_or(0.0),
+            })
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

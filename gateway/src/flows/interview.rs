@@ -131,7 +131,7 @@ impl Flows {
         Ok(Some(StoredConversation {
             organization_id: String::new(),
             lead_id: String::new(),
-            turns: turns_of(&call),
+            turns: call.turns(),
             provider_analysis_json: call
                 .analysis
                 .as_ref()
@@ -210,7 +210,7 @@ impl Flows {
                 idempotency_key: format!("interview:{conversation_id}"),
                 session_id: session.id.clone(),
                 conversation_id: conversation_id.to_owned(),
-                turns: turns_of(call),
+                turns: call.turns(),
             })
             .await?
             .into_inner()
@@ -219,21 +219,4 @@ impl Flows {
         tracing::info!(session_id = %session.id, %conversation_id, overall = evaluation.overall_score, "interview evaluated after the call");
         Ok(())
     }
-}
-
-/// ElevenLabs' transcript entries as turns.
-pub(crate) fn turns_of(call: &Transcription) -> Vec<common::TranscriptTurn> {
-    call.transcript
-        .iter()
-        .map(|entry| common::TranscriptTurn {
-            role: match entry.role.as_str() {
-                "user" => common::Role::User,
-                "agent" => common::Role::Agent,
-                _ => common::Role::System,
-            }
-            .into(),
-            message: entry.message.clone().unwrap_or_default(),
-            time_in_call_secs: entry.time_in_call_secs.unwrap_or(0.0),
-        })
-        .collect()
 }

@@ -2,6 +2,7 @@
 //! Every RPC a flow makes carries a key derived from the event, so running a flow again (a
 //! retry, a replay) changes nothing that already happened.
 
+mod analysis;
 mod call_status;
 mod conversation_events;
 mod follow_up;
@@ -25,6 +26,7 @@ use crate::config::GatewayConfig;
 use crate::elevenlabs::api::ElevenLabsApi;
 use crate::inbox::{Inbox, InboxRow};
 
+pub(crate) use analysis::{AnalysisRun, analyzer_name, outcome_name, sentiment_name, tier_name};
 pub use call_status::{CallStatusName, call_status_key};
 pub(crate) use interview::StoredConversation;
 

@@ -15,6 +15,7 @@ use callmesh_proto::notification::v1::EventType;
 use callmesh_proto::telephony::v1 as telephony_pb;
 use callmesh_runtime::timestamps;
 
+use super::analysis::{AnalysisRun, outcome_name, sentiment_name, tier_name};
 use super::{FlowError, Flows, Handled, Party, unparseable};
 use crate::elevenlabs::payload::{self, Audio, Envelope, InitiationFailure, Transcription};
 
@@ -65,7 +66,7 @@ impl Flows {
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_owned();
-        let turns = super::interview::turns_of(&call);
+        let turns = call.turns();
 
         let status = if call.status.as_deref() == Some("failed") {
             telephony_pb::CallStatus::Failed
@@ -114,29 +115,26 @@ impl Flows {
             started_at,
             ended_at,
         };
-        let analysis = self.remember_and_analyse(&party, transcript).await?;
-
-        let payload = json!({
-            "conversation_id": conversation_id,
+        let call_fields = json!({
             "call_id": recorded.id,
             "call_sid": recorded.call_sid,
             "status": if status == telephony_pb::CallStatus::Failed { "failed" } else { "completed" },
             "duration_secs": duration_secs,
-            "score": analysis.lead_score,
-            "tier": common::LeadTier::try_from(analysis.tier).map(|t| t.as_str_name()).unwrap_or_default(),
-            "sentiment": common::Sentiment::try_from(analysis.sentiment).map(|s| s.as_str_name()).unwrap_or_default(),
-            "summary": analysis.summary,
-            "outcome": callmesh_proto::analysis::v1::CallOutcome::try_from(analysis.outcome)
-                .map(|o| o.as_str_name().trim_start_matches("CALL_OUTCOME_").to_ascii_lowercase())
-                .unwrap_or_default(),
         });
-        self.publish(
-            format!("analysis_completed:{conversation_id}"),
-            &party,
-            EventType::AnalysisCompleted,
-            payload.clone(),
-        )
-        .await?;
+        let analysis = self
+            .remember_and_analyse(&party, transcript, call_fields.clone())
+            .await?;
+        let mut payload = json!({
+            "conversation_id": conversation_id,
+            "score": analysis.lead_score,
+            "tier": tier_name(analysis.tier),
+            "sentiment": sentiment_name(analysis.sentiment),
+            "summary": analysis.summary,
+            "outcome": outcome_name(analysis.outcome),
+        });
+        if let (Some(payload), Value::Object(call)) = (payload.as_object_mut(), call_fields) {
+            payload.extend(call);
+        }
         self.publish(
             format!("call_ended:{conversation_id}"),
             &party,
@@ -158,10 +156,12 @@ impl Flows {
 
     /// Stores a finished conversation's transcript, analyses it and applies the result to
     /// the lead: the part of the recipe every transcript goes through, whatever its source.
+    /// `context` adds fields to the `analysis_completed` event.
     pub(crate) async fn remember_and_analyse(
         &self,
         party: &Party,
         transcript: Transcript,
+        context: Value,
     ) -> Result<analysis_pb::Analysis, FlowError> {
         let Transcript {
             conversation_id,
@@ -186,57 +186,24 @@ impl Flows {
                 started_at: timestamps::to_proto_opt(started_at),
             })
             .await?;
-        let analysis = self
-            .clients
-            .analysis
-            .clone()
-            .analyze_conversation(analysis_pb::AnalyzeConversationRequest {
-                idempotency_key: format!("analysis:{conversation_id}"),
-                organization_id: party.organization_id.clone(),
-                lead_id: party.lead_id.clone(),
-                conversation_id: conversation_id.clone(),
-                channel: common::Channel::Voice.into(),
+        self.analyse_and_apply(
+            party,
+            AnalysisRun {
+                key: format!("analysis:{conversation_id}"),
+                conversation_id,
                 turns,
                 provider_analysis_json: if provider_analysis.is_null() {
                     String::new()
                 } else {
                     provider_analysis.to_string()
                 },
-                call_duration_secs: duration_secs,
-            })
-            .await?
-            .into_inner()
-            .analysis
-            .unwrap_or_default();
-        if !party.lead_id.is_empty() {
-            let updated = self
-                .clients
-                .lead
-                .clone()
-                .apply_analysis(lead_pb::ApplyAnalysisRequest {
-                    idempotency_key: format!("analysis:{conversation_id}"),
-                    lead_id: party.lead_id.clone(),
-                    conversation_id: conversation_id.clone(),
-                    score: analysis.lead_score,
-                    tier: analysis.tier,
-                    summary: analysis.summary.clone(),
-                    status: lead_pb::LeadStatus::Unspecified.into(),
-                    occurred_at: timestamps::to_proto_opt(ended_at.or(Some(Utc::now()))),
-                })
-                .await?
-                .into_inner();
-            let lead = updated.lead.unwrap_or_default();
-            let payload = json!({"lead_id": lead.id, "score": lead.score,
-                "interaction_count": lead.interaction_count, "summary": lead.summary});
-            self.publish(
-                format!("lead_updated:{conversation_id}"),
-                party,
-                EventType::LeadUpdated,
-                payload,
-            )
-            .await?;
-        }
-        Ok(analysis)
+                duration_secs,
+                ended_at,
+                revision: false,
+                context,
+            },
+        )
+        .await
     }
 
     /// A call by its callmesh id, and whose it is.

@@ -279,14 +279,10 @@ impl Flows {
             started_at: None,
             ended_at: Some(Utc::now()),
         };
-        let analysis = self.remember_and_analyse(&party, transcript).await?;
-        let payload = json!({"conversation_id": conversation_id, "call_id": call.id,
-            "score": analysis.lead_score, "summary": analysis.summary, "source": "recording"});
-        self.publish(
-            format!("analysis_completed:{conversation_id}"),
+        self.remember_and_analyse(
             &party,
-            EventType::AnalysisCompleted,
-            payload,
+            transcript,
+            json!({"call_id": call.id, "source": "recording"}),
         )
         .await?;
         Ok(Handled::Done)

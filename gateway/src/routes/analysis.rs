@@ -1,6 +1,6 @@
 //! Analysis over HTTP: re-running a stored call's analysis, and interviews (sessions, a hand
-//! trigger, a dry run, results by job). Interviews carry no organization, so they are the
-//! admin's; a re-run is open to the admin and to the organization that owns the call.
+//! trigger, a dry run, results by job). Interviews carry no organization, so they take the
+//! admin token; a re-run is open to the admin and to the organization that owns the call.
 
 use axum::Json;
 use axum::extract::rejection::BytesRejection;
@@ -13,32 +13,18 @@ use tonic::Code;
 
 use callmesh_proto::analysis::v1 as pb;
 use callmesh_proto::common::v1 as common;
-use callmesh_proto::lead::v1 as lead_pb;
 use callmesh_runtime::timestamps;
 
 use crate::AppState;
 use crate::auth::{Principal, authenticate, forbidden};
 use crate::elevenlabs::payload;
 use crate::error::ApiError;
-use crate::flows::{FlowError, StoredConversation};
-
-/// `Idempotency-Key` makes a retried request answer its first result; without one every
-/// request acts (a new version each time).
-fn key(headers: &HeaderMap, scope: &str) -> String {
-    match headers.get("idempotency-key").and_then(|v| v.to_str().ok()) {
-        Some(key) if !key.trim().is_empty() => format!("api:{scope}:{}", key.trim()),
-        _ => format!("api:{scope}:{}", uuid::Uuid::now_v7()),
-    }
-}
-
-async fn admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    match authenticate(state, headers, None).await? {
-        Principal::Admin => Ok(()),
-        Principal::Organization(_) => Err(ApiError::Forbidden(
-            "interviews are managed with the admin token".into(),
-        )),
-    }
-}
+use crate::flows::{
+    AnalysisRun, FlowError, Party, StoredConversation, analyzer_name, outcome_name, sentiment_name,
+    tier_name,
+};
+use crate::routes::admin::require_admin;
+use crate::routes::operator::idempotency_key;
 
 async fn conversation(
     state: &AppState,
@@ -48,10 +34,7 @@ async fn conversation(
         .flows
         .stored_conversation(conversation_id)
         .await
-        .map_err(|error| match error {
-            FlowError::Retryable(reason) => ApiError::Unavailable(reason),
-            FlowError::Permanent(reason) => ApiError::Internal(reason),
-        })?
+        .map_err(flow_error)?
         .ok_or_else(|| {
             ApiError::NotFound(format!(
                 "conversation {conversation_id} has no transcript in callmesh or at ElevenLabs"
@@ -80,44 +63,36 @@ pub async fn rerun(
     } else {
         principal.require(&stored.organization_id)?;
     }
-    let key = key(&headers, &format!("analysis_run:{conversation_id}"));
-    let answer = state
-        .clients
-        .analysis
-        .clone()
-        .analyze_conversation(pb::AnalyzeConversationRequest {
-            idempotency_key: key.clone(),
-            organization_id: stored.organization_id.clone(),
-            lead_id: stored.lead_id.clone(),
-            conversation_id: conversation_id.clone(),
-            channel: common::Channel::Voice.into(),
-            turns: stored.turns,
-            provider_analysis_json: stored.provider_analysis_json,
-            call_duration_secs: stored.duration_secs,
-        })
-        .await?
-        .into_inner();
-    let analysis = answer.analysis.unwrap_or_default();
-    if !stored.lead_id.is_empty() {
-        state
-            .clients
-            .lead
-            .clone()
-            .apply_analysis(lead_pb::ApplyAnalysisRequest {
-                idempotency_key: key,
-                lead_id: stored.lead_id,
+    let key = idempotency_key(&headers, &format!("analysis_run:{conversation_id}"));
+    let party = Party {
+        organization_id: stored.organization_id,
+        lead_id: stored.lead_id,
+    };
+    let analysis = state
+        .flows
+        .analyse_and_apply(
+            &party,
+            AnalysisRun {
+                key,
                 conversation_id,
-                score: analysis.lead_score,
-                tier: analysis.tier,
-                summary: analysis.summary.clone(),
-                status: lead_pb::LeadStatus::Unspecified.into(),
-                occurred_at: Some(timestamps::to_proto(chrono::Utc::now())),
-            })
-            .await?;
+                turns: stored.turns,
+                provider_analysis_json: stored.provider_analysis_json,
+                duration_secs: stored.duration_secs,
+                ended_at: None,
+                revision: true,
+                context: json!({"source": "re-run"}),
+            },
+        )
+        .await
+        .map_err(flow_error)?;
+    Ok(Json(json!({ "analysis": analysis_json(&analysis) })))
+}
+
+fn flow_error(error: FlowError) -> ApiError {
+    match error {
+        FlowError::Retryable(reason) => ApiError::Unavailable(reason),
+        FlowError::Permanent(reason) => ApiError::Internal(reason),
     }
-    Ok(Json(
-        json!({ "analysis": analysis_json(&analysis), "created": answer.created }),
-    ))
 }
 
 #[derive(Deserialize)]
@@ -137,14 +112,14 @@ pub async fn create_interview(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    admin(&state, &headers).await?;
+    require_admin(&state, &headers)?;
     let request: NewInterview = payload::parse(&body?).map_err(ApiError::BadRequest)?;
     let answer = state
         .clients
         .analysis
         .clone()
         .create_interview_session(pb::CreateInterviewSessionRequest {
-            idempotency_key: key(&headers, "interview"),
+            idempotency_key: idempotency_key(&headers, "interview"),
             candidate_name: request.candidate_name,
             job_role: request.job_role,
             job_id: request.job_id,
@@ -176,7 +151,7 @@ pub async fn complete_interview(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    admin(&state, &headers).await?;
+    require_admin(&state, &headers)?;
     let body = body?;
     let request: Complete = if body.iter().all(u8::is_ascii_whitespace) {
         Complete::default()
@@ -211,7 +186,7 @@ pub async fn complete_interview(
     let stored = conversation(&state, &conversation_id).await?;
     let answer = analysis
         .analyze_interview(pb::AnalyzeInterviewRequest {
-            idempotency_key: key(&headers, &format!("interview_complete:{session_id}")),
+            idempotency_key: idempotency_key(&headers, &format!("interview_complete:{session_id}")),
             session_id,
             conversation_id,
             turns: stored.turns,
@@ -237,7 +212,7 @@ pub async fn test_interview(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    admin(&state, &headers).await?;
+    require_admin(&state, &headers)?;
     let request: TestInterview = payload::parse(&body?).map_err(ApiError::BadRequest)?;
     let conversation_id = request.conversation_id.trim().to_owned();
     if conversation_id.is_empty() {
@@ -278,7 +253,7 @@ pub async fn list_interviews(
     headers: HeaderMap,
     Query(query): Query<ByJob>,
 ) -> Result<Json<Value>, ApiError> {
-    admin(&state, &headers).await?;
+    require_admin(&state, &headers)?;
     if query.job_id.trim().is_empty() {
         return Err(ApiError::BadRequest("job_id: required".into()));
     }
@@ -302,15 +277,6 @@ pub async fn list_interviews(
     })))
 }
 
-fn analyzer_name(analyzer: i32) -> &'static str {
-    match pb::Analyzer::try_from(analyzer) {
-        Ok(pb::Analyzer::Rules) => "rules",
-        Ok(pb::Analyzer::Llm) => "llm",
-        Ok(pb::Analyzer::LlmFallback) => "llm_fallback",
-        _ => "unknown",
-    }
-}
-
 fn time(timestamp: &Option<prost_types::Timestamp>) -> Value {
     timestamps::from_proto(*timestamp)
         .map(|t| json!(t.to_rfc3339()))
@@ -325,9 +291,7 @@ pub fn analysis_json(a: &pb::Analysis) -> Value {
         "organization_id": a.organization_id,
         "version": a.version,
         "analyzer": analyzer_name(a.analyzer),
-        "sentiment": common::Sentiment::try_from(a.sentiment)
-            .map(|s| s.as_str_name().trim_start_matches("SENTIMENT_").to_ascii_lowercase())
-            .unwrap_or_default(),
+        "sentiment": sentiment_name(a.sentiment),
         "sentiment_score": a.sentiment_score,
         "keywords": a.keywords,
         "intents": a.intents.iter().map(|i| json!({
@@ -338,13 +302,9 @@ pub fn analysis_json(a: &pb::Analysis) -> Value {
         "score_factors": a.score_factors.iter().map(|f| json!({
             "name": f.name, "contribution": f.contribution, "detail": f.detail,
         })).collect::<Vec<_>>(),
-        "tier": common::LeadTier::try_from(a.tier)
-            .map(|t| t.as_str_name().trim_start_matches("LEAD_TIER_").to_ascii_lowercase())
-            .unwrap_or_default(),
+        "tier": tier_name(a.tier),
         "summary": a.summary,
-        "outcome": pb::CallOutcome::try_from(a.outcome)
-            .map(|o| o.as_str_name().trim_start_matches("CALL_OUTCOME_").to_ascii_lowercase())
-            .unwrap_or_default(),
+        "outcome": outcome_name(a.outcome),
         "outcome_rationale": a.outcome_rationale,
         "created_at": time(&a.created_at),
     })

@@ -55,7 +55,7 @@ struct ControlNote {
 
 /// `Idempotency-Key`: a client retrying with the same key gets the first result, not a second
 /// SMS or call. Without one, every request acts.
-fn idempotency_key(headers: &HeaderMap, scope: &str) -> String {
+pub(crate) fn idempotency_key(headers: &HeaderMap, scope: &str) -> String {
     match headers.get("idempotency-key").and_then(|v| v.to_str().ok()) {
         Some(key) if !key.trim().is_empty() => format!("api:{scope}:{}", key.trim()),
         _ => format!("api:{scope}:{}", uuid::Uuid::now_v7()),

@@ -415,6 +415,7 @@ impl LeadService for LeadGrpc {
             summary,
             status,
             occurred_at,
+            revision,
         } = request.into_inner();
         let idempotency_key = required("idempotency_key", idempotency_key)?;
         let score = u8::try_from(score)
@@ -438,6 +439,7 @@ impl LeadService for LeadGrpc {
             summary,
             status: lead_status("status", status)?,
             occurred_at: timestamps::from_proto(occurred_at).unwrap_or_else(chrono::Utc::now),
+            revision,
         };
         let (lead, applied) = self.book.apply_analysis(&idempotency_key, outcome).await?;
         Ok(Response::new(pb::ApplyAnalysisResponse {

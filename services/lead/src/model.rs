@@ -143,6 +143,8 @@ pub struct AnalysisOutcome {
     pub summary: String,
     pub status: Option<LeadStatus>,
     pub occurred_at: DateTime<Utc>,
+    /// A re-analysis of a conversation already counted: no new interaction or contact.
+    pub revision: bool,
 }
 
 /// An attempt to reach a lead.

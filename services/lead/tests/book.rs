@@ -243,6 +243,7 @@ async fn applying_an_analysis_counts_once_per_key() {
             summary: "Wants a quote for two e-bikes.".into(),
             status: None,
             occurred_at: ended,
+            revision: false,
         };
         let (updated, applied) = book
             .apply_analysis("analysis:conv_1", outcome.clone())
@@ -272,7 +273,7 @@ async fn applying_an_analysis_counts_once_per_key() {
             occurred_at: ended - Duration::hours(2),
             score: 40,
             tier: LeadTier::Cold,
-            ..outcome
+            ..outcome.clone()
         };
         let (late, _) = book
             .apply_analysis("analysis:conv_0", older)
@@ -285,6 +286,23 @@ async fn applying_an_analysis_counts_once_per_key() {
             "{backend:?}: {last} vs {ended}"
         );
 
+        // Re-analysing a call changes the score, not the count of conversations or contact.
+        let revised = AnalysisOutcome {
+            conversation_id: "conv_1".into(),
+            occurred_at: ended + Duration::hours(1),
+            score: 92,
+            revision: true,
+            ..outcome.clone()
+        };
+        let (revised, applied) = book
+            .apply_analysis("analysis_run:conv_1:1", revised)
+            .await
+            .expect("revision");
+        assert!(applied);
+        assert_eq!(revised.score, 92);
+        assert_eq!(revised.interaction_count, 2, "{backend:?}");
+        assert_eq!(revised.last_contact_at, late.last_contact_at);
+
         let missing = book
             .apply_analysis(
                 "analysis:conv_x",
@@ -296,6 +314,7 @@ async fn applying_an_analysis_counts_once_per_key() {
                     summary: String::new(),
                     status: None,
                     occurred_at: ended,
+                    revision: false,
                 },
             )
             .await;

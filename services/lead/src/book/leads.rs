@@ -173,9 +173,11 @@ impl LeadBook {
         if !outcome.summary.trim().is_empty() {
             active.summary = Set(outcome.summary);
         }
-        active.status = Set(status.as_str().to_owned());
-        active.interaction_count = Set(interaction_count);
-        active.last_contact_at = Set(Some(last_contact_at));
+        if !outcome.revision {
+            active.status = Set(status.as_str().to_owned());
+            active.interaction_count = Set(interaction_count);
+            active.last_contact_at = Set(Some(last_contact_at));
+        }
         active.updated_at = Set(Utc::now());
         let updated = active.update(&txn).await?;
         txn.commit().await?;
