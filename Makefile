@@ -45,9 +45,13 @@ bench:
 	$(CARGO) bench -p callmesh --bench ingest
 	$(CARGO) bench -p callmesh-analysis --bench analyze
 
-## eval: the rule-based analyzer against the labelled calls in eval/calls.json (precision/recall)
+## eval: the rule-based analyzer against the labelled calls: the dev and the frozen test split,
+## each reported separately (EVAL_SETS="eval/calls.json" for the in-sample seed set;
+## EVAL_FLAGS=--verbose lists disagreements, never a test split's)
+EVAL_SETS  ?= eval/dev.json eval/test.json
+EVAL_FLAGS ?=
 eval:
-	$(CARGO) run --quiet -p callmesh-analysis --example eval -- eval/calls.json
+	$(CARGO) run --quiet -p callmesh-analysis --example eval -- $(EVAL_FLAGS) $(EVAL_SETS)
 
 fmt:
 	$(CARGO) fmt --all
