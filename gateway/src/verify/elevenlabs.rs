@@ -10,6 +10,7 @@ use axum::http::HeaderMap;
 use bytes::Bytes;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+use subtle::ConstantTimeEq;
 
 use super::{Verified, VerifyError};
 use crate::secret::Secret;
@@ -19,22 +20,33 @@ pub const TOLERANCE_SECS: i64 = 30 * 60;
 
 type HmacSha256 = Hmac<Sha256>;
 
+/// Longest header accepted: a timestamp and [`MAX_CANDIDATES`] signatures fit easily.
+pub const MAX_HEADER_BYTES: usize = 512;
+/// Signatures compared per request; ElevenLabs sends one.
+pub const MAX_CANDIDATES: usize = 4;
+
 /// Verifies `body` against the `ElevenLabs-Signature` header with any of `secrets`.
+///
+/// The work is bounded whatever the header says: an oversized header or one with more than
+/// [`MAX_CANDIDATES`] signatures is refused before any hashing, and each secret's MAC over the
+/// body is computed once and compared with every candidate.
 pub fn verify(
     secrets: &[Secret],
     headers: &HeaderMap,
     body: Bytes,
     now_unix: i64,
 ) -> Result<Verified<Bytes>, VerifyError> {
+    let malformed = VerifyError::MalformedHeader("ElevenLabs-Signature");
     let value = headers
         .get(HEADER)
-        .ok_or(VerifyError::MissingHeader("ElevenLabs-Signature"))?
-        .to_str()
-        .map_err(|_| VerifyError::MalformedHeader("ElevenLabs-Signature"))?
-        .trim();
+        .ok_or(VerifyError::MissingHeader("ElevenLabs-Signature"))?;
+    if value.len() > MAX_HEADER_BYTES {
+        return Err(malformed);
+    }
+    let value = value.to_str().map_err(|_| malformed.clone())?.trim();
     if let Some(legacy) = value.strip_prefix("sha256=") {
         let presented = decode_mac(legacy)?;
-        return if secrets.iter().any(|s| mac_matches(s, &[&body], &presented)) {
+        return if any_secret_matches(secrets, &[&body], &[presented]) {
             Ok(Verified::new(body))
         } else {
             Err(VerifyError::Mismatch)
@@ -50,24 +62,23 @@ pub fn verify(
             candidates.push(v0);
         }
     }
-    let malformed = VerifyError::MalformedHeader("ElevenLabs-Signature");
     let timestamp = timestamp.ok_or(malformed.clone())?;
     let t: i64 = timestamp.parse().map_err(|_| malformed.clone())?;
-    if candidates.is_empty() {
+    if candidates.is_empty() || candidates.len() > MAX_CANDIDATES {
         return Err(malformed);
     }
     if (now_unix - t).abs() > TOLERANCE_SECS {
         return Err(VerifyError::OutsideWindow);
     }
-    let presented: Vec<Vec<u8>> = candidates
+    let presented: Vec<[u8; 32]> = candidates
         .into_iter()
         .filter_map(|c| decode_mac(c).ok())
         .collect();
+    if presented.is_empty() {
+        return Err(VerifyError::Mismatch);
+    }
     let signed = [timestamp.as_bytes(), b".", &body[..]];
-    let matched = secrets
-        .iter()
-        .any(|secret| presented.iter().any(|p| mac_matches(secret, &signed, p)));
-    if matched {
+    if any_secret_matches(secrets, &signed, &presented) {
         Ok(Verified::new(body))
     } else {
         Err(VerifyError::Mismatch)
@@ -75,23 +86,35 @@ pub fn verify(
 }
 
 /// A hex MAC of exactly SHA-256's length; anything else is malformed.
-fn decode_mac(text: &str) -> Result<Vec<u8>, VerifyError> {
-    let bytes = hex::decode(text).map_err(|_| VerifyError::Mismatch)?;
-    if bytes.len() != 32 {
-        return Err(VerifyError::Mismatch);
-    }
+fn decode_mac(text: &str) -> Result<[u8; 32], VerifyError> {
+    let mut bytes = [0u8; 32];
+    hex::decode_to_slice(text, &mut bytes).map_err(|_| VerifyError::Mismatch)?;
     Ok(bytes)
 }
 
-fn mac_matches(secret: &Secret, parts: &[&[u8]], presented: &[u8]) -> bool {
-    let Ok(mut mac) = HmacSha256::new_from_slice(secret.expose().as_bytes()) else {
-        return false;
-    };
-    for part in parts {
-        mac.update(part);
+#[cfg(test)]
+thread_local! {
+    static HMACS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// One MAC per secret over `parts`, each compared in constant time with every presented value.
+fn any_secret_matches(secrets: &[Secret], parts: &[&[u8]], presented: &[[u8; 32]]) -> bool {
+    let mut matched = subtle::Choice::from(0);
+    for secret in secrets {
+        #[cfg(test)]
+        HMACS.with(|n| n.set(n.get() + 1));
+        let Ok(mut mac) = HmacSha256::new_from_slice(secret.expose().as_bytes()) else {
+            continue;
+        };
+        for part in parts {
+            mac.update(part);
+        }
+        let expected = mac.finalize().into_bytes();
+        for candidate in presented {
+            matched |= expected.as_slice().ct_eq(candidate.as_slice());
+        }
     }
-    // `verify_slice` compares in constant time and checks the length.
-    mac.verify_slice(presented).is_ok()
+    matched.into()
 }
 
 /// The header value for `body` signed at `t` (tests, and tools that replay webhooks).
@@ -218,6 +241,35 @@ mod tests {
             1739537297,
         );
         assert!(ok.is_ok());
+    }
+
+    #[test]
+    fn a_flood_of_forged_values_costs_one_hmac_per_secret() {
+        let secrets = [Secret::new("first"), Secret::new("second")];
+        let body = Bytes::from(vec![b'x'; 1024 * 1024]);
+        let now = 1739537297;
+        let forged = |values: usize| {
+            let mut header = format!("t={now}");
+            for i in 0..values {
+                header.push_str(&format!(",v0={:064x}", i));
+            }
+            headers(&header)
+        };
+        for values in [4_000, 5] {
+            HMACS.with(|n| n.set(0));
+            let answer = verify(&secrets, &forged(values), body.clone(), now);
+            assert!(answer.is_err(), "{values} forged values were accepted");
+            let spent = HMACS.with(|n| n.get());
+            assert!(
+                spent <= secrets.len(),
+                "{values} forged values cost {spent} HMACs over the body"
+            );
+        }
+        // A signature among a few decoys still verifies.
+        let good = sign("second", now, &body);
+        let v0 = good.split(",v0=").nth(1).expect("v0");
+        let decoys = format!("t={now},v0={},v0={v0}", "00".repeat(32));
+        assert!(verify(&secrets, &headers(&decoys), body, now).is_ok());
     }
 
     #[test]
