@@ -112,7 +112,10 @@ pub struct InboxConfig {
     /// How long a claimed item stays claimed before another dispatcher may take it over.
     pub lease: Duration,
     pub poll_interval: Duration,
+    /// Flows running at once. Flows mostly wait on other services, so this is high.
     pub concurrency: usize,
+    /// How long finished (`done`, `ignored`) items are kept.
+    pub retention: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -185,9 +188,12 @@ impl GatewayConfig {
                 max_attempts: env_parse("INBOX_MAX_ATTEMPTS", 12)?,
                 base_delay: Duration::from_millis(env_parse("INBOX_RETRY_BASE_MS", 1000)?),
                 max_delay: Duration::from_millis(env_parse("INBOX_RETRY_MAX_MS", 300_000)?),
-                lease: Duration::from_secs(env_parse("INBOX_LEASE_SECS", 60)?),
+                lease: Duration::from_secs(env_parse("INBOX_LEASE_SECS", 10)?),
                 poll_interval: Duration::from_millis(env_parse("INBOX_POLL_MS", 1000)?),
-                concurrency: env_parse("INBOX_CONCURRENCY", 4)?,
+                concurrency: env_parse("INBOX_CONCURRENCY", 256)?,
+                retention: Duration::from_secs(
+                    env_parse::<u64>("INBOX_RETENTION_DAYS", 7)?.saturating_mul(86_400),
+                ),
             },
             initiation: InitiationConfig {
                 deadline: Duration::from_millis(env_parse("INITIATION_DEADLINE_MS", 2000)?),
@@ -268,9 +274,10 @@ impl GatewayConfig {
                 max_attempts: 12,
                 base_delay: Duration::from_millis(1000),
                 max_delay: Duration::from_secs(300),
-                lease: Duration::from_secs(60),
+                lease: Duration::from_secs(10),
                 poll_interval: Duration::from_millis(1000),
-                concurrency: 4,
+                concurrency: 256,
+                retention: Duration::from_secs(7 * 86_400),
             },
             initiation: InitiationConfig {
                 deadline: Duration::from_millis(2000),

@@ -56,7 +56,8 @@ pub async fn serve(
     db::migrate::<Migrator>(&connection, Component::Gateway).await?;
     let config = Arc::new(config);
     let clients = clients::Clients::new(&config.service_urls)?;
-    let inbox = inbox::Inbox::start(connection.clone());
+    let durability = callmesh_runtime::Durability::for_database(&config.database);
+    let inbox = inbox::Inbox::start(connection.clone(), durability);
     let flows = Arc::new(flows::Flows {
         clients: clients.clone(),
         api: elevenlabs::api::ElevenLabsApi::new(

@@ -1,20 +1,31 @@
-//! The dispatcher: takes due items from the inbox and runs their flows, a few at a time. A
-//! failed attempt is retried with exponential backoff and jitter; after the configured number
-//! of attempts, or on an error no retry can fix, the item is dead-lettered for a human to look
-//! at and replay. A crash mid-attempt leaves the item claimed until its lease runs out, then
-//! another dispatcher (or this one, restarted) takes it over.
+//! The dispatcher: claims due items from the inbox in batches and runs their flows, up to
+//! `INBOX_CONCURRENCY` at a time, starting the next as soon as one finishes (a new webhook wakes
+//! it; a poll is the backstop for retries coming due). While flows run, their leases are renewed;
+//! each result is settled only while this dispatcher's claim still stands. A failed attempt is
+//! retried with exponential backoff and jitter; after the configured number of attempts, or on
+//! an error no retry can fix, the item is dead-lettered for a human to look at and replay. A
+//! flow that panics is caught, counted as a failed attempt, and dead-lettered with the panic
+//! message when out of attempts. A crash mid-attempt leaves the item claimed until its lease
+//! runs out, then any dispatcher (this one restarted, or another replica) takes it over.
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
 use chrono::Utc;
-use futures_util::StreamExt;
+use futures_util::FutureExt;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use super::{Inbox, InboxRow, InboxState};
+use super::{Claim, Inbox, InboxRow, InboxState};
 use crate::config::InboxConfig;
 use crate::flows::{FlowError, Flows, Handled};
+
+/// Most items one claim takes.
+const CLAIM_BATCH: usize = 256;
+/// How long shutdown waits for running flows before leaving them to the lease.
+const DRAIN: Duration = Duration::from_secs(30);
 
 pub async fn run(
     inbox: Inbox,
@@ -22,70 +33,169 @@ pub async fn run(
     config: InboxConfig,
     shutdown: CancellationToken,
 ) {
-    tracing::info!("inbox dispatcher started");
+    let owner = format!("dispatcher-{}", uuid::Uuid::new_v4().simple());
+    let concurrency = config.concurrency.max(1);
+    tracing::info!(%owner, concurrency, "inbox dispatcher started");
+    let slots = Arc::new(Semaphore::new(concurrency));
+    let held: Arc<Mutex<HashSet<i64>>> = Arc::default();
+    let renewing = tokio::spawn(renew_leases(
+        inbox.clone(),
+        owner.clone(),
+        held.clone(),
+        config.lease,
+    ));
+    let pruning = tokio::spawn(prune(inbox.clone(), config.retention, shutdown.clone()));
     loop {
-        let due = match inbox.due(64).await {
-            Ok(due) => due,
+        let first = tokio::select! {
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break,
+            },
+            _ = shutdown.cancelled() => break,
+        };
+        let wanted = (1 + slots.available_permits()).min(CLAIM_BATCH);
+        let claimed = match inbox.claim_due(&owner, wanted as u64, config.lease).await {
+            Ok(claimed) => claimed,
             Err(error) => {
-                tracing::error!(%error, "cannot read the inbox");
+                tracing::error!(%error, "cannot claim inbox items");
                 Vec::new()
             }
         };
-        let worked = !due.is_empty();
-        futures_util::stream::iter(due)
-            .for_each_concurrent(config.concurrency.max(1), |row| {
-                let inbox = inbox.clone();
-                let flows = flows.clone();
-                let config = config.clone();
-                async move { attempt(&inbox, &flows, &config, row).await }
-            })
-            .await;
-        if shutdown.is_cancelled() {
-            break;
-        }
-        if !worked {
+        if claimed.is_empty() {
+            drop(first);
             tokio::select! {
                 _ = inbox.committed.notified() => {}
                 _ = tokio::time::sleep(config.poll_interval) => {}
                 _ = shutdown.cancelled() => break,
             }
+            continue;
+        }
+        if let Ok(mut held) = held.lock() {
+            held.extend(claimed.iter().map(|row| row.id));
+        }
+        let mut first = Some(first);
+        for row in claimed {
+            // This loop is the only one taking slots, and it counted them: one is free.
+            let slot = match first.take() {
+                Some(slot) => slot,
+                None => match slots.clone().try_acquire_owned() {
+                    Ok(slot) => slot,
+                    Err(_) => match slots.clone().acquire_owned().await {
+                        Ok(slot) => slot,
+                        Err(_) => break,
+                    },
+                },
+            };
+            let (inbox, flows, config, owner, held) = (
+                inbox.clone(),
+                flows.clone(),
+                config.clone(),
+                owner.clone(),
+                held.clone(),
+            );
+            tokio::spawn(async move {
+                let id = row.id;
+                attempt(&inbox, &flows, &config, &owner, row).await;
+                if let Ok(mut held) = held.lock() {
+                    held.remove(&id);
+                }
+                drop(slot);
+            });
         }
     }
+    // Let running flows finish (their leases still renewed), then stop.
+    let drained = tokio::time::timeout(DRAIN, slots.acquire_many(concurrency as u32)).await;
+    if drained.is_err() {
+        tracing::warn!(
+            "inbox dispatcher stopped with flows still running; their leases will run out"
+        );
+    }
+    renewing.abort();
+    pruning.abort();
     tracing::info!("inbox dispatcher stopped");
 }
 
-async fn attempt(inbox: &Inbox, flows: &Flows, config: &InboxConfig, row: InboxRow) {
-    match inbox.claim(&row, config.lease).await {
-        Ok(true) => {}
-        Ok(false) => return,
-        Err(error) => {
-            tracing::error!(%error, item = row.id, "cannot claim inbox item");
-            return;
+/// Keeps the leases of the items this dispatcher holds, a third of a lease apart, so a flow
+/// that outlives one lease is not taken over while it still runs.
+async fn renew_leases(
+    inbox: Inbox,
+    owner: String,
+    held: Arc<Mutex<HashSet<i64>>>,
+    lease: Duration,
+) {
+    let every = (lease / 3).max(Duration::from_millis(100));
+    loop {
+        tokio::time::sleep(every).await;
+        let ids: Vec<i64> = match held.lock() {
+            Ok(held) => held.iter().copied().collect(),
+            Err(_) => continue,
+        };
+        for chunk in ids.chunks(500) {
+            if let Err(error) = inbox.renew(&owner, chunk, lease).await {
+                tracing::error!(%error, "cannot renew inbox leases");
+            }
         }
     }
-    let attempts = u32::try_from(row.attempts + 1).unwrap_or(u32::MAX);
+}
+
+/// Deletes finished items older than the retention, once an hour.
+async fn prune(inbox: Inbox, retention: Duration, shutdown: CancellationToken) {
+    loop {
+        let before = Utc::now()
+            - chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::days(30));
+        match inbox.prune(before).await {
+            Ok(0) => {}
+            Ok(deleted) => tracing::info!(deleted, "pruned finished inbox items"),
+            Err(error) => tracing::error!(%error, "cannot prune the inbox"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
+            _ = shutdown.cancelled() => return,
+        }
+    }
+}
+
+async fn attempt(inbox: &Inbox, flows: &Flows, config: &InboxConfig, owner: &str, row: InboxRow) {
+    let claim = Claim {
+        owner: owner.to_owned(),
+        attempt: row.attempts,
+    };
+    let attempts = u32::try_from(row.attempts).unwrap_or(u32::MAX);
     let span = tracing::info_span!("inbox_item", item = row.id, event_type = %row.event_type, event_key = %row.idempotency_key, attempt = attempts);
-    let outcome = tracing::Instrument::instrument(flows.run(&row), span.clone()).await;
+    let run = std::panic::AssertUnwindSafe(flows.run(&row)).catch_unwind();
+    let outcome = match tracing::Instrument::instrument(run, span.clone()).await {
+        Ok(outcome) => outcome,
+        Err(panic) => Err(FlowError::Retryable(format!(
+            "the flow panicked: {}",
+            panic_message(panic.as_ref())
+        ))),
+    };
     let _entered = span.enter();
     let now = Utc::now();
     let settled = match outcome {
         Ok(Handled::Done) => {
-            tracing::info!("inbox item processed");
-            inbox.settle(row.id, InboxState::Done, "", now).await
+            tracing::debug!("inbox item processed");
+            inbox
+                .settle(row.id, &claim, InboxState::Done, "", now)
+                .await
         }
         Ok(Handled::Ignored(reason)) => {
             tracing::info!(%reason, "inbox item ignored");
             inbox
-                .settle(row.id, InboxState::Ignored, &reason, now)
+                .settle(row.id, &claim, InboxState::Ignored, &reason, now)
                 .await
         }
         Err(FlowError::Permanent(error)) => {
             tracing::error!(%error, "inbox item failed for good; dead-lettered");
-            inbox.settle(row.id, InboxState::Dead, &error, now).await
+            inbox
+                .settle(row.id, &claim, InboxState::Dead, &error, now)
+                .await
         }
         Err(FlowError::Retryable(error)) if attempts >= config.max_attempts => {
             tracing::error!(%error, "inbox item out of attempts; dead-lettered");
-            inbox.settle(row.id, InboxState::Dead, &error, now).await
+            inbox
+                .settle(row.id, &claim, InboxState::Dead, &error, now)
+                .await
         }
         Err(FlowError::Retryable(error)) => {
             let delay = retry_delay(config, attempts);
@@ -93,14 +203,26 @@ async fn attempt(inbox: &Inbox, flows: &Flows, config: &InboxConfig, row: InboxR
             let next =
                 now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::seconds(60));
             inbox
-                .settle(row.id, InboxState::Pending, &error, next)
+                .settle(row.id, &claim, InboxState::Pending, &error, next)
                 .await
         }
     };
-    if let Err(error) = settled {
+    match settled {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::warn!("inbox item was taken over by another dispatcher; its result stands")
+        }
         // The lease runs out and the item is attempted again: at least once, never lost.
-        tracing::error!(%error, "cannot record the inbox item's outcome");
+        Err(error) => tracing::error!(%error, "cannot record the inbox item's outcome"),
     }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_owned())
 }
 
 /// Exponential backoff with jitter: base, 2x base, 4x base... capped at the maximum.
@@ -129,6 +251,7 @@ mod tests {
             lease: Duration::from_secs(1),
             poll_interval: Duration::from_secs(1),
             concurrency: 1,
+            retention: Duration::from_secs(86_400),
         };
         let first = retry_delay(&config, 1);
         assert!(

@@ -17,6 +17,8 @@ pub struct Model {
     pub next_attempt_at: DateTimeUtc,
     pub last_error: String,
     pub updated_at: DateTimeUtc,
+    /// The dispatcher holding the item while it is `processing` (empty otherwise).
+    pub claimed_by: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

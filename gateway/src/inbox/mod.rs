@@ -4,18 +4,24 @@
 //! unique index and never processed twice.
 //!
 //! Commits are grouped: concurrent requests hand their items to one writer task, which inserts a
-//! batch in one transaction (one fsync) and answers each request when its batch is durable.
+//! batch in one transaction and answers each request when its batch is durable.
+//!
+//! Items are claimed, not read: a dispatcher takes a batch of due items in one statement, holds
+//! them under a lease it renews while their flows run, and settles each only while its claim
+//! (owner and attempt) still stands. A dispatcher that dies stops renewing; after the lease its
+//! items are due again for any other.
 
 pub mod dispatcher;
 mod entity;
 
 use std::time::Duration;
 
+use callmesh_runtime::Durability;
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::OnConflict;
+use sea_orm::sea_query::{Expr, LockBehavior, LockType, OnConflict, Order, Query};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, FromQueryResult,
+    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 use serde::Serialize;
 use std::sync::Arc;
@@ -99,7 +105,7 @@ struct Pending {
     done: oneshot::Sender<Result<Admission, String>>,
 }
 
-/// Handle onto the inbox: admission through the group-commit writer, and queries.
+/// Handle onto the inbox: admission through the group-commit writer, claims, and queries.
 #[derive(Clone)]
 pub struct Inbox {
     db: DatabaseConnection,
@@ -108,12 +114,40 @@ pub struct Inbox {
     pub(crate) committed: Arc<Notify>,
 }
 
+/// An item as listed for operators: everything but its body, which can be megabytes of audio.
+#[derive(Debug, Clone, FromQueryResult)]
+pub struct InboxSummary {
+    pub id: i64,
+    pub provider: String,
+    pub event_type: String,
+    pub idempotency_key: String,
+    pub received_at: DateTime<Utc>,
+    pub state: String,
+    pub attempts: i32,
+    pub next_attempt_at: DateTime<Utc>,
+    pub last_error: String,
+    pub body_bytes: i64,
+}
+
+/// Who holds a claimed item, for which attempt: renewals and results count only with both.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Claim {
+    pub owner: String,
+    pub attempt: i32,
+}
+
 impl Inbox {
-    /// Starts the writer task; it ends when every `Inbox` handle is dropped.
-    pub fn start(db: DatabaseConnection) -> Inbox {
+    /// Starts the writer task; it ends when every `Inbox` handle is dropped. `durability` makes
+    /// each batch durable before its requests are answered.
+    pub fn start(db: DatabaseConnection, durability: Durability) -> Inbox {
         let (writer, queue) = mpsc::channel(QUEUE_DEPTH);
         let committed = Arc::new(Notify::new());
-        tokio::spawn(write_batches(db.clone(), queue, committed.clone()));
+        tokio::spawn(write_batches(
+            db.clone(),
+            durability,
+            queue,
+            committed.clone(),
+        ));
         Inbox {
             db,
             writer,
@@ -134,28 +168,31 @@ impl Inbox {
             .map_err(|e| InboxError::Database(sea_orm::DbErr::Custom(e)))
     }
 
-    /// Items in `state` (all when `None`), newest first.
+    /// Items in `state` (all when `None`), newest first, without their bodies.
     pub async fn list(
         &self,
         state: Option<InboxState>,
         limit: u64,
-    ) -> Result<Vec<InboxRow>, InboxError> {
+    ) -> Result<Vec<InboxSummary>, InboxError> {
         let mut query = entity::Entity::find()
             .order_by_desc(entity::Column::Id)
             .limit(limit);
         if let Some(state) = state {
             query = query.filter(entity::Column::State.eq(state.as_str()));
         }
-        Ok(query.all(&self.db).await?)
+        Ok(summarised(query).all(&self.db).await?)
     }
 
-    pub async fn get(&self, id: i64) -> Result<Option<InboxRow>, InboxError> {
-        Ok(entity::Entity::find_by_id(id).one(&self.db).await?)
+    /// One item, without its body.
+    pub async fn get(&self, id: i64) -> Result<Option<InboxSummary>, InboxError> {
+        Ok(summarised(entity::Entity::find_by_id(id))
+            .one(&self.db)
+            .await?)
     }
 
     /// Puts an item back in line for an immediate attempt, whatever its state (unless it is
     /// being processed right now). Returns the item as it now stands.
-    pub async fn replay(&self, id: i64) -> Result<Option<InboxRow>, InboxError> {
+    pub async fn replay(&self, id: i64) -> Result<Option<InboxSummary>, InboxError> {
         let now = Utc::now();
         entity::Entity::update_many()
             .col_expr(entity::Column::State, InboxState::Pending.as_str().into())
@@ -170,72 +207,198 @@ impl Inbox {
         self.get(id).await
     }
 
-    /// Items due now, oldest first: pending ones whose time has come, and claimed ones whose
-    /// claimant's lease ran out (it died).
-    pub(crate) async fn due(&self, limit: u64) -> Result<Vec<InboxRow>, InboxError> {
-        Ok(entity::Entity::find()
-            .filter(entity::Column::State.is_in([
+    /// Claims up to `limit` due items for `owner`, oldest first: pending ones whose time has
+    /// come, and claimed ones whose claimant's lease ran out (it died). One statement; on
+    /// PostgreSQL rows another replica is claiming are skipped (`FOR UPDATE SKIP LOCKED`), so
+    /// replicas never claim the same item. Each claimed item's attempt counter goes up by one.
+    pub(crate) async fn claim_due(
+        &self,
+        owner: &str,
+        limit: u64,
+        lease: Duration,
+    ) -> Result<Vec<InboxRow>, InboxError> {
+        let now = Utc::now();
+        let mut due = Query::select();
+        due.column(entity::Column::Id)
+            .from(entity::Entity)
+            .and_where(entity::Column::State.is_in([
                 InboxState::Pending.as_str(),
                 InboxState::Processing.as_str(),
             ]))
-            .filter(entity::Column::NextAttemptAt.lte(Utc::now()))
-            .order_by_asc(entity::Column::Id)
-            .limit(limit)
-            .all(&self.db)
-            .await?)
-    }
-
-    /// Claims `row` for one attempt; false when another dispatcher got it first. The attempt
-    /// counter doubles as the version checked by the update.
-    pub(crate) async fn claim(&self, row: &InboxRow, lease: Duration) -> Result<bool, InboxError> {
-        let now = Utc::now();
-        let until =
-            now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::seconds(60));
-        let claimed = entity::Entity::update_many()
+            .and_where(entity::Column::NextAttemptAt.lte(now))
+            .order_by(entity::Column::Id, Order::Asc)
+            .limit(limit);
+        if self.db.get_database_backend() == DbBackend::Postgres {
+            due.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+        }
+        let mut claimed = entity::Entity::update_many()
             .col_expr(
                 entity::Column::State,
                 InboxState::Processing.as_str().into(),
             )
-            .col_expr(entity::Column::Attempts, (row.attempts + 1).into())
-            .col_expr(entity::Column::NextAttemptAt, until.into())
+            .col_expr(
+                entity::Column::Attempts,
+                Expr::col(entity::Column::Attempts).add(1),
+            )
+            .col_expr(entity::Column::ClaimedBy, owner.into())
+            .col_expr(entity::Column::NextAttemptAt, lease_end(now, lease).into())
             .col_expr(entity::Column::UpdatedAt, now.into())
-            .filter(entity::Column::Id.eq(row.id))
-            .filter(entity::Column::Attempts.eq(row.attempts))
-            .filter(entity::Column::State.eq(row.state.as_str()))
-            .exec(&self.db)
+            .filter(entity::Column::Id.in_subquery(due))
+            .exec_with_returning(&self.db)
             .await?;
-        Ok(claimed.rows_affected == 1)
+        claimed.sort_by_key(|row| row.id);
+        Ok(claimed)
     }
 
-    /// Records the end of an attempt: `state` with `error` and, for a retry, when.
+    /// Extends the lease of every item in `ids` that `owner` still holds.
+    pub(crate) async fn renew(
+        &self,
+        owner: &str,
+        ids: &[i64],
+        lease: Duration,
+    ) -> Result<u64, InboxError> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let now = Utc::now();
+        let renewed = entity::Entity::update_many()
+            .col_expr(entity::Column::NextAttemptAt, lease_end(now, lease).into())
+            .filter(entity::Column::Id.is_in(ids.iter().copied()))
+            .filter(entity::Column::ClaimedBy.eq(owner))
+            .filter(entity::Column::State.eq(InboxState::Processing.as_str()))
+            .exec(&self.db)
+            .await?;
+        Ok(renewed.rows_affected)
+    }
+
+    /// Records the end of an attempt: `state` with `error` and, for a retry, when. Counts only
+    /// while `claim` still holds the item; returns false when it no longer did (its lease ran
+    /// out and another dispatcher took it over: that one's result stands).
     pub(crate) async fn settle(
         &self,
         id: i64,
+        claim: &Claim,
         state: InboxState,
         error: &str,
         next_attempt_at: DateTime<Utc>,
-    ) -> Result<(), InboxError> {
-        entity::Entity::update_many()
+    ) -> Result<bool, InboxError> {
+        let settled = entity::Entity::update_many()
             .col_expr(entity::Column::State, state.as_str().into())
             .col_expr(entity::Column::LastError, error.into())
             .col_expr(entity::Column::NextAttemptAt, next_attempt_at.into())
             .col_expr(entity::Column::UpdatedAt, Utc::now().into())
+            .col_expr(entity::Column::ClaimedBy, "".into())
             .filter(entity::Column::Id.eq(id))
+            .filter(entity::Column::ClaimedBy.eq(claim.owner.as_str()))
+            .filter(entity::Column::Attempts.eq(claim.attempt))
+            .filter(entity::Column::State.eq(InboxState::Processing.as_str()))
             .exec(&self.db)
             .await?;
-        Ok(())
+        Ok(settled.rows_affected == 1)
     }
+
+    /// Deletes finished (`done`, `ignored`) items settled before `before`; dead ones stay for
+    /// an operator. Returns how many went.
+    pub async fn prune(&self, before: DateTime<Utc>) -> Result<u64, InboxError> {
+        let deleted = entity::Entity::delete_many()
+            .filter(
+                entity::Column::State
+                    .is_in([InboxState::Done.as_str(), InboxState::Ignored.as_str()]),
+            )
+            .filter(entity::Column::NextAttemptAt.lt(before))
+            .exec(&self.db)
+            .await?;
+        Ok(deleted.rows_affected)
+    }
+
+    /// How many items are in each state, and when the oldest waiting one arrived.
+    pub async fn backlog(&self) -> Result<Backlog, InboxError> {
+        #[derive(FromQueryResult)]
+        struct Count {
+            state: String,
+            items: i64,
+        }
+        let counts = entity::Entity::find()
+            .select_only()
+            .column(entity::Column::State)
+            .column_as(entity::Column::Id.count(), "items")
+            .group_by(entity::Column::State)
+            .into_model::<Count>()
+            .all(&self.db)
+            .await?;
+        let oldest = entity::Entity::find()
+            .select_only()
+            .column(entity::Column::ReceivedAt)
+            .filter(entity::Column::State.is_in([
+                InboxState::Pending.as_str(),
+                InboxState::Processing.as_str(),
+            ]))
+            .order_by_asc(entity::Column::Id)
+            .into_tuple::<DateTime<Utc>>()
+            .one(&self.db)
+            .await?;
+        let mut backlog = Backlog {
+            oldest_waiting_received_at: oldest,
+            ..Backlog::default()
+        };
+        for count in counts {
+            if let Some(state) = InboxState::parse(&count.state) {
+                backlog
+                    .by_state
+                    .push((state, u64::try_from(count.items).unwrap_or(0)));
+            }
+        }
+        Ok(backlog)
+    }
+}
+
+/// The inbox's counts by state and the arrival of its oldest unfinished item.
+#[derive(Debug, Clone, Default)]
+pub struct Backlog {
+    pub by_state: Vec<(InboxState, u64)>,
+    pub oldest_waiting_received_at: Option<DateTime<Utc>>,
+}
+
+fn lease_end(now: DateTime<Utc>, lease: Duration) -> DateTime<Utc> {
+    now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::seconds(60))
+}
+
+/// `query` as operators see items: every column but the body, and the body's size.
+fn summarised(
+    query: sea_orm::Select<entity::Entity>,
+) -> sea_orm::Selector<sea_orm::SelectModel<InboxSummary>> {
+    query
+        .select_only()
+        .columns([
+            entity::Column::Id,
+            entity::Column::Provider,
+            entity::Column::EventType,
+            entity::Column::IdempotencyKey,
+            entity::Column::ReceivedAt,
+            entity::Column::State,
+            entity::Column::Attempts,
+            entity::Column::NextAttemptAt,
+            entity::Column::LastError,
+        ])
+        .column_as(Expr::cust("CAST(LENGTH(raw_body) AS BIGINT)"), "body_bytes")
+        .into_model::<InboxSummary>()
 }
 
 async fn write_batches(
     db: DatabaseConnection,
+    durability: Durability,
     mut queue: mpsc::Receiver<Pending>,
     committed: Arc<Notify>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let items: Vec<&NewItem> = batch.iter().map(|p| &p.item).collect();
-        match insert_batch(&db, &items).await {
+        let inserted = insert_batch(&db, &items).await;
+        if inserted.is_ok() {
+            // Nobody hears "accepted" before the batch would survive a power cut.
+            durability.barrier().await;
+        }
+        match inserted {
             Ok(admissions) => {
                 for (pending, admission) in batch.drain(..).zip(admissions) {
                     let _ = pending.done.send(Ok(admission));
@@ -281,6 +444,7 @@ async fn insert_one(
         next_attempt_at: Set(item.not_before),
         last_error: Set(String::new()),
         updated_at: Set(now),
+        claimed_by: Set(String::new()),
         ..Default::default()
     })
     .on_conflict(

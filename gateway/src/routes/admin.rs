@@ -14,7 +14,7 @@ use callmesh_proto::telephony::v1 as telephony_pb;
 use crate::AppState;
 use crate::elevenlabs::api::ApiError as ElevenLabsError;
 use crate::error::ApiError;
-use crate::inbox::{InboxRow, InboxState};
+use crate::inbox::{InboxState, InboxSummary};
 
 /// Refuses the request unless it carries the admin token.
 pub(crate) fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
@@ -79,7 +79,7 @@ pub async fn replay_inbox_item(
     Ok(Json(item_json(&item)))
 }
 
-fn item_json(item: &InboxRow) -> Value {
+fn item_json(item: &InboxSummary) -> Value {
     json!({
         "id": item.id,
         "provider": item.provider,
@@ -90,7 +90,7 @@ fn item_json(item: &InboxRow) -> Value {
         "next_attempt_at": item.next_attempt_at.to_rfc3339(),
         "last_error": item.last_error,
         "received_at": item.received_at.to_rfc3339(),
-        "body_bytes": item.raw_body.len(),
+        "body_bytes": item.body_bytes,
     })
 }
 

@@ -54,6 +54,7 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> Result<(), ServeError> {
     let connection = db::connect(&config.database).await?;
+    let durability = callmesh_runtime::Durability::for_database(&config.database);
     let book = LeadBook::new(connection.clone(), config.default_region);
     let gate = ReadinessGate::new();
     let routes = tonic::service::Routes::new(LeadServiceServer::with_interceptor(
@@ -67,5 +68,14 @@ pub async fn serve(
             .map_err(|e| ServeError::Startup(format!("default organization: {e}")))?;
         Ok(())
     };
-    callmesh_runtime::grpc::serve(Component::Lead, listener, shutdown, routes, gate, startup).await
+    callmesh_runtime::grpc::serve(
+        Component::Lead,
+        listener,
+        shutdown,
+        routes,
+        gate,
+        durability,
+        startup,
+    )
+    .await
 }

@@ -4,12 +4,11 @@
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    TransactionTrait,
 };
 
-use std::sync::Arc;
-
-use tokio::sync::{Mutex, broadcast};
+use tokio::sync::{broadcast, mpsc, oneshot};
 
 use callmesh_runtime::ServiceError;
 
@@ -120,19 +119,27 @@ pub const LIVE_BUFFER: usize = 4096;
 pub struct EventLog {
     db: DatabaseConnection,
     live: broadcast::Sender<Event>,
-    /// Publishing appends and broadcasts under one lock, so live subscribers see events in id
-    /// order and a resume point never skips a slower commit.
-    publishing: Arc<Mutex<()>>,
+    /// Publishing goes through one writer task: it appends what concurrent publishers hand it
+    /// in one transaction and broadcasts the new events in id order after the commit, so live
+    /// subscribers see events in id order and a resume point never skips a slower commit.
+    writer: mpsc::Sender<PendingPublish>,
 }
+
+struct PendingPublish {
+    key: String,
+    event: NewEvent,
+    done: oneshot::Sender<Result<(Event, bool), String>>,
+}
+
+/// Most events one commit takes.
+const MAX_BATCH: usize = 512;
 
 impl EventLog {
     pub fn new(db: DatabaseConnection) -> Self {
         let (live, _) = broadcast::channel(LIVE_BUFFER);
-        EventLog {
-            db,
-            live,
-            publishing: Arc::new(Mutex::new(())),
-        }
+        let (writer, queue) = mpsc::channel(4 * MAX_BATCH);
+        tokio::spawn(write_batches(db.clone(), live.clone(), queue));
+        EventLog { db, live, writer }
     }
 
     /// Live events from now on; a receiver that falls `LIVE_BUFFER` behind gets `Lagged`.
@@ -160,37 +167,22 @@ impl EventLog {
         Ok(deleted.rows_affected)
     }
 
-    /// Appends `event` unless `key` was already published; answers the logged event.
+    /// Appends `event` unless `key` was already published; answers the logged event and
+    /// whether it is new.
     pub async fn publish(&self, key: &str, event: NewEvent) -> Result<(Event, bool), ServiceError> {
-        let _order = self.publishing.lock().await;
-        let inserted = event::Entity::insert(event::ActiveModel {
-            idempotency_key: Set(key.to_owned()),
-            organization_id: Set(event.organization_id),
-            lead_id: Set(event.lead_id),
-            event_type: Set(event.kind.as_str().to_owned()),
-            payload_json: Set(event.payload_json),
-            occurred_at: Set(event.occurred_at),
-            ..Default::default()
-        })
-        .on_conflict(
-            OnConflict::column(event::Column::IdempotencyKey)
-                .do_nothing()
-                .to_owned(),
-        )
-        .exec_without_returning(&self.db)
-        .await?;
-        let stored = event::Entity::find()
-            .filter(event::Column::IdempotencyKey.eq(key))
-            .one(&self.db)
-            .await?
-            .ok_or_else(|| ServiceError::Internal(format!("event {key} vanished")))?;
-        let event = to_event(stored)?;
-        if inserted == 1 {
-            tracing::info!(event_id = event.id, kind = event.kind.as_str(), organization_id = %event.organization_id, "event published");
-            // No receivers is fine: nobody is watching.
-            let _ = self.live.send(event.clone());
-        }
-        Ok((event, inserted == 1))
+        let (done, answer) = oneshot::channel();
+        self.writer
+            .send(PendingPublish {
+                key: key.to_owned(),
+                event,
+                done,
+            })
+            .await
+            .map_err(|_| ServiceError::Internal("the event writer has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| ServiceError::Internal("the event writer has stopped".into()))?
+            .map_err(ServiceError::Internal)
     }
 
     /// Events matching `filter` with an id above `after`, oldest first.
@@ -221,6 +213,88 @@ impl EventLog {
             .map(to_event)
             .collect()
     }
+}
+
+async fn write_batches(
+    db: DatabaseConnection,
+    live: broadcast::Sender<Event>,
+    mut queue: mpsc::Receiver<PendingPublish>,
+) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        match append_batch(&db, &batch).await {
+            Ok(logged) => {
+                for (pending, (event, created)) in batch.drain(..).zip(logged) {
+                    if created {
+                        tracing::debug!(event_id = event.id, kind = event.kind.as_str(), organization_id = %event.organization_id, "event published");
+                        // No receivers is fine: nobody is watching.
+                        let _ = live.send(event.clone());
+                    }
+                    let _ = pending.done.send(Ok((event, created)));
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, size = batch.len(), "event log commit failed");
+                for pending in batch.drain(..) {
+                    let _ = pending.done.send(Err(error.to_string()));
+                }
+            }
+        }
+    }
+}
+
+/// Appends a batch in one transaction; answers each event as logged and whether it is new.
+/// A key repeated within the batch is logged once.
+async fn append_batch(
+    db: &DatabaseConnection,
+    batch: &[PendingPublish],
+) -> Result<Vec<(Event, bool)>, ServiceError> {
+    let txn = db.begin().await?;
+    let mut logged = Vec::with_capacity(batch.len());
+    for pending in batch {
+        let inserted = event::Entity::insert(event::ActiveModel {
+            idempotency_key: Set(pending.key.clone()),
+            organization_id: Set(pending.event.organization_id.clone()),
+            lead_id: Set(pending.event.lead_id.clone()),
+            event_type: Set(pending.event.kind.as_str().to_owned()),
+            payload_json: Set(pending.event.payload_json.clone()),
+            occurred_at: Set(pending.event.occurred_at),
+            ..Default::default()
+        })
+        .on_conflict(
+            OnConflict::column(event::Column::IdempotencyKey)
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec(&txn)
+        .await;
+        match inserted {
+            Ok(result) => {
+                let event = Event {
+                    id: u64::try_from(result.last_insert_id).unwrap_or(0),
+                    organization_id: pending.event.organization_id.clone(),
+                    lead_id: pending.event.lead_id.clone(),
+                    kind: pending.event.kind,
+                    payload_json: pending.event.payload_json.clone(),
+                    occurred_at: pending.event.occurred_at,
+                };
+                logged.push((event, true));
+            }
+            Err(DbErr::RecordNotInserted) => {
+                let stored = event::Entity::find()
+                    .filter(event::Column::IdempotencyKey.eq(pending.key.as_str()))
+                    .one(&txn)
+                    .await?
+                    .ok_or_else(|| {
+                        ServiceError::Internal(format!("event {} vanished", pending.key))
+                    })?;
+                logged.push((to_event(stored)?, false));
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+    txn.commit().await?;
+    Ok(logged)
 }
 
 fn to_event(model: event::Model) -> Result<Event, ServiceError> {

@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr,
     TransactionTrait,
@@ -122,7 +123,8 @@ pub enum DatabaseError {
     Migrate { component: String, source: DbErr },
 }
 
-/// Opens a pool on `url`. On SQLite, switches the file to WAL so readers never wait on writers.
+/// Opens a pool on `url`. On SQLite: WAL, `synchronous=NORMAL`, and durability by group fsync
+/// ([`crate::Durability`]).
 pub async fn connect(url: &DatabaseUrl) -> Result<DatabaseConnection, DatabaseError> {
     let connect_error = |source| DatabaseError::Connect {
         variable: url.source.clone(),
@@ -140,13 +142,22 @@ pub async fn connect(url: &DatabaseUrl) -> Result<DatabaseConnection, DatabaseEr
         .min_connections(1)
         .connect_timeout(Duration::from_secs(10))
         .acquire_timeout(Duration::from_secs(10))
+        // A ping before every use is a round trip on every query; a broken connection fails
+        // its query instead, and the caller's retry gets a fresh one.
+        .test_before_acquire(false)
         .sqlx_logging(false);
-    let db = Database::connect(options).await.map_err(connect_error)?;
-    if db.get_database_backend() == DbBackend::Sqlite && !url.as_str().contains(":memory:") {
-        db.execute_unprepared("PRAGMA journal_mode=WAL")
-            .await
-            .map_err(connect_error)?;
+    if !url.is_postgres() && !url.as_str().contains(":memory:") {
+        // WAL: readers never wait on the writer. NORMAL: a commit reaches the WAL, not the disk;
+        // requests that wrote are answered only after `Durability::barrier` has forced it there,
+        // one fsync for every request waiting at that moment (see `durability`).
+        options.map_sqlx_sqlite_opts(|sqlite| {
+            sqlite
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(10))
+        });
     }
+    let db = Database::connect(options).await.map_err(connect_error)?;
     Ok(db)
 }
 

@@ -103,6 +103,7 @@ pub async fn serve<F>(
     shutdown: CancellationToken,
     routes: Routes,
     gate: ReadinessGate,
+    durability: crate::Durability,
     startup: F,
 ) -> Result<(), ServeError>
 where
@@ -132,6 +133,7 @@ where
         Server::builder()
             // Every live SSE subscriber is a stream on the gateway's one connection.
             .max_concurrent_streams(Some(MAX_CONCURRENT_STREAMS))
+            .layer(crate::durability::DurableWrites(durability))
             .add_routes(routes)
             .serve_with_incoming_shutdown(
                 TcpListenerStream::new(listener),
@@ -199,11 +201,15 @@ where
     R: FnOnce(sea_orm::DatabaseConnection, &ReadinessGate) -> Routes,
 {
     let connection = crate::db::connect(database).await?;
+    let durability = crate::Durability::for_database(database);
     let gate = ReadinessGate::new();
     let routes = make_routes(connection.clone(), &gate);
     let startup = async move {
         crate::db::migrate::<M>(&connection, component).await?;
         Ok(())
     };
-    serve(component, listener, shutdown, routes, gate, startup).await
+    serve(
+        component, listener, shutdown, routes, gate, durability, startup,
+    )
+    .await
 }

@@ -5,6 +5,7 @@
 pub mod clients;
 pub mod config;
 pub mod db;
+pub mod durability;
 pub mod errors;
 pub mod grpc;
 pub mod paging;
@@ -12,6 +13,7 @@ pub mod telemetry;
 pub mod timestamps;
 
 pub use config::{Component, ConfigError};
+pub use durability::Durability;
 pub use errors::ServiceError;
 pub use grpc::{ReadinessGate, ServeError};
 

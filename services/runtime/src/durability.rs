@@ -1,0 +1,290 @@
+//! Group durability for SQLite: many commits, one `fsync`.
+//!
+//! SQLite in WAL mode with `synchronous=FULL` fsyncs the write-ahead log inside every commit,
+//! while holding the database's only write lock: on a disk where an fsync costs ~2 ms that caps a
+//! database at a few hundred commits a second however many requests are waiting. Instead, the
+//! databases run with `synchronous=NORMAL` (a commit is written to the WAL, not yet forced to
+//! disk, and survives a crash of the process) and a request that wrote waits on
+//! [`Durability::barrier`] before it is answered. The barrier hands out a ticket; one syncer task
+//! per database forces the WAL to disk for every ticket handed out before its fsync started, so
+//! all the requests that committed while the previous fsync ran share the next one. A request is
+//! therefore answered only when its writes would survive a power cut, and the database commits
+//! at the speed of its CPU, not of its disk.
+//!
+//! PostgreSQL groups concurrent commits into one WAL flush on its own; there the barrier is free.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::sync::{Notify, watch};
+
+use crate::db::DatabaseUrl;
+
+/// Makes commits durable in groups; cheap to clone. See the module docs.
+#[derive(Clone, Default)]
+pub struct Durability {
+    syncer: Option<Arc<Syncer>>,
+}
+
+impl std::fmt::Debug for Durability {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.syncer {
+            Some(syncer) => write!(f, "Durability(group fsync of {})", syncer.wal.display()),
+            None => f.write_str("Durability(at commit)"),
+        }
+    }
+}
+
+struct Syncer {
+    wal: PathBuf,
+    /// Tickets handed out so far.
+    requested: AtomicU64,
+    /// The highest ticket whose commits are on disk.
+    synced: watch::Sender<u64>,
+    wake: Notify,
+}
+
+impl Durability {
+    /// Durability for `url`: group fsync for a SQLite file, nothing to add for PostgreSQL
+    /// (durable at commit) or an in-memory database. Starts the syncer task.
+    pub fn for_database(url: &DatabaseUrl) -> Durability {
+        let Some(database) = sqlite_file(url.as_str()) else {
+            return Durability::default();
+        };
+        let mut wal = database.into_os_string();
+        wal.push("-wal");
+        let syncer = Arc::new(Syncer {
+            wal: PathBuf::from(wal),
+            requested: AtomicU64::new(0),
+            synced: watch::Sender::new(0),
+            wake: Notify::new(),
+        });
+        tokio::spawn(sync_loop(Arc::downgrade(&syncer)));
+        Durability {
+            syncer: Some(syncer),
+        }
+    }
+
+    /// True when commits need [`Durability::barrier`] to be durable (SQLite files).
+    pub fn is_grouped(&self) -> bool {
+        self.syncer.is_some()
+    }
+
+    /// Returns once every commit made before the call is on disk.
+    pub async fn barrier(&self) {
+        let Some(syncer) = &self.syncer else {
+            return;
+        };
+        let ticket = syncer.requested.fetch_add(1, Ordering::SeqCst) + 1;
+        let mut synced = syncer.synced.subscribe();
+        syncer.wake.notify_one();
+        // The sender lives as long as `syncer`, which this handle keeps alive.
+        let _ = synced.wait_for(|done| *done >= ticket).await;
+    }
+}
+
+async fn sync_loop(syncer: std::sync::Weak<Syncer>) {
+    loop {
+        let Some(strong) = syncer.upgrade() else {
+            return;
+        };
+        let target = strong.requested.load(Ordering::SeqCst);
+        if target <= *strong.synced.borrow() {
+            // Re-check now and then: the last handle may have gone while nothing was asked.
+            let _ = tokio::time::timeout(Duration::from_secs(1), strong.wake.notified()).await;
+            continue;
+        }
+        let wal = strong.wal.clone();
+        match tokio::task::spawn_blocking(move || sync_file(&wal)).await {
+            Ok(Ok(())) => {
+                strong.synced.send_replace(target);
+            }
+            Ok(Err(error)) => {
+                tracing::error!(%error, wal = %strong.wal.display(), "cannot fsync the write-ahead log; retrying");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(join) => {
+                tracing::error!(%join, "the fsync task failed; retrying");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// Forces `wal` (and its directory entry) to disk. A missing WAL holds nothing to force: SQLite
+/// removes it only after checkpointing it into the (synced) database file.
+fn sync_file(wal: &std::path::Path) -> std::io::Result<()> {
+    match std::fs::File::open(wal) {
+        Ok(file) => {
+            file.sync_data()?;
+            if let Some(dir) = wal.parent().filter(|d| !d.as_os_str().is_empty()) {
+                // The WAL may have just been created: its name must survive too.
+                std::fs::File::open(dir)?.sync_all()?;
+            }
+            Ok(())
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(error) => Err(error),
+    }
+}
+
+/// A tower layer for a gRPC server: a call that may have written is answered only after
+/// [`Durability::barrier`]. Calls that only read (`Get…`, `List…`, `Search…`, `Resolve…`,
+/// `Authenticate…`, streams, health, reflection) are answered at once.
+#[derive(Clone)]
+pub struct DurableWrites(pub Durability);
+
+impl<S> tower::Layer<S> for DurableWrites {
+    type Service = DurableWritesService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        DurableWritesService {
+            inner,
+            durability: self.0.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct DurableWritesService<S> {
+    inner: S,
+    durability: Durability,
+}
+
+impl<S, B> tower::Service<http::Request<B>> for DurableWritesService<S>
+where
+    S: tower::Service<http::Request<B>>,
+    S::Future: Send + 'static,
+    S::Response: Send + 'static,
+    S::Error: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<S::Response, S::Error>> + Send + 'static>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let durability = self
+            .durability
+            .is_grouped()
+            .then(|| may_write(request.uri().path()))
+            .unwrap_or(false)
+            .then(|| self.durability.clone());
+        let response = self.inner.call(request);
+        Box::pin(async move {
+            let response = response.await?;
+            if let Some(durability) = durability {
+                durability.barrier().await;
+            }
+            Ok(response)
+        })
+    }
+}
+
+/// Whether the gRPC method at `path` (`/package.Service/Method`) may write.
+fn may_write(path: &str) -> bool {
+    if path.starts_with("/grpc.") {
+        return false;
+    }
+    let method = path.rsplit('/').next().unwrap_or(path);
+    const READS: [&str; 6] = [
+        "Get",
+        "List",
+        "Search",
+        "Resolve",
+        "Authenticate",
+        "Subscribe",
+    ];
+    !READS.iter().any(|prefix| method.starts_with(prefix))
+}
+
+/// The file behind a `sqlite:` URL, or `None` for other databases and in-memory ones.
+fn sqlite_file(url: &str) -> Option<PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or(rest);
+    if path.is_empty() || path.contains(":memory:") || url.contains("mode=memory") {
+        return None;
+    }
+    Some(PathBuf::from(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_file_behind_sqlite_urls_only() {
+        assert_eq!(
+            sqlite_file("sqlite://data/lead.db?mode=rwc"),
+            Some(PathBuf::from("data/lead.db"))
+        );
+        assert_eq!(
+            sqlite_file("sqlite:/tmp/x.db"),
+            Some(PathBuf::from("/tmp/x.db"))
+        );
+        assert_eq!(sqlite_file("sqlite::memory:"), None);
+        assert_eq!(sqlite_file("postgres://u@h/db"), None);
+    }
+
+    #[tokio::test]
+    async fn every_waiter_is_released_by_a_sync_that_started_after_it_asked() {
+        let dir = std::env::temp_dir().join(format!("durability-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let url = DatabaseUrl::parse(&format!("sqlite://{}/x.db", dir.display()), "TEST")
+            .expect("valid url");
+        let durability = Durability::for_database(&url);
+        assert!(durability.is_grouped());
+        std::fs::write(dir.join("x.db-wal"), b"frames").expect("write a wal");
+        let waiters: Vec<_> = (0..50)
+            .map(|_| {
+                let durability = durability.clone();
+                tokio::spawn(async move { durability.barrier().await })
+            })
+            .collect();
+        for waiter in waiters {
+            tokio::time::timeout(Duration::from_secs(10), waiter)
+                .await
+                .expect("released")
+                .expect("joined");
+        }
+        let syncer = durability.syncer.as_ref().expect("grouped");
+        assert_eq!(*syncer.synced.borrow(), 50, "all 50 tickets covered");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn only_calls_that_may_write_wait() {
+        assert!(may_write("/callmesh.lead.v1.LeadService/FindOrCreateLead"));
+        assert!(may_write(
+            "/callmesh.notification.v1.NotificationService/Publish"
+        ));
+        assert!(may_write(
+            "/callmesh.context.v1.ContextService/BuildInitiationData"
+        ));
+        assert!(!may_write("/callmesh.lead.v1.LeadService/GetLead"));
+        assert!(!may_write(
+            "/callmesh.notification.v1.NotificationService/Subscribe"
+        ));
+        assert!(!may_write("/grpc.health.v1.Health/Check"));
+    }
+
+    #[tokio::test]
+    async fn postgres_needs_no_barrier() {
+        let url = DatabaseUrl::parse("postgres://u@localhost/db", "TEST").expect("valid url");
+        let durability = Durability::for_database(&url);
+        assert!(!durability.is_grouped());
+        durability.barrier().await;
+    }
+}
