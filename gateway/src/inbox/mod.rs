@@ -228,10 +228,7 @@ impl Inbox {
             .and_where(entity::Column::NextAttemptAt.lte(now))
             .order_by(entity::Column::Id, Order::Asc)
             .limit(limit);
-        if self.db.get_database_backend() == DbBackend::Postgres {
-            due.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
-        }
-        let mut claimed = entity::Entity::update_many()
+        let claim = entity::Entity::update_many()
             .col_expr(
                 entity::Column::State,
                 InboxState::Processing.as_str().into(),
@@ -242,10 +239,37 @@ impl Inbox {
             )
             .col_expr(entity::Column::ClaimedBy, owner.into())
             .col_expr(entity::Column::NextAttemptAt, lease_end(now, lease).into())
-            .col_expr(entity::Column::UpdatedAt, now.into())
-            .filter(entity::Column::Id.in_subquery(due))
-            .exec_with_returning(&self.db)
-            .await?;
+            .col_expr(entity::Column::UpdatedAt, now.into());
+        let mut claimed = if self.db.get_database_backend() == DbBackend::Postgres {
+            due.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+            claim
+                .filter(entity::Column::Id.in_subquery(due))
+                .exec_with_returning(&self.db)
+                .await?
+        } else {
+            // SQLite has one writer: choosing and marking in one transaction is a claim.
+            let txn = self.db.begin().await?;
+            let ids: Vec<i64> = txn
+                .query_all(self.db.get_database_backend().build(&due))
+                .await?
+                .iter()
+                .map(|row| row.try_get_by_index::<i64>(0))
+                .collect::<Result<_, _>>()?;
+            if ids.is_empty() {
+                txn.commit().await?;
+                return Ok(Vec::new());
+            }
+            claim
+                .filter(entity::Column::Id.is_in(ids.iter().copied()))
+                .exec(&txn)
+                .await?;
+            let rows = entity::Entity::find()
+                .filter(entity::Column::Id.is_in(ids))
+                .all(&txn)
+                .await?;
+            txn.commit().await?;
+            rows
+        };
         claimed.sort_by_key(|row| row.id);
         Ok(claimed)
     }
