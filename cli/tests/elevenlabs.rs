@@ -660,6 +660,15 @@ async fn a_service_down_delays_work_and_loses_nothing() {
         mesh.create_organization("Bike Shop", SHOP_NUMBER, None)
             .await;
         mesh.stop(Component::Analysis).await;
+        // Health tells of the service down; liveness and readiness (what an orchestrator acts
+        // on) ask only the gateway itself, so it stays in rotation taking webhooks.
+        assert_eq!(mesh.health().await.0, 503, "{backend:?}");
+        for path in ["/api/live", "/api/ready"] {
+            let response = reqwest::get(format!("{}{path}", mesh.gateway()))
+                .await
+                .expect("gateway answers");
+            assert_eq!(response.status().as_u16(), 200, "{backend:?}: {path}");
+        }
         for i in 0..3 {
             let (status, _) = mesh
                 .post_signed(POST_CALL, &transcription(&format!("conv_down_{i}")))

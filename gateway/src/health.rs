@@ -1,5 +1,9 @@
 //! `GET /api/health`: asks every service's `grpc.health.v1.Health` at once, over channels made
 //! once at start. 200 when all serve; 503 naming those that don't.
+//!
+//! For orchestrators, two cheaper answers: `GET /api/live` (the process answers HTTP: restart it
+//! when it doesn't) and `GET /api/ready` (the gateway's own database answers, so webhooks can be
+//! accepted into the inbox: route traffic here while it does, whatever the services' state).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -85,4 +89,27 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
         "database": database,
     });
     (status, Json(body))
+}
+
+/// `GET /api/live`: 200 whenever the process answers, asking nothing else, so a slow database
+/// or a service down never gets a working gateway restarted.
+pub async fn live() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+/// `GET /api/ready`: 200 while the gateway's own database answers, which is all accepting a
+/// webhook needs (flows wait in the inbox while a service is down); 503 when it does not or
+/// the gateway is shutting down.
+pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+    if state.shutdown.is_cancelled() {
+        let body = json!({ "status": "unavailable", "reason": "shutting down" });
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(body));
+    }
+    match tokio::time::timeout(CHECK_TIMEOUT, state.db.ping()).await {
+        Ok(Ok(())) => (StatusCode::OK, Json(json!({ "status": "ok" }))),
+        _ => {
+            let body = json!({ "status": "unavailable", "database": "unreachable" });
+            (StatusCode::SERVICE_UNAVAILABLE, Json(body))
+        }
+    }
 }

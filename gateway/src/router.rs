@@ -31,6 +31,8 @@ pub fn router(state: AppState) -> Router {
     };
     Router::new()
         .route("/api/health", get(health::health))
+        .route("/api/live", get(health::live))
+        .route("/api/ready", get(health::ready))
         .route(
             "/api/webhooks/elevenlabs/post-call",
             webhook(post(webhooks::post_call), large),
