@@ -1,14 +1,18 @@
 //! `EventLog`: the append-only log of everything that happened, in id order. Publishing is
 //! idempotent on the caller's key (a unique index), so a retried flow logs an event once.
+//! The log is the source of truth for live updates too: each replica reads it to feed its
+//! subscribers, so a dashboard sees every event whichever replica published it.
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::OnConflict;
+use sea_orm::sqlx::postgres::PgListener;
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-    TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set, TransactionTrait,
 };
+use std::sync::{Arc, Weak};
 
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{Notify, broadcast, mpsc, oneshot, watch};
 
 use callmesh_runtime::ServiceError;
 
@@ -120,8 +124,7 @@ pub struct EventLog {
     db: DatabaseConnection,
     live: broadcast::Sender<Event>,
     /// Publishing goes through one writer task: it appends what concurrent publishers hand it
-    /// in one transaction and broadcasts the new events in id order after the commit, so live
-    /// subscribers see events in id order and a resume point never skips a slower commit.
+    /// in one transaction (one commit for many events).
     writer: mpsc::Sender<PendingPublish>,
 }
 
@@ -133,12 +136,37 @@ struct PendingPublish {
 
 /// Most events one commit takes.
 const MAX_BATCH: usize = 512;
+/// The PostgreSQL channel that tells every replica the log grew (ids only, never payloads).
+const APPENDED_CHANNEL: &str = "callmesh_events_appended";
+/// How often the log is read even without a wake-up, in case one was lost.
+const TAIL_BACKSTOP: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl EventLog {
+    /// The log on `db`. Live subscribers are fed by reading the log itself, in id order, when a
+    /// publish on this replica or (on PostgreSQL, through `LISTEN/NOTIFY`) on any other one says
+    /// it grew, and at least every second: every replica serves every event, in order, whoever
+    /// published it.
     pub fn new(db: DatabaseConnection) -> Self {
         let (live, _) = broadcast::channel(LIVE_BUFFER);
         let (writer, queue) = mpsc::channel(4 * MAX_BATCH);
-        tokio::spawn(write_batches(db.clone(), live.clone(), queue));
+        let appended = Arc::new(Notify::new());
+        // Nothing is appended before the tail knows where the log ends, so it misses nothing.
+        let (tailing, tail_started) = watch::channel(false);
+        tokio::spawn(write_batches(
+            db.clone(),
+            queue,
+            appended.clone(),
+            tail_started,
+        ));
+        if db.get_database_backend() == DbBackend::Postgres {
+            tokio::spawn(listen(db.clone(), Arc::downgrade(&appended)));
+        }
+        tokio::spawn(tail(
+            db.clone(),
+            live.clone(),
+            Arc::downgrade(&appended),
+            tailing,
+        ));
         EventLog { db, live, writer }
     }
 
@@ -192,43 +220,50 @@ impl EventLog {
         after: u64,
         limit: u64,
     ) -> Result<Vec<Event>, ServiceError> {
-        let mut query = event::Entity::find()
-            .filter(event::Column::Id.gt(i64::try_from(after).unwrap_or(i64::MAX)))
-            .order_by_asc(event::Column::Id)
-            .limit(limit);
-        if let Some(organization_id) = &filter.organization_id {
-            query = query.filter(event::Column::OrganizationId.eq(organization_id.as_str()));
-        }
-        if let Some(lead_id) = &filter.lead_id {
-            query = query.filter(event::Column::LeadId.eq(lead_id.as_str()));
-        }
-        if !filter.kinds.is_empty() {
-            query = query
-                .filter(event::Column::EventType.is_in(filter.kinds.iter().map(|k| k.as_str())));
-        }
-        query
-            .all(&self.db)
-            .await?
-            .into_iter()
-            .map(to_event)
-            .collect()
+        list_after(&self.db, filter, after, limit).await
     }
+}
+
+async fn list_after(
+    db: &DatabaseConnection,
+    filter: &EventFilter,
+    after: u64,
+    limit: u64,
+) -> Result<Vec<Event>, ServiceError> {
+    let mut query = event::Entity::find()
+        .filter(event::Column::Id.gt(i64::try_from(after).unwrap_or(i64::MAX)))
+        .order_by_asc(event::Column::Id)
+        .limit(limit);
+    if let Some(organization_id) = &filter.organization_id {
+        query = query.filter(event::Column::OrganizationId.eq(organization_id.as_str()));
+    }
+    if let Some(lead_id) = &filter.lead_id {
+        query = query.filter(event::Column::LeadId.eq(lead_id.as_str()));
+    }
+    if !filter.kinds.is_empty() {
+        query =
+            query.filter(event::Column::EventType.is_in(filter.kinds.iter().map(|k| k.as_str())));
+    }
+    query.all(db).await?.into_iter().map(to_event).collect()
 }
 
 async fn write_batches(
     db: DatabaseConnection,
-    live: broadcast::Sender<Event>,
     mut queue: mpsc::Receiver<PendingPublish>,
+    appended: Arc<Notify>,
+    mut tail_started: watch::Receiver<bool>,
 ) {
+    if tail_started.wait_for(|started| *started).await.is_err() {
+        return;
+    }
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
         match append_batch(&db, &batch).await {
             Ok(logged) => {
+                appended.notify_one();
                 for (pending, (event, created)) in batch.drain(..).zip(logged) {
                     if created {
                         tracing::debug!(event_id = event.id, kind = event.kind.as_str(), organization_id = %event.organization_id, "event published");
-                        // No receivers is fine: nobody is watching.
-                        let _ = live.send(event.clone());
                     }
                     let _ = pending.done.send(Ok((event, created)));
                 }
@@ -250,6 +285,13 @@ async fn append_batch(
     batch: &[PendingPublish],
 ) -> Result<Vec<(Event, bool)>, ServiceError> {
     let txn = db.begin().await?;
+    let postgres = db.get_database_backend() == DbBackend::Postgres;
+    if postgres {
+        // One appender at a time across replicas, so ids become visible in id order and a
+        // reader that has seen id n never later finds a smaller one committed.
+        txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({APPEND_LOCK})"))
+            .await?;
+    }
     let mut logged = Vec::with_capacity(batch.len());
     for pending in batch {
         let inserted = event::Entity::insert(event::ActiveModel {
@@ -293,8 +335,120 @@ async fn append_batch(
             Err(error) => return Err(error.into()),
         }
     }
+    if postgres && logged.iter().any(|(_, created)| *created) {
+        // Delivered to every listening replica when (and only if) the batch commits.
+        txn.execute_unprepared(&format!("NOTIFY {APPENDED_CHANNEL}"))
+            .await?;
+    }
     txn.commit().await?;
     Ok(logged)
+}
+
+/// The advisory lock key that serialises appends (an arbitrary constant of this log).
+const APPEND_LOCK: i64 = 0x6361_6c6c_6d65_7368;
+
+/// Reads what was appended since the last read, in id order, and hands it to live subscribers.
+/// Ends when the log's last handle is gone.
+async fn tail(
+    db: DatabaseConnection,
+    live: broadcast::Sender<Event>,
+    appended: Weak<Notify>,
+    started: watch::Sender<bool>,
+) {
+    // Live means from now on: start at the end of the log, once its table exists.
+    let mut after = loop {
+        if appended.strong_count() == 0 {
+            return;
+        }
+        match newest_id(&db).await {
+            Ok(newest) => break newest,
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+        }
+    };
+    started.send_replace(true);
+    loop {
+        let Some(wake) = appended.upgrade() else {
+            return;
+        };
+        let _ = tokio::time::timeout(TAIL_BACKSTOP, wake.notified()).await;
+        drop(wake);
+        loop {
+            match list_after(&db, &EventFilter::default(), after, TAIL_BATCH).await {
+                Ok(events) => {
+                    let more = events.len() as u64 == TAIL_BATCH;
+                    for event in events {
+                        after = event.id;
+                        // No receivers is fine: nobody is watching.
+                        let _ = live.send(event);
+                    }
+                    if !more {
+                        break;
+                    }
+                }
+                Err(error) => {
+                    tracing::error!(%error, "cannot read new events for live subscribers");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+const TAIL_BATCH: u64 = 1000;
+
+async fn newest_id(db: &DatabaseConnection) -> Result<u64, ServiceError> {
+    let newest = event::Entity::find()
+        .order_by_desc(event::Column::Id)
+        .one(db)
+        .await?;
+    Ok(newest
+        .map(|e| u64::try_from(e.id).unwrap_or(0))
+        .unwrap_or(0))
+}
+
+/// Wakes the tail whenever any replica's append commits (PostgreSQL `LISTEN`); reconnects
+/// after a failure, waking the tail once in case something was missed meanwhile.
+async fn listen(db: DatabaseConnection, appended: Weak<Notify>) {
+    let pool = db.get_postgres_connection_pool().clone();
+    loop {
+        if appended.upgrade().is_none() {
+            return;
+        }
+        let mut listener = match PgListener::connect_with(&pool).await {
+            Ok(listener) => listener,
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for new events; retrying");
+                tokio::time::sleep(TAIL_BACKSTOP).await;
+                continue;
+            }
+        };
+        if let Err(error) = listener.listen(APPENDED_CHANNEL).await {
+            tracing::warn!(%error, "cannot listen for new events; retrying");
+            tokio::time::sleep(TAIL_BACKSTOP).await;
+            continue;
+        }
+        loop {
+            match tokio::time::timeout(TAIL_BACKSTOP * 5, listener.recv()).await {
+                Ok(Ok(_)) => match appended.upgrade() {
+                    Some(wake) => wake.notify_one(),
+                    None => return,
+                },
+                // Quiet: check the log is still wanted, keep listening.
+                Err(_) => {
+                    if appended.upgrade().is_none() {
+                        return;
+                    }
+                }
+                Ok(Err(error)) => {
+                    tracing::warn!(%error, "lost the event notifications; reconnecting");
+                    if let Some(wake) = appended.upgrade() {
+                        wake.notify_one();
+                    }
+                    break;
+                }
+            }
+        }
+    }
 }
 
 fn to_event(model: event::Model) -> Result<Event, ServiceError> {
