@@ -303,13 +303,17 @@ fn score_call(
         }
     }
 
-    if let Some(name) = call.expected.caller_name.as_deref().map(str::trim) {
-        if !name.is_empty() {
-            report.names_labelled += 1;
-            let first = name.split_whitespace().next().unwrap_or(name);
-            if findings.summary.contains(first) {
-                report.names_in_summary += 1;
-            }
+    if let Some(name) = call
+        .expected
+        .caller_name
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+    {
+        report.names_labelled += 1;
+        let first = name.split_whitespace().next().unwrap_or(name);
+        if findings.summary.contains(first) {
+            report.names_in_summary += 1;
         }
     }
 
@@ -355,9 +359,10 @@ fn score_call(
         }
     }
     if summaries {
-        report
-            .disagreements
-            .push(format!("{}: summary: {}", call.id, findings.summary));
+        report.disagreements.push(format!(
+            "{}: [{} {:+.2}] summary: {}",
+            call.id, call.expected.sentiment, findings.sentiment_score, findings.summary
+        ));
     }
 }
 

@@ -463,7 +463,7 @@ confidence_level is high, medium or low. cheating_detected is true only when the
 shows outside help; quote it in evidence. system_recommendation is one of: Recommended for \
 Panel Interview, Recommended for Further Screening, Not Recommended.";
 
-const INTENT_NAMES: [&str; 9] = [
+const INTENT_NAMES: [&str; 10] = [
     "purchase",
     "pricing",
     "booking",
@@ -473,6 +473,7 @@ const INTENT_NAMES: [&str; 9] = [
     "not_interested",
     "wrong_number",
     "voicemail",
+    "interview",
 ];
 
 static CONVERSATION_SCHEMA: LazyLock<Value> = LazyLock::new(|| {

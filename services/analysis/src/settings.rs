@@ -37,6 +37,13 @@ pub struct ScoringWeights {
     pub criterion: i32,
     /// When a next step (an action item) was agreed.
     pub next_step: i32,
+    /// An agreed purchase or a booked visit: hot even on a short call.
+    pub commitment: i32,
+    /// A screening interview's lead score, by the interview evaluation's recommendation:
+    /// panel interview, further screening, not recommended.
+    pub interview_advance: i32,
+    pub interview_hold: i32,
+    pub interview_reject: i32,
 }
 
 impl Default for ScoringWeights {
@@ -44,17 +51,17 @@ impl Default for ScoringWeights {
         ScoringWeights {
             baseline: 20,
             per_caller_turn: 2,
-            max_engagement: 16,
+            max_engagement: 10,
             intents: [
                 ("purchase", 30),
-                ("booking", 20),
+                ("booking", 25),
                 ("pricing", 15),
                 ("call_back", 5),
-                ("support", 0),
-                ("complaint", -10),
+                ("support", -5),
+                ("complaint", -20),
                 ("not_interested", -40),
-                ("wrong_number", -40),
-                ("voicemail", -20),
+                ("wrong_number", -60),
+                ("voicemail", -30),
             ]
             .into_iter()
             .map(|(name, points)| (name.to_owned(), points))
@@ -68,6 +75,10 @@ impl Default for ScoringWeights {
             agent_failure: -10,
             criterion: 3,
             next_step: 5,
+            commitment: 25,
+            interview_advance: 85,
+            interview_hold: 60,
+            interview_reject: 25,
         }
     }
 }

@@ -3,7 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::text::{capitalize, clip, find_phrase, negated, sentences};
+use super::Speaker;
+use super::text::{capitalize, find_phrase, normalize, sentences};
 
 /// What the caller wanted, with the sentences that show it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -13,276 +14,1315 @@ pub struct Intent {
     pub evidence: Vec<String>,
 }
 
-struct IntentRule {
-    name: &'static str,
-    phrases: &'static [&'static str],
-    /// Whether "not …" in front cancels the phrase ("I don't want to buy").
-    negatable: bool,
-}
-
-const INTENTS: &[IntentRule] = &[
-    IntentRule {
-        name: "purchase",
-        phrases: &[
-            "buy",
-            "purchase",
-            "place an order",
-            "order one",
-            "order it",
-            "i'll take it",
-            "i'll take one",
-            "we'll take it",
-            "sign me up",
-            "sign up",
-            "go ahead with",
-            "ready to go ahead",
-            "want to get one",
-            "put down a deposit",
-            "pay the deposit",
-            "upgrade",
-            "renew",
-        ],
-        negatable: true,
-    },
-    IntentRule {
-        name: "pricing",
-        phrases: &[
-            "price",
-            "pricing",
-            "how much",
-            "cost",
-            "quote",
-            "discount",
-            "financing",
-            "payment plan",
-            "monthly payment",
-            "budget",
-            "afford",
-            "expensive",
-            "cheaper",
-            "rates",
-        ],
-        negatable: false,
-    },
-    IntentRule {
-        name: "booking",
-        phrases: &[
-            "book",
-            "appointment",
-            "schedule",
-            "reserve",
-            "reservation",
-            "test ride",
-            "test drive",
-            "come in",
-            "come by",
-            "stop by",
-            "slot",
-            "demo",
-            "consultation",
-            "viewing",
-            "reschedule",
-        ],
-        negatable: true,
-    },
-    IntentRule {
-        name: "support",
-        phrases: &[
-            "not working",
-            "doesn't work",
-            "stopped working",
-            "won't turn on",
-            "won't start",
-            "broken",
-            "problem with",
-            "issue with",
-            "error",
-            "repair",
-            "fix",
-            "help me with",
-            "how do i",
-            "can't log in",
-            "reset my",
-            "warranty",
-            "really slow",
-            "keeps dropping",
-            "keeps crashing",
-        ],
-        negatable: false,
-    },
-    IntentRule {
-        name: "complaint",
-        phrases: &[
-            "complaint",
-            "complain",
-            "unacceptable",
-            "terrible",
-            "awful",
-            "worst",
-            "disappointed",
-            "refund",
-            "ridiculous",
-            "frustrated",
-            "fed up",
-            "never again",
-            "speak to a manager",
-            "overcharged",
-            "charged twice",
-            "still waiting",
-            "rude",
-        ],
-        negatable: false,
-    },
-    IntentRule {
-        name: "call_back",
-        phrases: &[
-            "call me back",
-            "call back",
-            "callback",
-            "ring me back",
-            "call me later",
-            "call me tomorrow",
-            "call me next",
-            "call me on",
-            "call me in",
-            "try me again",
-            "try me later",
-            "better time to call",
-            "call again",
-        ],
-        negatable: true,
-    },
-    IntentRule {
-        name: "not_interested",
-        phrases: &[
-            "not interested",
-            "no thanks",
-            "no thank you",
-            "stop calling",
-            "don't call",
-            "do not call",
-            "remove me",
-            "take me off",
-            "not looking",
-            "don't need",
-            "don't want",
-            "not right now",
-            "already have one",
-            "went with another",
-            "not for me",
-        ],
-        negatable: false,
-    },
-    IntentRule {
-        name: "wrong_number",
-        phrases: &[
-            "wrong number",
-            "no one by that name",
-            "nobody by that name",
-            "no one here by",
-            "nobody here by",
-            "doesn't live here",
-            "you have the wrong",
-            "never heard of",
-        ],
-        negatable: false,
-    },
-    IntentRule {
-        name: "voicemail",
-        phrases: &[
-            "leave a message",
-            "leave your message",
-            "after the tone",
-            "after the beep",
-            "not available to take your call",
-            "can't take your call",
-            "reached the voicemail",
-            "voicemail of",
-            "mailbox is full",
-            "record your message",
-        ],
-        negatable: false,
-    },
+/// Buying, said outright or indirectly ("pretty much sold", a trade-in toward the next one).
+/// A negation in front cancels a phrase ("I'm not going to buy").
+pub const PURCHASE: &[&str] = &[
+    "place an order",
+    "place the order",
+    "order one",
+    "order it",
+    "order two",
+    "i'd like to order",
+    "i want to order",
+    "ready to order",
+    "i'll take it",
+    "i'll take one",
+    "i'll take two",
+    "i'll take both",
+    "i'll take that one",
+    "we'll take it",
+    "we'll take one",
+    "i'll get it",
+    "i'll get one",
+    "i'll go with",
+    "we'll go with",
+    "let's go with",
+    "go with the",
+    "sign me up",
+    "sign us up",
+    "count me in",
+    "go ahead with",
+    "let's go ahead",
+    "go ahead and order",
+    "ready to go ahead",
+    "let's do it",
+    "let's do this",
+    "let's do that",
+    "go for it",
+    "i'm sold",
+    "pretty much sold",
+    "you sold me",
+    "sold on it",
+    "it's a deal",
+    "we have a deal",
+    "you've got a deal",
+    "where do i sign",
+    "lock it in",
+    "lock in the",
+    "put me down for",
+    "put down a deposit",
+    "put a deposit",
+    "leave a deposit",
+    "pay the deposit",
+    "pay a deposit",
+    "make an offer",
+    "put in an offer",
+    "put an offer",
+    "trade in my",
+    "trade-in",
+    "trading in",
+    "want to get one",
+    "i'd like to get one",
+    "upgrade",
+    "renew",
+    "reactivate",
+    "subscribe",
+    "sign up for",
+    "keep the plan",
+    "add it to my policy",
+    "switch over",
+    "switch to you",
+    "buy it",
+    "buy one",
+    "buy them",
+    "buy this",
+    "buy that",
+    "buy the",
+    "i'll buy",
+    "we'll buy",
+    "i will buy",
+    "we will buy",
+    "ready to buy",
+    "ready to purchase",
+    "make the purchase",
+    "complete the purchase",
+    "purchase it",
+    "i'd like to buy",
+    "i want to buy it",
+    "i'll take the",
+    "hold it for me",
+    "put my name on it",
+    "i'll come sign",
+    "come sign",
+    "sign the papers",
+    "sign the contract",
+    "keep going with",
+    "keep it going",
+    "i'm in",
 ];
 
-/// Intents whose evidence stands only when the caller is not refusing in the same sentence.
-const CANCELLED_BY_REFUSAL: [&str; 3] = ["purchase", "booking", "call_back"];
+/// Asking about or discussing what something costs.
+pub const PRICING: &[&str] = &[
+    "price",
+    "prices",
+    "priced",
+    "pricing",
+    "how much",
+    "cost",
+    "costs",
+    "quote",
+    "estimate",
+    "discount",
+    "a deal on",
+    "best deal",
+    "financing",
+    "finance it",
+    "payment plan",
+    "monthly payment",
+    "monthly payments",
+    "per month",
+    "a month",
+    "down payment",
+    "budget",
+    "afford",
+    "expensive",
+    "cheaper",
+    "cheapest",
+    "pricey",
+    "steep",
+    "rates",
+    "rate",
+    "premium",
+    "deductible",
+    "copay",
+    "co-pay",
+    "fee",
+    "fees",
+    "what do you charge",
+    "do you charge",
+    "charge for",
+    "money-wise",
+    "ballpark",
+    "promotion",
+    "promo",
+    "coupon",
+    "special offer",
+    "what's it worth",
+    "trade-in value",
+    "covered by",
+    "does insurance cover",
+    "insurance cover",
+    "out of pocket",
+    "dollars",
+    "dollar",
+    "bucks",
+    "grand",
+];
 
-/// The intents in what the caller said, strongest first; each with up to three evidence
-/// sentences. Confidence grows with the number of sentences that show it.
-pub fn intents(caller_turns: &[&str]) -> Vec<Intent> {
-    let mut found: Vec<Intent> = Vec::new();
-    for turn in caller_turns {
-        for sentence in sentences(turn) {
-            let lower = sentence.to_lowercase();
-            let refusing = INTENTS
-                .iter()
-                .filter(|r| r.name == "not_interested")
-                .any(|r| matches_rule(&lower, r));
-            // "Wrong number, I never asked for a quote": nothing else in that sentence counts.
-            let wrong_number = INTENTS
-                .iter()
-                .filter(|r| r.name == "wrong_number")
-                .any(|r| matches_rule(&lower, r));
-            for rule in INTENTS {
-                if (refusing || wrong_number) && CANCELLED_BY_REFUSAL.contains(&rule.name)
-                    || wrong_number && rule.name != "wrong_number"
-                {
-                    continue;
-                }
-                if !matches_rule(&lower, rule) {
-                    continue;
-                }
-                let evidence = clip(sentence, 200);
-                match found.iter_mut().find(|i| i.name == rule.name) {
-                    Some(intent) => {
-                        intent.confidence += 1.0;
-                        if intent.evidence.len() < 3 && !intent.evidence.contains(&evidence) {
-                            intent.evidence.push(evidence);
-                        }
-                    }
-                    None => found.push(Intent {
-                        name: rule.name.to_owned(),
-                        confidence: 1.0,
-                        evidence: vec![evidence],
-                    }),
-                }
-            }
-        }
-    }
-    // `confidence` counted sentences so far: 1 → 0.6, 2 → 0.75, 3 → 0.85, 4+ → 0.9.
-    for intent in &mut found {
-        intent.confidence = match intent.confidence as u32 {
-            0 | 1 => 0.6,
-            2 => 0.75,
-            3 => 0.85,
-            _ => 0.9,
-        };
-    }
-    found.sort_by(|a, b| {
-        b.confidence
-            .total_cmp(&a.confidence)
-            .then_with(|| rank(&a.name).cmp(&rank(&b.name)))
-    });
-    found
+/// Booking, asking for or moving a visit, appointment, viewing or demo.
+pub const BOOKING: &[&str] = &[
+    "book",
+    "booking",
+    "book in",
+    "appointment",
+    "schedule",
+    "reschedule",
+    "reserve",
+    "reservation",
+    "a table for",
+    "test ride",
+    "test drive",
+    "come in",
+    "come by",
+    "come over",
+    "stop by",
+    "swing by",
+    "drop by",
+    "pop in",
+    "pop by",
+    "visit",
+    "viewing",
+    "a showing",
+    "see the house",
+    "see the place",
+    "see the property",
+    "see the apartment",
+    "see the flat",
+    "see it in person",
+    "take a look at it",
+    "have a look at it",
+    "slot",
+    "demo",
+    "consultation",
+    "check-up",
+    "checkup",
+    "cleaning",
+    "fit me in",
+    "squeeze me in",
+    "get me in",
+    "get in to see",
+    "earliest available",
+    "any availability",
+    "any openings",
+    "send someone",
+    "send a technician",
+    "come out",
+    "come take a look",
+    "when can someone come",
+    "someone come out",
+    "send somebody",
+    "bring it in",
+    "drop it off",
+    "i can drop it",
+    "book me",
+    "set up a time",
+    "set up an appointment",
+    "get an appointment",
+    "make an appointment",
+    "table for",
+];
+
+/// Help with something the caller already has.
+pub const SUPPORT: &[&str] = &[
+    "not working",
+    "isn't working",
+    "doesn't work",
+    "don't work",
+    "won't work",
+    "stopped working",
+    "quit working",
+    "won't turn on",
+    "won't start",
+    "won't charge",
+    "won't open",
+    "won't let me",
+    "doesn't turn on",
+    "broken",
+    "broke",
+    "it broke",
+    "problem with",
+    "issue with",
+    "trouble with",
+    "having trouble",
+    "having problems",
+    "having an issue",
+    "something wrong with",
+    "error",
+    "error message",
+    "glitch",
+    "bug",
+    "crash",
+    "crashes",
+    "keeps crashing",
+    "keeps dropping",
+    "keeps freezing",
+    "keeps beeping",
+    "keeps leaking",
+    "leaking",
+    "a leak",
+    "making a noise",
+    "making noise",
+    "strange noise",
+    "weird noise",
+    "squeaking",
+    "grinding",
+    "rattling",
+    "warning light",
+    "check engine",
+    "flat tire",
+    "flat tyre",
+    "repair",
+    "fix it",
+    "fix the",
+    "fixed",
+    "help me with",
+    "need help",
+    "how do i",
+    "how do you",
+    "can't log in",
+    "cannot log in",
+    "can't sign in",
+    "can't get in",
+    "can't access",
+    "locked out",
+    "password",
+    "reset my",
+    "my account",
+    "my bill",
+    "my invoice",
+    "billing",
+    "my claim",
+    "file a claim",
+    "warranty",
+    "recall",
+    "really slow",
+    "lost my",
+    "left my",
+    "where is my",
+    "status of",
+    "still not fixed",
+    "came loose",
+    "fell out",
+    "fell off",
+    "cracked",
+    "chipped",
+    "hurts",
+    "swollen",
+    "checking on",
+    "check on my",
+    "just checking",
+    "dropped it off",
+    "how-to",
+    "how to",
+    "can't find",
+    "can't figure out",
+    "accident",
+    "proof of",
+    "a copy of",
+    "need a copy",
+    "update my",
+    "change my",
+    "add a driver",
+    "been out",
+    "is out",
+    "went out",
+    "came on",
+    "won't stop",
+    "still running",
+    "maintenance request",
+    "stolen",
+    "serial number",
+    "receipt",
+    "my policy",
+    "my order",
+    "is it ready",
+    "ready yet",
+    "question about my",
+    "stuck",
+    "not showing",
+    "doesn't show",
+    "missing",
+];
+
+/// Dissatisfaction, said plainly, politely or with money on the line.
+pub const COMPLAINT: &[&str] = &[
+    "complaint",
+    "complain",
+    "unacceptable",
+    "not acceptable",
+    "terrible",
+    "awful",
+    "horrible",
+    "worst",
+    "disappointed",
+    "disappointing",
+    "refund",
+    "money back",
+    "my money",
+    "charged twice",
+    "double charged",
+    "double-charged",
+    "charged me twice",
+    "overcharged",
+    "over-charged",
+    "charged me for",
+    "never agreed to",
+    "didn't agree to",
+    "didn't say yes",
+    "didn't authorize",
+    "ridiculous",
+    "frustrated",
+    "frustrating",
+    "fed up",
+    "sick of",
+    "tired of",
+    "never again",
+    "speak to a manager",
+    "talk to a manager",
+    "speak to your manager",
+    "supervisor",
+    "rude",
+    "still waiting",
+    "still haven't",
+    "still hasn't",
+    "still no",
+    "still not",
+    "third time",
+    "second time",
+    "fourth time",
+    "again and again",
+    "keep calling",
+    "nobody called",
+    "no one called",
+    "nobody got back",
+    "no one got back",
+    "never called",
+    "never got back",
+    "never heard back",
+    "nobody told me",
+    "no one told me",
+    "not happy",
+    "unhappy",
+    "not impressed",
+    "not satisfied",
+    "dissatisfied",
+    "waste of",
+    "wasted",
+    "lied",
+    "misled",
+    "you promised",
+    "was promised",
+    "were promised",
+    "supposed to be",
+    "was supposed to",
+    "were supposed to",
+    "didn't show",
+    "never showed",
+    "no-show",
+    "no show",
+    "stood up",
+    "kept waiting",
+    "on hold for",
+    "messed up",
+    "screwed up",
+    "incompetent",
+    "useless",
+    "unbelievable",
+    "a joke",
+    "not good enough",
+    "poor service",
+    "bad service",
+    "bad review",
+    "damaged",
+    "scratched",
+    "not fixed",
+    "same problem",
+    "happened again",
+    "again?",
+    "annoyed",
+    "angry",
+    "upset",
+    "furious",
+    "called twice",
+    "called three times",
+    "i've called",
+    "i have called",
+    "i'm done",
+    "we're done",
+    "not paying",
+    "refuse to pay",
+    "went up",
+    "gone up",
+    "nobody even",
+    "no one even",
+    "didn't even",
+    "not okay",
+    "not fair",
+    "unfair",
+    "makes no sense",
+    "doesn't make sense",
+    "shouldn't have to",
+    "should have been",
+    "should have called",
+    "should have asked",
+    "should have told",
+    "should've",
+    "every single time",
+    "every time i",
+    "your fault",
+    "your mistake",
+    "not yelling",
+    "actually do something",
+    "dropped the ball",
+    "runaround",
+    "going in circles",
+    "for weeks",
+    "for months",
+    "nobody answers",
+    "no one answers",
+    "nobody picks up",
+    "no one picks up",
+    "one star",
+    "taking my business",
+    "can't believe",
+    "cannot believe",
+    "expired",
+    "nearly fell",
+    "excuse",
+    "without asking",
+    "without telling",
+    "never asked",
+    "didn't ask for",
+];
+
+/// Asking the business to call back; the caller's own "I'll call back" is not this.
+pub const CALL_BACK: &[&str] = &[
+    "call me back",
+    "call back",
+    "callback",
+    "call-back",
+    "ring me back",
+    "ring me",
+    "call me later",
+    "call me tomorrow",
+    "call me next",
+    "call me on",
+    "call me in",
+    "call me after",
+    "call me before",
+    "call me this",
+    "call me at",
+    "call me when",
+    "give me a call",
+    "give me a ring",
+    "to call me",
+    "can you call me",
+    "could you call me",
+    "please call me",
+    "have someone call",
+    "have him call",
+    "have her call",
+    "have them call",
+    "get back to me",
+    "try me again",
+    "try me later",
+    "better time to call",
+    "call again",
+    "talk later",
+    "talk another time",
+    "not a good time",
+    "bad time",
+    "in a meeting",
+    "i'm driving",
+    "reach me",
+];
+
+/// The caller will call, write or come back themselves.
+pub const CALLER_WILL_CALL: &[&str] = &[
+    "i'll call",
+    "i will call",
+    "i'll call back",
+    "i'll call you",
+    "i'll give you a call",
+    "i'll give you a ring",
+    "i'll ring",
+    "i'll phone",
+    "i'll get back to you",
+    "i'll be in touch",
+    "i'll reach out",
+    "i'll let you know",
+    "let me call you",
+    "i'm going to call",
+    "i can call",
+    "i'll call when",
+];
+
+/// Refusals that stand wherever they are said.
+pub const STRONG_REFUSAL: &[&str] = &[
+    "not interested",
+    "no longer interested",
+    "stop calling",
+    "quit calling",
+    "don't call",
+    "do not call",
+    "don't contact",
+    "remove me",
+    "remove my number",
+    "take me off",
+    "take my number off",
+    "not in the market",
+    "i'll pass",
+    "we'll pass",
+    "i'm going to pass",
+    "going to pass",
+    "went with another",
+    "went with someone else",
+    "went with a different",
+    "bought one elsewhere",
+    "already bought",
+    "already found",
+    "already signed with",
+    "already have one",
+    "already have a",
+    "already got one",
+    "already got a",
+    "decided against",
+    "decided not to",
+    "not going to go ahead",
+    "not moving forward",
+    "not going to renew",
+    "won't be renewing",
+    "cancel my",
+    "not for me",
+    "not for us",
+    "don't need it",
+    "don't need one",
+    "don't need anything",
+    "don't need any",
+    "don't want it",
+    "don't want one",
+    "don't want anything",
+    "don't want any",
+    "no use for",
+    "not looking",
+];
+
+/// Refusals that count only when they answer the offer itself, not a side question, and
+/// only on a call with no buying or booking elsewhere.
+pub const WEAK_REFUSAL: &[&str] = &[
+    "no thanks",
+    "no thank you",
+    "not right now",
+    "not at the moment",
+    "not at this time",
+    "not today",
+    "not now",
+    "maybe later",
+    "maybe another time",
+    "some other time",
+    "i'm good",
+    "we're good",
+    "i'm all set",
+    "we're all set",
+    "i don't think so",
+    "not really",
+    "i'll think about it",
+    "let me think about it",
+    "think it over",
+    "too expensive",
+    "out of my budget",
+    "can't afford",
+];
+
+/// Reached the wrong party, in the ways people say it.
+pub const WRONG_NUMBER: &[&str] = &[
+    "wrong number",
+    "wrong person",
+    "wrong business",
+    "wrong place",
+    "thought this was",
+    "thought i was calling",
+    "thought i called",
+    "i was trying to reach",
+    "trying to reach",
+    "i was trying to call",
+    "meant to call",
+    "meant to dial",
+    "must have dialed",
+    "must've dialed",
+    "must have misdialed",
+    "misdialed",
+    "dialed wrong",
+    "dialled wrong",
+    "a typo",
+    "wrong digit",
+    "no one by that name",
+    "nobody by that name",
+    "no one here by",
+    "nobody here by",
+    "no one named",
+    "nobody named",
+    "no one here called",
+    "nobody here called",
+    "doesn't live here",
+    "don't live here",
+    "doesn't work here",
+    "no longer works here",
+    "doesn't work there",
+    "left the company",
+    "you have the wrong",
+    "you've got the wrong",
+    "you got the wrong",
+    "got the wrong",
+    "never heard of",
+    "don't know anyone",
+    "don't know any",
+    "who are you looking for",
+    "just got this number",
+    "got this number",
+    "new number",
+    "this number used to",
+    "used to belong",
+    "previous owner of this number",
+    "pressed the wrong",
+    "hit the wrong",
+    "wrong thing",
+    "used to live here",
+    "doesn't live here anymore",
+    "not the one you want",
+    "name's not",
+    "name is not",
+    "there's no one",
+    "there's nobody",
+    "don't think there's a",
+    "i think you want the",
+    "you want the landlord",
+    "who is this",
+];
+
+/// A voicemail greeting or an answering machine.
+pub const VOICEMAIL: &[&str] = &[
+    "leave a message",
+    "leave your message",
+    "leave me a message",
+    "leave your name",
+    "after the tone",
+    "at the tone",
+    "after the beep",
+    "at the beep",
+    "not available to take your call",
+    "can't take your call",
+    "cannot take your call",
+    "can't come to the phone",
+    "reached the voicemail",
+    "voicemail of",
+    "voice mail",
+    "voicemail box",
+    "mailbox is full",
+    "record your message",
+    "the person you are calling",
+    "the person you're calling",
+    "please leave",
+    "i'll get back to you as soon as",
+    "get back to you as soon as possible",
+    "you've reached",
+    "you have reached",
+    "leave us a message",
+    "leave us",
+    "you know what to do",
+    "not here right now",
+    "can't get to the phone",
+];
+
+/// What an interviewer asks and says, across the call (any of the agent's turns).
+pub const INTERVIEWER: &[&str] = &[
+    "interview",
+    "screening",
+    "screening call",
+    "the role",
+    "this role",
+    "the position",
+    "this position",
+    "the job",
+    "the opening",
+    "your application",
+    "you applied",
+    "applied for",
+    "your resume",
+    "your résumé",
+    "your cv",
+    "tell me about yourself",
+    "walk me through",
+    "your experience",
+    "your background",
+    "years of experience",
+    "a time when",
+    "a time you",
+    "tell me about a time",
+    "describe a situation",
+    "how would you handle",
+    "what would you do if",
+    "your strengths",
+    "your weakness",
+    "your greatest",
+    "why do you want",
+    "why are you interested in",
+    "why this company",
+    "salary expectations",
+    "expected salary",
+    "pay expectations",
+    "notice period",
+    "when could you start",
+    "when can you start",
+    "start date",
+    "the candidate",
+    "hiring manager",
+    "hiring team",
+    "recruiter",
+    "recruiting",
+    "next round",
+    "technical interview",
+    "panel interview",
+    "references",
+    "work authorization",
+    "authorized to work",
+    "right to work",
+    "willing to relocate",
+    "shifts",
+    "availability to work",
+    "position",
+    "positions",
+    "experience",
+    "application",
+    "posting",
+    "hiring",
+    "full-time",
+    "part-time",
+    "recruiting assistant",
+];
+
+/// What a candidate says about their own work history.
+pub const CANDIDATE: &[&str] = &[
+    "i applied",
+    "my last job",
+    "my last role",
+    "my last position",
+    "my previous job",
+    "my previous role",
+    "my current role",
+    "my current job",
+    "in my current",
+    "i worked as",
+    "i've worked",
+    "i have worked",
+    "i've been working",
+    "years of experience",
+    "my experience",
+    "i was responsible",
+    "i managed",
+    "i led",
+    "my resume",
+    "my manager",
+    "my team",
+    "i graduated",
+    "my degree",
+    "i'm certified",
+    "my license",
+    "my licence",
+];
+
+/// The first words of a "yes".
+pub const AFFIRM: &[&str] = &[
+    "yes",
+    "yeah",
+    "yep",
+    "yup",
+    "ya",
+    "sure",
+    "ok",
+    "okay",
+    "alright",
+    "all right",
+    "absolutely",
+    "definitely",
+    "of course",
+    "certainly",
+    "please",
+    "perfect",
+    "great",
+    "sounds good",
+    "sounds great",
+    "sounds perfect",
+    "that works",
+    "that'll work",
+    "that would work",
+    "that's fine",
+    "that is fine",
+    "that's good",
+    "works for me",
+    "fine",
+    "good",
+    "go ahead",
+    "do it",
+    "please do",
+    "let's do it",
+    "let's do that",
+    "why not",
+    "i'd like that",
+    "i would like that",
+    "that would be great",
+    "that'd be great",
+    "that'd be good",
+    "is good",
+    "is fine",
+    "is ok",
+    "is okay",
+    "deal",
+    "book it",
+    "put me down",
+    "go for it",
+];
+
+/// The first words of a "no" (each also a refusal when it answers an offer).
+pub const DECLINE: &[&str] = &[
+    "no",
+    "nah",
+    "nope",
+    "not really",
+    "i don't think so",
+    "not right now",
+    "not at the moment",
+    "not today",
+    "not yet",
+    "no thanks",
+    "no thank you",
+    "i'm good",
+    "i'll pass",
+    "hmm, no",
+];
+
+/// An agent offering a visit, slot or appointment.
+pub const OFFER_BOOKING: &[&str] = &[
+    "book",
+    "appointment",
+    "schedule",
+    "slot",
+    "opening",
+    "availability",
+    "come in",
+    "come by",
+    "stop by",
+    "test ride",
+    "test drive",
+    "viewing",
+    "showing",
+    "visit",
+    "tour",
+    "demo",
+    "consultation",
+    "pencil you in",
+    "put you down for",
+    "reserve",
+    "reservation",
+    "a table",
+    "morning or afternoon",
+    "send a technician",
+    "send someone",
+    "come out",
+    "bring it in",
+    "drop it off",
+    "what day",
+    "what time",
+    "which day",
+    "when works",
+    "when would",
+    "when can you",
+    "earliest",
+    "first available",
+    "next available",
+    "openings",
+    "fit you in",
+    "get you in",
+    "onboarding call",
+    "walkthrough",
+    "meeting",
+];
+
+/// An agent offering to sell, order, sign up or hold something for the caller.
+pub const OFFER_PURCHASE: &[&str] = &[
+    "go ahead",
+    "place the order",
+    "place an order",
+    "order it",
+    "order one",
+    "put you down for",
+    "reserve it",
+    "hold it for you",
+    "put a hold",
+    "put it aside",
+    "would you like to buy",
+    "like to purchase",
+    "ready to buy",
+    "sign you up",
+    "set you up with",
+    "get you set up",
+    "get that started",
+    "start the paperwork",
+    "the paperwork",
+    "move forward",
+    "deposit",
+    "finalize",
+    "process that",
+    "process the",
+    "renew",
+    "reactivate",
+    "upgrade you",
+    "switch you",
+    "bind the policy",
+    "bind that",
+    "start the policy",
+    "start your policy",
+    "add it to your",
+    "lock in",
+    "take it",
+    "want it",
+    "want them",
+    "put one aside",
+    "order the",
+    "order that",
+    "shall i order",
+    "want me to order",
+    "should i order",
+    "put one on hold",
+    "put it on hold",
+    "hold one",
+];
+
+/// An agent offering to call back.
+pub const OFFER_CALL_BACK: &[&str] = &[
+    "call you back",
+    "give you a call",
+    "call you",
+    "ring you",
+    "reach you",
+    "best time to call",
+    "better time to call",
+    "a good time to call",
+    "follow up with you",
+    "get back to you",
+    "have someone call",
+    "have a manager call",
+    "have the manager call",
+    "called you back",
+    "call you later",
+    "call you tomorrow",
+    "call back",
+];
+
+/// Side questions: a "no" to them is not a "no" to the offer.
+pub const SIDE_QUESTION: &[&str] = &[
+    "anything else",
+    "something else",
+    "also",
+    "as well",
+    "in addition",
+    "add ",
+    "add-on",
+    "extra",
+    "accessor",
+    "while you're",
+    "by the way",
+    "newsletter",
+    "mailing list",
+    "a receipt",
+    "any questions",
+    "other questions",
+    "questions for me",
+];
+
+/// An agent apologising: what the caller said before was a grievance.
+pub const AGENT_APOLOGY: &[&str] = &[
+    "i'm sorry",
+    "i am sorry",
+    "so sorry",
+    "i apologize",
+    "i apologise",
+    "my apologies",
+    "our apologies",
+    "sorry about that",
+    "sorry to hear",
+    "sorry for the",
+    "understand your frustration",
+    "completely understand",
+];
+
+/// Praise that, beside a grievance, is sarcasm ("great, the highlight of my week").
+pub const PRAISE: &[&str] = &[
+    "great",
+    "wonderful",
+    "fantastic",
+    "brilliant",
+    "perfect",
+    "awesome",
+    "lovely",
+    "amazing",
+    "terrific",
+    "fabulous",
+    "excellent",
+    "love",
+    "nice",
+    "thanks a lot",
+    "thanks so much",
+    "just what i needed",
+    "highlight",
+];
+
+/// Said only in sarcasm.
+pub const SARCASM: &[&str] = &[
+    "highlight of my",
+    "just what i needed",
+    "just what i need",
+    "thanks for nothing",
+    "thanks a lot for nothing",
+    "yeah right",
+    "oh great",
+    "oh wonderful",
+    "oh perfect",
+    "oh fantastic",
+    "oh brilliant",
+    "oh good",
+    "oh joy",
+    "just great",
+    "just perfect",
+    "just wonderful",
+    "just fantastic",
+    "big surprise",
+    "what a surprise",
+    "color me surprised",
+    "colour me surprised",
+    "shocking",
+    "how convenient",
+    "lucky me",
+    "love that for me",
+    "love that",
+    "can't wait to",
+    "my favorite thing",
+    "my favourite thing",
+    "of course it",
+    "as usual",
+    "classic",
+    "real nice",
+    "real great",
+    "fun times",
+    "good times",
+    "my day",
+    "my week",
+];
+
+/// Words that make praise beside them sarcastic: the thing went wrong again, or late.
+pub const GRIEVANCE_CUES: &[&str] = &[
+    "again",
+    "still",
+    "another",
+    "waiting",
+    "waited",
+    "late",
+    "broke",
+    "broken",
+    "charged",
+    "hours",
+    "nobody",
+    "no one",
+    "never",
+    "cancel",
+    "cancelled",
+    "canceled",
+    "third",
+    "wrong",
+    "lost",
+    "missed",
+    "forgot",
+    "fee",
+    "loaner",
+];
+
+/// Feelings that make a sentence a grievance.
+pub const NEGATIVE_FEELING: &[&str] = &[
+    "annoyed",
+    "annoying",
+    "angry",
+    "upset",
+    "furious",
+    "pissed",
+    "irritated",
+    "irritating",
+    "stressed",
+    "stressful",
+    "worried",
+    "nightmare",
+    "mess",
+    "hassle",
+    "pain in the",
+    "ridiculous",
+    "absurd",
+    "insane",
+    "crazy",
+    "unreal",
+    "seriously?",
+    "are you kidding",
+    "you're kidding",
+    "kidding me",
+    "come on",
+    "really?",
+];
+
+/// What politeness is made of: a sentence of only these (and fillers) is a pleasantry and
+/// weighs little in the caller's sentiment.
+pub const POLITE_WORDS: &[&str] = &[
+    "thanks",
+    "thank",
+    "you",
+    "so",
+    "much",
+    "very",
+    "really",
+    "great",
+    "perfect",
+    "ok",
+    "okay",
+    "alright",
+    "all",
+    "right",
+    "cool",
+    "awesome",
+    "wonderful",
+    "lovely",
+    "good",
+    "fine",
+    "sure",
+    "yes",
+    "yeah",
+    "yep",
+    "yup",
+    "bye",
+    "goodbye",
+    "have",
+    "a",
+    "nice",
+    "day",
+    "evening",
+    "weekend",
+    "night",
+    "one",
+    "too",
+    "cheers",
+    "appreciate",
+    "it",
+    "that's",
+    "that",
+    "sounds",
+    "works",
+    "for",
+    "me",
+    "hi",
+    "hello",
+    "hey",
+    "no",
+    "problem",
+    "worries",
+    "excellent",
+    "will",
+    "do",
+    "see",
+    "then",
+    "got",
+    "it's",
+    "bye-bye",
+    "take",
+    "care",
+    "again",
+    "the",
+    "help",
+    "helpful",
+    "oh",
+    "well",
+    "great,",
+    "and",
+    "is",
+    "was",
+    "be",
+    "dear",
+    "man",
+    "mate",
+    "buddy",
+    "sir",
+    "ma'am",
+    "madam",
+    "well",
+    "i",
+    "i'll",
+    "we",
+    "we'll",
+    "there",
+    "you've",
+    "been",
+    "super",
+    "brilliant",
+    "fantastic",
+    "amazing",
+    "nice,",
+    "lot",
+    "way",
+    "gotcha",
+    "understood",
+    "noted",
+    "of",
+    "course",
+    "definitely",
+    "absolutely",
+    "indeed",
+    "good,",
+    "this",
+    "morning",
+    "afternoon",
+    "talk",
+    "soon",
+    "later",
+    "to",
+    "know",
+    "your",
+    "time",
+];
+
+/// The order intents are listed in when equally sure.
+const ORDER: [&str; 10] = [
+    "interview",
+    "purchase",
+    "pricing",
+    "booking",
+    "support",
+    "complaint",
+    "call_back",
+    "not_interested",
+    "wrong_number",
+    "voicemail",
+];
+
+pub fn rank(name: &str) -> usize {
+    ORDER.iter().position(|n| *n == name).unwrap_or(usize::MAX)
 }
 
-fn rank(name: &str) -> usize {
-    INTENTS
-        .iter()
-        .position(|r| r.name == name)
-        .unwrap_or(usize::MAX)
-}
-
-fn matches_rule(lower: &str, rule: &IntentRule) -> bool {
-    rule.phrases.iter().any(|phrase| {
-        find_phrase(lower, phrase)
-            .into_iter()
-            .any(|at| !(rule.negatable && negated(lower, at)))
-    })
-}
-
-/// Who commits to something: "I'll send you a quote", "can you call me back on Tuesday".
+/// Who commits to something, said by the one who will do it: "I'll send you a quote".
 const COMMITMENTS: [&str; 12] = [
     "i'll ",
     "i will ",
@@ -291,26 +1331,51 @@ const COMMITMENTS: [&str; 12] = [
     "let me ",
     "i can ",
     "we can ",
+    "i'm going to ",
+    "we're going to ",
+    "i am going to ",
+    "i'd be happy to ",
+    "i'll go ahead and ",
+];
+
+/// A request to the other side: the caller asking the business ("can you call me back").
+const REQUESTS: [&str; 5] = [
     "can you ",
     "could you ",
     "please ",
-    "i'm going to ",
-    "we're going to ",
+    "would you ",
+    "i need you to ",
 ];
 
-const ACTION_VERBS: [&str; 22] = [
+const ACTION_VERBS: [&str; 47] = [
+    "follow up",
+    "get back",
+    "set up",
+    "look into",
+    "drop off",
+    "drop it off",
+    "pick up",
+    "pick it up",
+    "come in",
+    "come by",
+    "stop by",
+    "swing by",
+    "come back",
+    "fill out",
+    "talk to",
+    "speak to",
+    "think about",
     "send",
     "email",
     "text",
     "call",
     "ring",
+    "phone",
     "book",
     "schedule",
     "reserve",
     "arrange",
     "confirm",
-    "follow up",
-    "set up",
     "ship",
     "order",
     "refund",
@@ -318,25 +1383,82 @@ const ACTION_VERBS: [&str; 22] = [
     "transfer",
     "escalate",
     "check",
-    "get back",
     "put",
     "hold",
+    "have",
+    "bring",
+    "pay",
+    "sign",
+    "upload",
+    "flag",
+    "waive",
+    "credit",
+    "mail",
+    "keep",
 ];
 
-/// The next steps anyone in the call committed to or asked for, as short imperatives:
-/// "I'll send you a quote by Friday" → "Send a quote by Friday". At most ten, each once.
-pub fn action_items(turns: &[&str]) -> Vec<String> {
+/// Verbs "let me …" uses for what is done there and then ("let me check"), not a next step.
+const ON_THE_SPOT: [&str; 4] = ["check", "put", "have", "think about"];
+
+/// An agent confirming a booking: the booking is a next step for both sides.
+const BOOKED: [&str; 12] = [
+    "you're booked",
+    "you are booked",
+    "i've booked you",
+    "i have booked you",
+    "booked you in",
+    "booked you for",
+    "i have you down",
+    "i've got you down",
+    "i've put you down",
+    "you're all set for",
+    "you're scheduled",
+    "you're confirmed",
+];
+
+/// The next steps either side committed to, as short phrases: the business's own as
+/// imperatives ("Send a quote by Friday"), the caller's as "Caller will …" ("Caller will
+/// call back when ready"). At most ten, each once.
+pub fn action_items(turns: &[(Speaker, &str)]) -> Vec<String> {
     let mut items: Vec<String> = Vec::new();
-    for turn in turns {
+    let mut push = |item: String| {
+        if item.split_whitespace().count() >= 2
+            && !items.iter().any(|i| i.eq_ignore_ascii_case(&item))
+            && items.len() < 10
+        {
+            items.push(item);
+        }
+    };
+    for (speaker, turn) in turns {
+        if *speaker == Speaker::Other {
+            continue;
+        }
         for sentence in sentences(turn) {
-            let lower = sentence.to_lowercase();
-            // Keep the speaker's capitals ("Friday") when lowercasing moved no byte.
-            let source = if lower.len() == sentence.len() {
-                sentence
+            let lower = normalize(sentence);
+            // Keep the speaker's capitals ("Friday") when normalising moved no byte.
+            let source = if lower.len() == sentence.len() && !sentence.contains(" um") {
+                sentence.to_owned()
             } else {
-                lower.as_str()
+                lower.clone()
             };
-            for marker in COMMITMENTS {
+            if *speaker == Speaker::Agent {
+                for phrase in BOOKED {
+                    if let Some(&at) = find_phrase(&lower, phrase).first() {
+                        let rest = source.get(at + phrase.len()..).unwrap_or_default();
+                        let when = tidy(rest, 8);
+                        if !when.is_empty() {
+                            push(format!("Booked {when}"));
+                        }
+                    }
+                }
+            }
+            let markers = COMMITMENTS.iter().map(|m| (m, true)).chain(
+                REQUESTS
+                    .iter()
+                    .filter(|_| *speaker == Speaker::User)
+                    .map(|m| (m, false)),
+            );
+            for (marker, own) in markers {
                 for at in find_phrase(&lower, marker.trim_end()) {
                     let start = at + marker.len();
                     let (Some(rest), Some(original)) = (lower.get(start..), source.get(start..))
@@ -351,16 +1473,18 @@ pub fn action_items(turns: &[&str]) -> Vec<String> {
                     else {
                         continue;
                     };
+                    if marker.starts_with("let me") && ON_THE_SPOT.contains(verb) {
+                        continue;
+                    }
+                    // "I can call" from the caller is an offer, not a commitment.
+                    if *speaker == Speaker::User && own && marker.contains("can") {
+                        continue;
+                    }
                     let Some(object) = original.get(skipped + verb.len()..) else {
                         continue;
                     };
-                    let item = imperative(verb, object);
-                    if !items.iter().any(|i| i.eq_ignore_ascii_case(&item)) {
-                        items.push(item);
-                    }
-                    if items.len() == 10 {
-                        return items;
-                    }
+                    let by_caller = *speaker == Speaker::User && own;
+                    push(imperative(verb, object, by_caller));
                 }
             }
         }
@@ -368,86 +1492,130 @@ pub fn action_items(turns: &[&str]) -> Vec<String> {
     items
 }
 
-/// "send" + " you a quote by friday." → "Send a quote by friday".
-fn imperative(verb: &str, rest: &str) -> String {
-    let mut words: Vec<&str> = rest
-        .split_whitespace()
-        .map(|w| w.trim_end_matches([',', '.', '!', '?', ';']))
-        .filter(|w| !w.is_empty())
-        .collect();
-    // "send you", "call me back": the pronoun is the caller; drop it.
-    if words.first().is_some_and(|w| {
-        ["you", "me", "us", "him", "her", "them"]
-            .iter()
-            .any(|p| w.eq_ignore_ascii_case(p))
-    }) {
-        words.remove(0);
-    }
-    // Stop at a new clause.
-    if let Some(end) = words
+/// Words a next step should not end on ("… a quote for the Domane with").
+const DANGLING: [&str; 20] = [
+    "with", "for", "to", "and", "or", "the", "a", "an", "of", "at", "by", "about", "your", "my",
+    "our", "so", "that", "if", "just", "from",
+];
+
+/// At most `max` words of `rest`, up to the end of its clause, without a dangling word.
+fn tidy(rest: &str, max: usize) -> String {
+    let mut words: Vec<&str> = Vec::new();
+    for word in rest.split_whitespace() {
+        let clean = word.trim_end_matches([',', '.', '!', '?', ';', ':']);
+        if [
+            "and", "but", "so", "because", "if", "then", "which", "while",
+        ]
         .iter()
-        .position(|w| {
-            ["and", "but", "so", "because", "if", "then"]
-                .iter()
-                .any(|c| w.eq_ignore_ascii_case(c))
-        })
-        .filter(|&end| end >= 2)
+        .any(|c| clean.eq_ignore_ascii_case(c))
+            && words.len() >= 2
+        {
+            break;
+        }
+        if !clean.is_empty() {
+            words.push(clean);
+        }
+        if word.ends_with([',', ';', ':']) && words.len() >= 2 || words.len() == max {
+            break;
+        }
+    }
+    while words
+        .last()
+        .is_some_and(|w| DANGLING.iter().any(|d| w.eq_ignore_ascii_case(d)))
     {
-        words.truncate(end);
+        words.pop();
     }
-    words.truncate(10);
-    let mut item = capitalize(verb);
-    for word in words {
-        item.push(' ');
-        item.push_str(word);
+    words.join(" ")
+}
+
+/// "send" + " you a quote by friday." → "Send a quote by friday"; the caller's own
+/// "call" + " back when I'm ready" → "Caller will call back when I'm ready".
+fn imperative(verb: &str, rest: &str, by_caller: bool) -> String {
+    let rest = rest.trim_start();
+    // "send you", "call me back": the pronoun is the other side; drop it.
+    let rest = ["you ", "me ", "us ", "you,", "me,"]
+        .iter()
+        .find_map(|p| {
+            rest.get(..p.len())
+                .filter(|head| head.eq_ignore_ascii_case(p))
+                .map(|_| &rest[p.len()..])
+        })
+        .unwrap_or(rest);
+    let mut object = tidy(rest, 10);
+    if by_caller {
+        // The caller's own words, told about them: "when I'm ready" → "when they're ready".
+        object = object
+            .split(' ')
+            .map(|w| match w.to_lowercase().as_str() {
+                "i" => "they",
+                "i'm" => "they're",
+                "i'll" => "they'll",
+                "i've" => "they've",
+                "my" => "their",
+                "me" => "them",
+                "myself" => "themselves",
+                _ => w,
+            })
+            .collect::<Vec<_>>()
+            .join(" ");
     }
-    item
+    let phrase = if object.is_empty() {
+        verb.to_owned()
+    } else {
+        format!("{verb} {object}")
+    };
+    if by_caller {
+        format!("Caller will {phrase}")
+    } else {
+        capitalize(&phrase)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn names(found: &[Intent]) -> Vec<&str> {
-        found.iter().map(|i| i.name.as_str()).collect()
-    }
-
-    #[test]
-    fn intents_come_with_their_evidence() {
-        let found = intents(&[
-            "Hi! How much is the cargo bike? I'd like to book a test ride on Saturday.",
-            "And what does the rain cover cost?",
-        ]);
-        assert_eq!(names(&found), vec!["pricing", "booking"]);
-        assert_eq!(
-            found[0].evidence,
-            vec![
-                "How much is the cargo bike?",
-                "And what does the rain cover cost?"
-            ]
-        );
-        assert_eq!(found[0].confidence, 0.75);
-        assert_eq!(found[1].confidence, 0.6);
-    }
-
-    #[test]
-    fn refusals_cancel_buying_words_in_the_same_sentence() {
-        let found = intents(&["I'm not interested in buying anything, thanks."]);
-        assert_eq!(names(&found), vec!["not_interested"]);
-        let found = intents(&["I don't want to book anything."]);
-        assert_eq!(names(&found), vec!["not_interested"]);
-    }
-
     #[test]
     fn action_items_become_imperatives() {
         let items = action_items(&[
-            "Great, I'll send you a quote by Friday and we can talk then.",
-            "Could you call me back on Tuesday afternoon?",
-            "I'll send you a quote by Friday.",
+            (
+                Speaker::Agent,
+                "Great, I'll send you a quote by Friday and we can talk then.",
+            ),
+            (
+                Speaker::User,
+                "Could you call me back on Tuesday afternoon?",
+            ),
+            (Speaker::Agent, "I'll send you a quote by Friday."),
         ]);
         assert_eq!(
             items,
             vec!["Send a quote by Friday", "Call back on Tuesday afternoon"]
+        );
+    }
+
+    #[test]
+    fn both_sides_commitments_are_kept_and_read_cleanly() {
+        let items = action_items(&[
+            (
+                Speaker::Agent,
+                "Let me check. I'll text you a quote for the Domane AL 5 in 56 with the pedals.",
+            ),
+            (Speaker::User, "Thanks. I'll call back when I'm ready."),
+            (
+                Speaker::Agent,
+                "Perfect, you're booked for Thursday at two.",
+            ),
+            (Speaker::User, "I'll bring the old bike in, too."),
+        ]);
+        assert_eq!(
+            items,
+            vec![
+                "Text a quote for the Domane AL 5 in 56",
+                "Caller will call back when they're ready",
+                "Booked for Thursday at two",
+                "Caller will bring the old bike in",
+            ]
         );
     }
 }

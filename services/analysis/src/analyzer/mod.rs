@@ -2,13 +2,18 @@
 //! same settings always gives the same result, and every point of the lead score comes from a
 //! named factor whose weight is in [`ScoringWeights`].
 //!
-//! Sentiment is VADER (`vader_sentiment`) over what the caller said; keywords are YAKE
-//! (`yake-rust`) plus the organization's own vocabulary; intents and action items come from the
-//! phrase lists in [`lexicon`]. ElevenLabs' own `analysis` block is merged in: its summary leads
-//! ours, its success verdict and evaluation criteria are factors, its collected data is kept.
+//! The transcript is read as a conversation ([`reading`]): each caller sentence with the agent
+//! turn it answers, so an accepted offer is a booking or a purchase and a refusal applies to
+//! what it refuses. Sentiment is VADER (`vader_sentiment`) per caller sentence, weighed so that
+//! pleasantries count little and grievances, sarcasm and the caller's last words much; keywords
+//! are YAKE (`yake-rust`) plus the organization's own vocabulary; intents and action items come
+//! from the phrase lists in [`lexicon`]. A screening interview is scored by its interview
+//! evaluation. ElevenLabs' own `analysis` block is merged in: its summary leads ours, its
+//! success verdict and evaluation criteria are factors, its collected data is kept.
 
 pub mod interview;
 pub mod lexicon;
+pub mod reading;
 pub mod text;
 
 use std::collections::BTreeMap;
@@ -21,17 +26,12 @@ pub use lexicon::Intent;
 
 use crate::settings::ScoringWeights;
 
-static SENTIMENT: LazyLock<vader_sentiment::SentimentIntensityAnalyzer<'static>> =
-    LazyLock::new(vader_sentiment::SentimentIntensityAnalyzer::new);
-
 static STOP_WORDS: LazyLock<Option<yake_rust::StopWords>> =
     LazyLock::new(|| yake_rust::StopWords::predefined("en"));
 
 /// Keyword extraction reads at most this much text, so a very long call costs bounded time;
 /// sentiment, intents and action items still read everything.
 const KEYWORD_TEXT_LIMIT: usize = 40_000;
-/// The turns VADER scores, sampled evenly beyond this, for the same reason.
-const SENTIMENT_TURN_LIMIT: usize = 2_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -235,23 +235,34 @@ pub fn analyze(conversation: &Conversation, rules: &Rules<'_>) -> Findings {
         .map(|(id, d)| (id.clone(), d.value.clone()))
         .collect();
 
-    let intents = lexicon::intents(&caller);
-    let all_turns: Vec<&str> = conversation
+    let reading = reading::read(&conversation.turns);
+    let intents = reading.intents;
+    let has = |name: &str| intents.iter().any(|i| i.name == name);
+    let spoken: Vec<(Speaker, &str)> = conversation
         .turns
         .iter()
-        .map(|t| t.message.as_str())
+        .map(|t| (t.speaker, t.message.as_str()))
         .collect();
-    let action_items = lexicon::action_items(&all_turns);
+    let action_items = lexicon::action_items(&spoken);
     let vocabulary_used = vocabulary_in(&caller, rules.vocabulary);
     let keywords = keywords(&conversation.turns, rules.vocabulary);
-    let voicemail = intents.iter().any(|i| i.name == "voicemail");
+    let voicemail = has("voicemail");
     let no_conversation = caller.is_empty() || (voicemail && caller.len() <= 2);
     // A voicemail greeting is nobody's mood.
     let (sentiment, sentiment_score) = if no_conversation {
         (SentimentLabel::Neutral, 0.0)
     } else {
-        sentiment_of(&caller)
+        (reading.mood.label, reading.mood.score)
     };
+    // A screening interview's lead is the candidate: the interview evaluation scores it.
+    let evaluation = (has("interview") && !no_conversation).then(|| {
+        interview::evaluate(
+            conversation,
+            &interview::InterviewRules {
+                vocabulary: rules.vocabulary,
+            },
+        )
+    });
 
     let mut factors = Vec::new();
     let mut factor = |name: &str, contribution: i32, detail: String| {
@@ -271,6 +282,23 @@ pub fn analyze(conversation: &Conversation, rules: &Rules<'_>) -> Findings {
                 "the caller said nothing".into()
             },
         );
+    } else if let Some(evaluation) = &evaluation {
+        let recommendation = evaluation.system_recommendation.as_str();
+        let points = if recommendation.starts_with("Recommended for Panel") {
+            weights.interview_advance
+        } else if recommendation.starts_with("Recommended for Further") {
+            weights.interview_hold
+        } else {
+            weights.interview_reject
+        };
+        factor(
+            "interview",
+            points,
+            format!(
+                "screening interview: the candidate's answers score {} of 100 ({recommendation})",
+                evaluation.overall_score
+            ),
+        );
     } else {
         factor(
             "baseline",
@@ -289,14 +317,45 @@ pub fn analyze(conversation: &Conversation, rules: &Rules<'_>) -> Findings {
                 weights.max_engagement
             ),
         );
+        // A repair slot or a warranty visit for something the caller already has is support,
+        // not a sale: it earns no sales points.
+        let service_only =
+            (has("support") || has("complaint")) && !has("purchase") && !has("pricing");
         for intent in &intents {
             let points = weights.intents.get(&intent.name).copied().unwrap_or(0);
-            if points != 0 {
+            let evidence = intent.evidence.first().cloned().unwrap_or_default();
+            if intent.name == "booking" && service_only && points > 0 {
+                factor(
+                    "intent:booking",
+                    0,
+                    format!("\"{evidence}\" (a service visit, not a sale)"),
+                );
+            } else if points != 0 {
                 factor(
                     &format!("intent:{}", intent.name),
                     points,
+                    format!("\"{evidence}\""),
+                );
+            }
+        }
+        let refused = has("not_interested") || has("wrong_number");
+        if !service_only && !refused && weights.commitment != 0 {
+            let committed = intents
+                .iter()
+                .find(|i| i.name == "purchase")
+                .map(|i| ("agreed to buy", i))
+                .or_else(|| {
+                    intents
+                        .iter()
+                        .find(|i| i.name == "booking")
+                        .map(|i| ("booked", i))
+                });
+            if let Some((what, intent)) = committed {
+                factor(
+                    "commitment",
+                    weights.commitment,
                     format!(
-                        "\"{}\"",
+                        "{what}: \"{}\"",
                         intent.evidence.first().cloned().unwrap_or_default()
                     ),
                 );
@@ -314,10 +373,18 @@ pub fn analyze(conversation: &Conversation, rules: &Rules<'_>) -> Findings {
         factor(
             "sentiment",
             (sentiment_score * weights.sentiment_scale).round() as i32,
-            format!(
-                "caller sentiment {sentiment_score:.2} (x{})",
-                weights.sentiment_scale
-            ),
+            if reading.mood.reasons.is_empty() {
+                format!(
+                    "caller sentiment {sentiment_score:.2} (x{})",
+                    weights.sentiment_scale
+                )
+            } else {
+                format!(
+                    "caller sentiment {sentiment_score:.2} (x{}): {}",
+                    weights.sentiment_scale,
+                    reading.mood.reasons.join("; ")
+                )
+            },
         );
         let duration = match conversation.duration_secs {
             180.. => weights.long_call,
@@ -331,7 +398,7 @@ pub fn analyze(conversation: &Conversation, rules: &Rules<'_>) -> Findings {
                 format!("{} s call", conversation.duration_secs),
             );
         }
-        if !action_items.is_empty() && weights.next_step != 0 {
+        if !action_items.is_empty() && weights.next_step != 0 && !refused {
             factor(
                 "next_step",
                 weights.next_step,
@@ -374,14 +441,15 @@ pub fn analyze(conversation: &Conversation, rules: &Rules<'_>) -> Findings {
         &provider,
         &SummaryParts {
             intents: &intents,
-            keywords: &keywords,
+            caller_name: reading.caller_name.as_deref(),
+            vocabulary_used: &vocabulary_used,
             action_items: &action_items,
             sentiment,
-            sentiment_score,
             lead_score,
             no_conversation,
             voicemail,
             caller_turns: caller.len(),
+            evaluation: evaluation.as_ref(),
         },
     );
     Findings {
@@ -415,37 +483,6 @@ pub fn settle_score(factors: &mut Vec<ScoreFactor>) -> u8 {
         });
     }
     score
-}
-
-/// The mean VADER compound score of the caller's turns (an even sample of them on very long
-/// calls), and its label by VADER's own thresholds.
-fn sentiment_of(caller: &[&str]) -> (SentimentLabel, f64) {
-    if caller.is_empty() {
-        return (SentimentLabel::Neutral, 0.0);
-    }
-    let step = caller.len().div_ceil(SENTIMENT_TURN_LIMIT);
-    let scores: Vec<f64> = caller
-        .iter()
-        .step_by(step)
-        .map(|m| {
-            let clipped = text::clip(m, 2_000);
-            SENTIMENT
-                .polarity_scores(&clipped)
-                .get("compound")
-                .copied()
-                .filter(|s| s.is_finite())
-                .unwrap_or(0.0)
-        })
-        .collect();
-    let score = scores.iter().sum::<f64>() / scores.len() as f64;
-    let label = if score >= 0.05 {
-        SentimentLabel::Positive
-    } else if score <= -0.05 {
-        SentimentLabel::Negative
-    } else {
-        SentimentLabel::Neutral
-    };
-    (label, score)
 }
 
 fn vocabulary_in(caller: &[&str], vocabulary: &[String]) -> Vec<String> {
@@ -562,17 +599,33 @@ fn outcome_of(
 
 struct SummaryParts<'a> {
     intents: &'a [Intent],
-    keywords: &'a [String],
+    caller_name: Option<&'a str>,
+    vocabulary_used: &'a [String],
     action_items: &'a [String],
     sentiment: SentimentLabel,
-    sentiment_score: f64,
     lead_score: u8,
     no_conversation: bool,
     voicemail: bool,
     caller_turns: usize,
+    evaluation: Option<&'a interview::Evaluation>,
 }
 
-/// Two or three sentences: what happened, how the caller felt and scored, what comes next.
+/// An intent's first evidence sentence, without the agent turn it answered, for quoting.
+fn quote(intent: &Intent, max: usize) -> String {
+    let evidence = intent
+        .evidence
+        .first()
+        .map(String::as_str)
+        .unwrap_or_default();
+    let said = evidence
+        .split(" (answering \"")
+        .next()
+        .unwrap_or(evidence)
+        .trim_end_matches(['.', '!', ',']);
+    format!("\"{}\"", text::clip(said, max))
+}
+
+/// What a manager would write: who called and what happened, how it went, what is next.
 fn summary_of(provider: &ProviderAnalysis, parts: &SummaryParts<'_>) -> String {
     if parts.no_conversation {
         return if parts.voicemail {
@@ -584,6 +637,7 @@ fn summary_of(provider: &ProviderAnalysis, parts: &SummaryParts<'_>) -> String {
                 .to_owned()
         };
     }
+    let who = parts.caller_name.unwrap_or("The caller");
     let first = match provider
         .transcript_summary
         .as_deref()
@@ -598,43 +652,25 @@ fn summary_of(provider: &ProviderAnalysis, parts: &SummaryParts<'_>) -> String {
                 format!("{theirs}.")
             }
         }
-        None => {
-            let wants: Vec<&str> = parts
-                .intents
-                .iter()
-                .filter_map(|i| intent_phrase(&i.name))
-                .take(3)
-                .collect();
-            let about = if parts.keywords.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    " about {}",
-                    parts
-                        .keywords
-                        .iter()
-                        .take(3)
-                        .cloned()
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            };
-            match wants.as_slice() {
-                [] => format!("The caller spoke {} times{about}.", parts.caller_turns),
-                [one] => format!("The caller {one}{about}."),
-                [init @ .., last] => format!("The caller {} and {last}{about}.", init.join(", ")),
-            }
-        }
+        None => match parts.evaluation {
+            Some(evaluation) => format!(
+                "Screening interview: {} answered {} questions; the answers score {} of 100 ({}).",
+                parts.caller_name.unwrap_or("the candidate"),
+                parts.caller_turns,
+                evaluation.overall_score,
+                evaluation.system_recommendation
+            ),
+            None => what_happened(who, parts),
+        },
     };
     let tier = Tier::of(parts.lead_score).as_str();
     let second = format!(
-        "Sentiment was {} ({:+.2}); the lead scored {} ({tier}).",
+        "The caller was {}; the lead is {tier} ({}).",
         match parts.sentiment {
             SentimentLabel::Positive => "positive",
             SentimentLabel::Neutral => "neutral",
-            SentimentLabel::Negative => "negative",
+            SentimentLabel::Negative => "unhappy",
         },
-        parts.sentiment_score,
         parts.lead_score,
     );
     match parts.action_items {
@@ -644,25 +680,78 @@ fn summary_of(provider: &ProviderAnalysis, parts: &SummaryParts<'_>) -> String {
             items
                 .iter()
                 .take(2)
-                .map(|i| i.as_str())
+                .map(|i| match i.strip_prefix("Caller will ") {
+                    Some(rest) => format!("the caller will {rest}"),
+                    None => {
+                        let mut chars = i.chars();
+                        chars
+                            .next()
+                            .map(|c| c.to_lowercase().chain(chars).collect())
+                            .unwrap_or_default()
+                    }
+                })
                 .collect::<Vec<_>>()
                 .join("; ")
         ),
     }
 }
 
-fn intent_phrase(name: &str) -> Option<&'static str> {
-    Some(match name {
-        "purchase" => "wanted to buy",
-        "pricing" => "asked about pricing",
-        "booking" => "wanted to book a time",
-        "support" => "needed help with a problem",
-        "complaint" => "complained",
-        "call_back" => "asked to be called back",
-        "not_interested" => "was not interested",
-        "wrong_number" => "said it was the wrong number",
-        _ => return None,
-    })
+/// "Dana complained ("I want my money back") and asked to be called back."
+fn what_happened(who: &str, parts: &SummaryParts<'_>) -> String {
+    let find = |name: &str| parts.intents.iter().find(|i| i.name == name);
+    if find("wrong_number").is_some() {
+        return format!("{who} said it was the wrong number.");
+    }
+    let mut said: Vec<String> = Vec::new();
+    if let Some(complaint) = find("complaint") {
+        said.push(format!("complained ({})", quote(complaint, 90)));
+    }
+    if let Some(support) = find("support") {
+        said.push(if find("complaint").is_some() {
+            "needed help with it".to_owned()
+        } else {
+            format!("needed help ({})", quote(support, 90))
+        });
+    }
+    if find("pricing").is_some() {
+        said.push(match parts.vocabulary_used {
+            [] => "asked about prices".to_owned(),
+            terms => format!("asked about the price of the {}", terms.join(" and the ")),
+        });
+    }
+    if let Some(purchase) = find("purchase") {
+        said.push(format!("agreed to buy ({})", quote(purchase, 90)));
+    }
+    if let Some(booking) = find("booking") {
+        let booked = booking
+            .evidence
+            .iter()
+            .any(|e| e.contains(" (answering \""))
+            || parts.action_items.iter().any(|i| i.starts_with("Booked "));
+        said.push(format!(
+            "{} ({})",
+            if booked { "booked" } else { "asked to book" },
+            quote(booking, 90)
+        ));
+    }
+    if find("call_back").is_some() {
+        said.push("asked to be called back".to_owned());
+    }
+    if find("not_interested").is_some() {
+        said.push(format!(
+            "was not interested ({})",
+            quote(find("not_interested").expect("found"), 60)
+        ));
+    }
+    said.truncate(3);
+    match said.as_slice() {
+        [] => format!(
+            "{who} spoke {} times with no clear request or decision.",
+            parts.caller_turns
+        ),
+        [one] => format!("{who} {one}."),
+        [init @ .., last] => format!("{who} {} and {last}.", init.join(", ")),
+    }
 }
 
 #[cfg(test)]
@@ -744,7 +833,7 @@ mod tests {
         assert!(
             findings
                 .summary
-                .starts_with("The caller asked about pricing and wanted to book a time"),
+                .starts_with("The caller asked about the price of the cargo bike and asked to book (\"I'd love to book a test ride this Saturday\")"),
             "{}",
             findings.summary
         );

@@ -1,4 +1,5 @@
-//! Small text helpers the rules share: sentences, whole-word phrase search, negation.
+//! Small text helpers the rules share: sentences, normalised lowercase text, whole-word phrase
+//! search, negation, times of day.
 
 /// The sentences of `text`, trimmed, without empty ones. Splits after `.`, `!`, `?` and at
 /// line breaks; good enough for speech-to-text output, which has few abbreviations.
@@ -30,18 +31,164 @@ pub fn find_phrase(haystack: &str, phrase: &str) -> Vec<usize> {
     found
 }
 
-const NEGATIONS: [&str; 10] = [
-    "not", "don't", "dont", "no", "never", "won't", "can't", "cannot", "isn't", "wouldn't",
+const NEGATIONS: [&str; 14] = [
+    "not",
+    "don't",
+    "dont",
+    "no",
+    "never",
+    "won't",
+    "can't",
+    "cannot",
+    "isn't",
+    "wouldn't",
+    "didn't",
+    "doesn't",
+    "shouldn't",
+    "without",
 ];
 
-/// Whether one of the three words before `at` negates what follows ("not looking to buy").
+/// Whether one of the three words before `at`, within its clause, negates what follows ("not
+/// looking to buy"; not "no, I'd like to buy", where a comma ends the "no").
 pub fn negated(haystack: &str, at: usize) -> bool {
-    haystack[..at]
+    let clause = haystack[..at]
+        .rsplit([',', ';', ':', '—', '-'])
+        .next()
+        .unwrap_or_default();
+    clause
         .split(|c: char| !(c.is_alphanumeric() || c == '\''))
         .filter(|w| !w.is_empty())
         .rev()
         .take(3)
+        .take_while(|w| *w != "but")
         .any(|w| NEGATIONS.contains(&w))
+}
+
+/// Filler words speech-to-text leaves in ("I'll, uh, take it"), dropped before phrases are
+/// matched so they do not split a phrase.
+const FILLERS: [&str; 9] = ["um", "uh", "erm", "uhm", "umm", "uhh", "hmm", "mm", "ehh"];
+
+/// `text` lowercased, with typographic apostrophes made plain, filler words dropped and
+/// spoken contractions spelled out ("gonna" → "going to").
+pub fn normalize(text: &str) -> String {
+    let lower = text
+        .to_lowercase()
+        .replace(['\u{2019}', '\u{2018}', '`'], "'");
+    let mut out = String::with_capacity(lower.len());
+    for token in lower.split_whitespace() {
+        let core = token.trim_matches(|c: char| !c.is_alphanumeric());
+        if FILLERS.contains(&core) {
+            // Keep a sentence end the filler carried; drop the comma before it.
+            if token.ends_with(['.', '?', '!']) {
+                if out.ends_with(',') {
+                    out.pop();
+                }
+                out.push_str(&token[token.len() - 1..]);
+            } else if out.ends_with(',') {
+                out.pop();
+            }
+            continue;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        match core {
+            "gonna" => out.push_str(&token.replace("gonna", "going to")),
+            "wanna" => out.push_str(&token.replace("wanna", "want to")),
+            "gotta" => out.push_str(&token.replace("gotta", "got to")),
+            _ => out.push_str(token),
+        }
+    }
+    out
+}
+
+/// Whether any of `phrases` occurs in `lower` as whole words.
+pub fn has_any(lower: &str, phrases: &[&str]) -> bool {
+    phrases.iter().any(|p| !find_phrase(lower, p).is_empty())
+}
+
+/// The first of `phrases` found in `lower` where no negation in front cancels it.
+pub fn find_affirmed<'p>(lower: &str, phrases: &[&'p str]) -> Option<&'p str> {
+    phrases.iter().copied().find(|p| {
+        find_phrase(lower, p)
+            .into_iter()
+            .any(|at| !negated(lower, at))
+    })
+}
+
+const DAYS: [&str; 24] = [
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+    "tomorrow",
+    "today",
+    "tonight",
+    "weekend",
+    "next week",
+    "this week",
+    "morning",
+    "afternoon",
+    "evening",
+    "noon",
+    "midday",
+    "o'clock",
+    "half past",
+    "quarter past",
+    "quarter to",
+    "a.m.",
+    "p.m.",
+];
+
+const HOURS: [&str; 12] = [
+    "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
+    "twelve",
+];
+
+/// Whether `lower` names a day or a time of day ("Thursday", "two o'clock", "10am", "3:30",
+/// "at ten", "three fifteen").
+pub fn mentions_time(lower: &str) -> bool {
+    if has_any(lower, &DAYS) {
+        return true;
+    }
+    let spoken = HOURS.iter().any(|hour| {
+        find_phrase(lower, hour).into_iter().any(|at| {
+            let before = lower[..at].trim_end();
+            let after = lower[at + hour.len()..].trim_start();
+            before.ends_with(" at")
+                || before == "at"
+                || ["thirty", "fifteen", "forty-five", "forty five"]
+                    .iter()
+                    .any(|m| after.starts_with(m))
+        })
+    });
+    if spoken {
+        return true;
+    }
+    lower
+        .split(|c: char| c.is_whitespace() || c == ',' || c == '?' || c == '!')
+        .any(|word| {
+            let word = word.trim_end_matches('.');
+            let digits = word.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+            let suffix = &word[digits.len()..];
+            (!digits.is_empty()
+                && digits.chars().all(|c| c.is_ascii_digit() || c == ':')
+                && digits.starts_with(|c: char| c.is_ascii_digit())
+                && (suffix == "am" || suffix == "pm"))
+                || (word.len() >= 4
+                    && word.contains(':')
+                    && word.chars().all(|c| c.is_ascii_digit() || c == ':'))
+        })
+        || ["am", "pm"].iter().any(|s| {
+            find_phrase(lower, s).into_iter().any(|at| {
+                lower[..at]
+                    .trim_end()
+                    .ends_with(|c: char| c.is_ascii_digit())
+            })
+        })
 }
 
 /// At most `max` characters of `text`, cut at a character boundary, with "…" when cut.
@@ -80,6 +227,47 @@ mod tests {
         assert!(!negated(s, find_phrase(s, "buy")[0]), "too far back");
         let s = "i don't want to buy";
         assert!(negated(s, find_phrase(s, "buy")[0]));
+    }
+
+    #[test]
+    fn negation_stays_in_its_clause() {
+        let s = "no, i'd like to buy it";
+        assert!(!negated(s, find_phrase(s, "buy")[0]));
+        let s = "i can't, but i want to book";
+        assert!(!negated(s, find_phrase(s, "book")[0]));
+    }
+
+    #[test]
+    fn normalizing_drops_fillers_and_curly_apostrophes() {
+        assert_eq!(normalize("I\u{2019}ll, uh, take it."), "i'll take it.");
+        assert_eq!(
+            normalize("Gonna need a quote, um."),
+            "going to need a quote."
+        );
+    }
+
+    #[test]
+    fn times_are_recognised_spoken_or_written() {
+        for yes in [
+            "thursday works",
+            "two o'clock",
+            "how about 10am",
+            "at 3:30 then",
+            "at 9 am",
+            "tomorrow morning",
+            "she has one at ten",
+            "three fifteen is better",
+        ] {
+            assert!(mentions_time(yes), "{yes}");
+        }
+        for no in [
+            "the price is 3,200",
+            "that works",
+            "i have 2 kids",
+            "two hundred thirty",
+        ] {
+            assert!(!mentions_time(no), "{no}");
+        }
     }
 
     #[test]

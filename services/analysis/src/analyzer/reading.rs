@@ -1,0 +1,1098 @@
+//! Conversation-aware reading: every caller sentence is read with the agent turn it answers, so
+//! "Thursday works" after "Shall I book you in for Thursday?" is a booking, "yes" to "shall I
+//! order it?" is a purchase, and "not right now" to a side question is no refusal of the offer.
+//! The caller's sentiment is weighed over the call: pleasantries weigh little, grievances and
+//! sarcasm much, and how the caller ends more than how they began.
+
+use std::sync::LazyLock;
+
+use super::lexicon::{self, Intent};
+use super::text::{clip, find_affirmed, find_phrase, has_any, mentions_time, normalize, sentences};
+use super::{SentimentLabel, Speaker, Turn};
+
+static SENTIMENT: LazyLock<vader_sentiment::SentimentIntensityAnalyzer<'static>> =
+    LazyLock::new(vader_sentiment::SentimentIntensityAnalyzer::new);
+
+/// The caller's turns VADER scores, sampled evenly beyond this, so a very long call costs
+/// bounded time.
+const SENTIMENT_TURN_LIMIT: usize = 2_000;
+/// Intents read at most this many caller turns (evenly sampled beyond).
+const INTENT_TURN_LIMIT: usize = 4_000;
+
+/// One sentence as said and as matched (lowercase, normalised).
+struct Sentence<'a> {
+    text: &'a str,
+    lower: String,
+}
+
+/// One non-empty turn, split into sentences.
+struct Line<'a> {
+    speaker: Speaker,
+    sentences: Vec<Sentence<'a>>,
+}
+
+impl Line<'_> {
+    /// The last two sentences, where a question or an offer usually is.
+    fn tail(&self) -> String {
+        let n = self.sentences.len();
+        self.sentences[n.saturating_sub(2)..]
+            .iter()
+            .map(|s| s.lower.as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    fn last_sentence(&self) -> &str {
+        self.sentences.last().map(|s| s.text).unwrap_or_default()
+    }
+}
+
+fn lines_of(turns: &[Turn]) -> Vec<Line<'_>> {
+    turns
+        .iter()
+        .filter(|t| t.speaker != Speaker::Other)
+        .map(|t| Line {
+            speaker: t.speaker,
+            sentences: sentences(t.message.trim())
+                .map(|text| Sentence {
+                    text,
+                    lower: normalize(&clip(text, 1_000)),
+                })
+                .collect(),
+        })
+        .filter(|l| !l.sentences.is_empty())
+        .collect()
+}
+
+/// What an agent turn offers or asks, read from its last sentences.
+#[derive(Default, Clone, Copy)]
+struct Prompt {
+    booking: bool,
+    purchase: bool,
+    call_back: bool,
+    side_question: bool,
+    asks_for_person: bool,
+    asks_name: bool,
+}
+
+const ASKS_FOR_PERSON: &[&str] = &[
+    "am i speaking with",
+    "am i speaking to",
+    "am i talking to",
+    "is this mr",
+    "is this ms",
+    "is this mrs",
+    "can i speak to",
+    "can i speak with",
+    "may i speak",
+    "could i speak",
+    "i'm looking for",
+    "i'm trying to reach",
+    "trying to reach",
+    "is that",
+];
+
+const ASKS_NAME: &[&str] = &[
+    "your name",
+    "who am i speaking",
+    "who i'm speaking",
+    "who do i have",
+    "name for the",
+    "name on the",
+    "a name for",
+    "spell that",
+];
+
+fn prompt_of(line: &Line<'_>) -> Prompt {
+    let tail = line.tail();
+    let question = tail.contains('?');
+    // "I have Tuesday at ten or Wednesday at three": times on offer, asked or not.
+    let timed = mentions_time(&tail)
+        && (question
+            || has_any(
+                &tail,
+                &[
+                    "or",
+                    "i have",
+                    "we have",
+                    "she has",
+                    "he has",
+                    "i can do",
+                    "we can do",
+                    "works",
+                    "available",
+                    "open",
+                ],
+            ));
+    Prompt {
+        booking: has_any(&tail, lexicon::OFFER_BOOKING) || timed,
+        purchase: has_any(&tail, lexicon::OFFER_PURCHASE),
+        call_back: has_any(&tail, lexicon::OFFER_CALL_BACK),
+        side_question: has_any(&tail, lexicon::SIDE_QUESTION),
+        asks_for_person: question && has_any(&tail, ASKS_FOR_PERSON),
+        asks_name: has_any(&tail, ASKS_NAME),
+    }
+}
+
+fn starts_with_any(lower: &str, phrases: &[&str]) -> bool {
+    let start = lower.trim_start_matches(|c: char| !c.is_alphanumeric());
+    phrases.iter().any(|p| {
+        start.starts_with(p)
+            && start[p.len()..]
+                .chars()
+                .next()
+                .is_none_or(|c| !c.is_alphanumeric() && c != '\'')
+    })
+}
+
+/// Hedges: "I might swing by", "maybe I'll buy one someday" are interest, not a decision.
+const HEDGES: &[&str] = &[
+    "might",
+    "maybe",
+    "possibly",
+    "perhaps",
+    "no promises",
+    "not sure",
+    "thinking about",
+    "thinking of",
+    "think about",
+    "considering",
+    "if i",
+    "if we",
+    "whether",
+    "at some point",
+    "someday",
+    "one day",
+    "eventually",
+    "just looking",
+    "just browsing",
+    "before i",
+    "before we",
+    "would i",
+    "do i need to",
+];
+
+/// Money words that, in a sentence about a bill already charged, are a dispute, not pricing.
+const MONEY_WORDS: &[&str] = &["dollars", "dollar", "bucks", "grand", "fee", "fees", "cost"];
+const BILLED: &[&str] = &[
+    "charged",
+    "charge me",
+    "bill",
+    "billed",
+    "invoice",
+    "refund",
+    "money back",
+    "paid",
+    "no-show fee",
+];
+
+/// Whether the sentence carries a grievance (a complaint, a bad feeling).
+fn grievance(lower: &str) -> bool {
+    has_any(lower, lexicon::COMPLAINT) || has_any(lower, lexicon::NEGATIVE_FEELING)
+}
+
+/// Sarcasm: a phrase only said in sarcasm, or praise beside what went wrong, in a call where
+/// something did go wrong.
+fn sarcastic(lower: &str, grievance_nearby: bool) -> bool {
+    if !grievance_nearby {
+        return false;
+    }
+    has_any(lower, lexicon::SARCASM)
+        || (has_any(lower, lexicon::PRAISE) && has_any(lower, lexicon::GRIEVANCE_CUES))
+}
+
+#[derive(Default)]
+struct Found {
+    intents: Vec<Intent>,
+}
+
+impl Found {
+    fn add(&mut self, name: &str, evidence: String) {
+        match self.intents.iter_mut().find(|i| i.name == name) {
+            Some(intent) => {
+                intent.confidence += 1.0;
+                if intent.evidence.len() < 3 && !intent.evidence.contains(&evidence) {
+                    intent.evidence.push(evidence);
+                }
+            }
+            None => self.intents.push(Intent {
+                name: name.to_owned(),
+                confidence: 1.0,
+                evidence: vec![evidence],
+            }),
+        }
+    }
+
+    fn has(&self, name: &str) -> bool {
+        self.intents.iter().any(|i| i.name == name)
+    }
+
+    fn drop(&mut self, names: &[&str]) {
+        self.intents.retain(|i| !names.contains(&i.name.as_str()));
+    }
+}
+
+/// A caller sentence as evidence, with the agent's words it answers when those made it count.
+fn answering(sentence: &str, prompt: &str) -> String {
+    format!(
+        "{} (answering \"{}\")",
+        clip(sentence, 160),
+        clip(prompt.trim(), 120)
+    )
+}
+
+/// What the reading found.
+pub struct Reading {
+    /// Strongest first, each with up to three sentences as evidence.
+    pub intents: Vec<Intent>,
+    /// The caller's own name, when they said it.
+    pub caller_name: Option<String>,
+    pub mood: Mood,
+}
+
+/// The caller's sentiment over the call, with the sentences that weighed most.
+pub struct Mood {
+    pub label: SentimentLabel,
+    /// -1.0 to 1.0.
+    pub score: f64,
+    /// "grievance: \"…\"", "sarcasm: \"…\"", "ending: \"…\"" — the sentences behind the score.
+    pub reasons: Vec<String>,
+    pub grievances: usize,
+}
+
+pub fn read(turns: &[Turn]) -> Reading {
+    let lines = lines_of(turns);
+    let intents = intents_of(&lines);
+    let caller_name = caller_name(&lines);
+    let voicemail_only = intents.iter().any(|i| i.name == "voicemail");
+    let mood = mood_of(&lines, voicemail_only);
+    Reading {
+        intents,
+        caller_name,
+        mood,
+    }
+}
+
+fn intents_of(lines: &[Line<'_>]) -> Vec<Intent> {
+    let mut found = Found::default();
+    // Weak refusals wait until the whole call is read: they stand only on a call with no
+    // buying or booking in it.
+    let mut weak_refusals: Vec<String> = Vec::new();
+    let caller_lines = lines.iter().filter(|l| l.speaker == Speaker::User).count();
+    let step = caller_lines.div_ceil(INTENT_TURN_LIMIT).max(1);
+    let mut caller_seen = 0usize;
+    let mut interviewer_cues: Vec<&str> = Vec::new();
+    let mut candidate_cues: Vec<&str> = Vec::new();
+    for (index, line) in lines.iter().enumerate() {
+        if line.speaker == Speaker::Agent {
+            if interviewer_cues.len() < 6 {
+                for sentence in &line.sentences {
+                    for cue in lexicon::INTERVIEWER {
+                        if !interviewer_cues.contains(cue)
+                            && !find_phrase(&sentence.lower, cue).is_empty()
+                        {
+                            interviewer_cues.push(cue);
+                        }
+                    }
+                }
+            }
+            continue;
+        }
+        caller_seen += 1;
+        if !(caller_seen - 1).is_multiple_of(step) {
+            continue;
+        }
+        let prompt_line = index
+            .checked_sub(1)
+            .map(|i| &lines[i])
+            .filter(|l| l.speaker == Speaker::Agent);
+        let prompt = prompt_line.map(prompt_of).unwrap_or_default();
+        let prompt_text = prompt_line.map(Line::last_sentence).unwrap_or_default();
+        for (position, sentence) in line.sentences.iter().enumerate() {
+            let lower = sentence.lower.as_str();
+            let evidence = || clip(sentence.text, 200);
+            if candidate_cues.len() < 6 {
+                for cue in lexicon::CANDIDATE {
+                    if !candidate_cues.contains(cue) && !find_phrase(lower, cue).is_empty() {
+                        candidate_cues.push(cue);
+                    }
+                }
+            }
+            let first = position == 0;
+            let declines = first && starts_with_any(lower, lexicon::DECLINE);
+            let accepts = first && !declines && starts_with_any(lower, lexicon::AFFIRM);
+
+            // "Wrong number, I never asked for a quote": nothing else in that sentence counts.
+            let not_them = prompt.asks_for_person
+                && declines
+                && has_any(
+                    &line
+                        .sentences
+                        .iter()
+                        .map(|s| s.lower.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                    &[
+                        "here",
+                        "wrong",
+                        "don't know",
+                        "not me",
+                        "there's no",
+                        "there is no",
+                        "nobody",
+                        "no one",
+                        "never heard",
+                    ],
+                );
+            if has_any(lower, lexicon::WRONG_NUMBER) || not_them {
+                found.add("wrong_number", evidence());
+                continue;
+            }
+            if has_any(lower, lexicon::VOICEMAIL) {
+                found.add("voicemail", evidence());
+                continue;
+            }
+            let strong_refusal = has_any(lower, lexicon::STRONG_REFUSAL);
+            let weak_refusal = has_any(lower, lexicon::WEAK_REFUSAL)
+                || (declines && (prompt.booking || prompt.purchase));
+            let refusing = strong_refusal || weak_refusal;
+            if strong_refusal {
+                found.add("not_interested", evidence());
+            } else if weak_refusal && !prompt.side_question && weak_refusals.len() < 3 {
+                weak_refusals.push(evidence());
+            }
+            let hedged = has_any(lower, HEDGES);
+
+            // What the caller says outright.
+            if !refusing && !hedged {
+                if find_affirmed(lower, lexicon::PURCHASE).is_some() {
+                    // "We'll take it" to a table or a slot on offer takes the booking.
+                    if prompt.booking && !prompt.purchase {
+                        found.add("booking", answering(sentence.text, prompt_text));
+                    } else {
+                        found.add("purchase", evidence());
+                    }
+                }
+                if find_affirmed(lower, lexicon::BOOKING).is_some() {
+                    found.add("booking", evidence());
+                }
+            }
+            if let Some(phrase) = lexicon::PRICING
+                .iter()
+                .find(|p| !find_phrase(lower, p).is_empty())
+            {
+                let disputed = MONEY_WORDS.contains(phrase) && has_any(lower, BILLED);
+                if !disputed {
+                    found.add("pricing", evidence());
+                }
+            }
+            if has_any(lower, lexicon::SUPPORT) {
+                found.add("support", evidence());
+            }
+            if grievance(lower) {
+                found.add("complaint", evidence());
+            }
+            let own_call = has_any(lower, lexicon::CALLER_WILL_CALL)
+                && !has_any(
+                    lower,
+                    &[
+                        "call me",
+                        "can you call",
+                        "could you call",
+                        "give me a call",
+                        "ring me",
+                    ],
+                );
+            if !own_call && find_affirmed(lower, lexicon::CALL_BACK).is_some() && !strong_refusal {
+                found.add("call_back", evidence());
+            }
+
+            // What the caller's answer means, given what the agent offered.
+            if refusing || hedged {
+                continue;
+            }
+            let timed = mentions_time(lower) && !lower.starts_with("no");
+            if prompt.booking && !prompt.call_back && (accepts || timed) {
+                found.add("booking", answering(sentence.text, prompt_text));
+            } else if prompt.purchase && accepts {
+                found.add("purchase", answering(sentence.text, prompt_text));
+            }
+            if prompt.call_back && (accepts || timed) && !own_call {
+                found.add("call_back", answering(sentence.text, prompt_text));
+            }
+        }
+    }
+    if !weak_refusals.is_empty() && !found.has("purchase") && !found.has("booking") {
+        for evidence in weak_refusals {
+            found.add("not_interested", evidence);
+        }
+    }
+    // A refusal ends the sale; a wrong number or a voicemail is nothing else.
+    if found.has("wrong_number") {
+        found.intents.retain(|i| i.name == "wrong_number");
+    } else if found.has("voicemail") && caller_lines <= 2 {
+        found.intents.retain(|i| i.name == "voicemail");
+    }
+    let interview =
+        interviewer_cues.len() >= 2 && interviewer_cues.len() + candidate_cues.len() >= 3;
+    if interview {
+        // A booking on a screening call is the next interview, or nothing.
+        if !found
+            .intents
+            .iter()
+            .filter(|i| i.name == "booking")
+            .flat_map(|i| &i.evidence)
+            .any(|e| e.to_lowercase().contains("interview"))
+        {
+            found.drop(&["booking"]);
+        }
+        found.drop(&[
+            "purchase",
+            "pricing",
+            "support",
+            "complaint",
+            "not_interested",
+        ]);
+        found.intents.insert(
+            0,
+            Intent {
+                name: "interview".to_owned(),
+                confidence: 4.0,
+                evidence: interviewer_cues
+                    .iter()
+                    .chain(&candidate_cues)
+                    .take(3)
+                    .map(|cue| format!("\"{cue}\""))
+                    .collect(),
+            },
+        );
+    }
+    let mut intents = found.intents;
+    // `confidence` counted sentences so far: 1 → 0.6, 2 → 0.75, 3 → 0.85, 4+ → 0.9.
+    for intent in &mut intents {
+        intent.confidence = match intent.confidence as u32 {
+            0 | 1 => 0.6,
+            2 => 0.75,
+            3 => 0.85,
+            _ => 0.9,
+        };
+    }
+    intents.sort_by(|a, b| {
+        b.confidence
+            .total_cmp(&a.confidence)
+            .then_with(|| lexicon::rank(&a.name).cmp(&lexicon::rank(&b.name)))
+    });
+    intents
+}
+
+/// Words after "this is" or "my name is" that are not a name.
+const NOT_NAMES: &[&str] = &[
+    "I",
+    "I'm",
+    "It",
+    "It's",
+    "This",
+    "That",
+    "Yes",
+    "Yeah",
+    "No",
+    "Sure",
+    "Hi",
+    "Hello",
+    "Hey",
+    "Ok",
+    "Okay",
+    "Oh",
+    "Well",
+    "So",
+    "Um",
+    "Uh",
+    "The",
+    "A",
+    "My",
+    "Just",
+    "Thanks",
+    "Thank",
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+    "Sunday",
+    "Mr",
+    "Mrs",
+    "Ms",
+    "Dr",
+    "Great",
+    "Perfect",
+    "Good",
+    "Fine",
+    "Sorry",
+    "Actually",
+    "Speaking",
+    "Not",
+];
+
+/// Up to two capitalised words starting `text` ("Marcus Bell", "Yusuf").
+fn name_at(text: &str) -> Option<String> {
+    let words: Vec<&str> = text
+        .split_whitespace()
+        .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric() && c != '\'' && c != '-'))
+        .take(2)
+        .collect();
+    let is_name = |w: &str| {
+        w.chars().next().is_some_and(char::is_uppercase)
+            && w.chars()
+                .skip(1)
+                .all(|c| c.is_lowercase() || c == '\'' || c == '-')
+            && w.chars().count() >= 2
+            && !NOT_NAMES.contains(&w)
+    };
+    let first = *words.first()?;
+    if !is_name(first) {
+        return None;
+    }
+    match words.get(1) {
+        Some(second) if is_name(second) => Some(format!("{first} {second}")),
+        _ => Some(first.to_owned()),
+    }
+}
+
+/// The caller's name when they said it: "my name is …", "this is …", "it's … here", the
+/// answer to "can I get your name?", a voicemail's "you've reached …".
+fn caller_name(lines: &[Line<'_>]) -> Option<String> {
+    const INTRODUCTIONS: [&str; 7] = [
+        "my name is ",
+        "my name's ",
+        "name is ",
+        "this is ",
+        "you've reached ",
+        "you have reached ",
+        "it's ",
+    ];
+    for (index, line) in lines.iter().enumerate() {
+        if line.speaker != Speaker::User {
+            continue;
+        }
+        let asked = index > 0
+            && lines[index - 1].speaker == Speaker::Agent
+            && prompt_of(&lines[index - 1]).asks_name;
+        for (position, sentence) in line.sentences.iter().enumerate() {
+            for intro in INTRODUCTIONS {
+                for at in find_phrase(&sentence.lower, intro.trim_end()) {
+                    // The same byte offsets in the original text when lowercasing kept them.
+                    let Some(rest) = sentence
+                        .text
+                        .get(at + intro.len()..)
+                        .filter(|_| sentence.text.len() == sentence.lower.len())
+                    else {
+                        continue;
+                    };
+                    if intro == "it's " && !sentence.lower.contains(" here") && !asked {
+                        continue;
+                    }
+                    if let Some(name) = name_at(rest) {
+                        return Some(name);
+                    }
+                }
+            }
+            if asked && position == 0 {
+                let text = sentence
+                    .text
+                    .trim_start_matches(|c: char| !c.is_alphanumeric());
+                let text = [
+                    "Yes, ", "Yeah, ", "Sure, ", "Sure. ", "Oh, ", "Um, ", "Uh, ",
+                ]
+                .iter()
+                .find_map(|p| text.strip_prefix(p))
+                .unwrap_or(text);
+                if let Some(name) = name_at(text) {
+                    return Some(name);
+                }
+            }
+        }
+    }
+    None
+}
+
+/// Words VADER reads as warm that on a phone call are only manners or business ("please",
+/// "I'd like", "interested", "free on Tuesday", "help"), taken out before it scores.
+const TRANSACTIONAL: &[&str] = &[
+    "please",
+    "would like",
+    "'d like",
+    "like to",
+    "interested",
+    "free",
+    "help",
+    "okay",
+    "ok",
+    "sure",
+    "yes",
+    "yeah",
+    "thanks",
+    "thank you",
+    "thank",
+    "take care",
+    "care",
+    "pretty much",
+    "pretty",
+    "fair enough",
+    "no problem",
+    "no worries",
+    "don't worry",
+    "good morning",
+    "good afternoon",
+    "good evening",
+    "kind of",
+    "no",
+    "want",
+    "yep",
+    "alright",
+    "well",
+    "hello",
+    "hi",
+];
+
+/// An interjection opening a sentence ("Great, that works"), manners more than mood.
+const OPENERS: &[&str] = &[
+    "great",
+    "perfect",
+    "lovely",
+    "wonderful",
+    "awesome",
+    "cool",
+    "excellent",
+    "fantastic",
+    "brilliant",
+    "good",
+    "nice",
+];
+
+fn vader(lower: &str) -> f64 {
+    let mut text = format!(" {lower} ");
+    for opener in OPENERS {
+        let trimmed = text.trim_start();
+        if let Some(rest) = trimmed.strip_prefix(opener)
+            && rest.starts_with([',', '.', '!'])
+        {
+            text = format!(" {}", &rest[1..]);
+        }
+    }
+    for word in TRANSACTIONAL {
+        let mut at = 0;
+        while let Some(found) = find_phrase(&text[at..], word).first().copied() {
+            let start = at + found;
+            text.replace_range(start..start + word.len(), " ");
+            at = start;
+        }
+    }
+    SENTIMENT
+        .polarity_scores(&text)
+        .get("compound")
+        .copied()
+        .filter(|s| s.is_finite())
+        .unwrap_or(0.0)
+}
+
+/// Whether the sentence is only manners: "Great, thanks so much, bye!"
+fn pleasantry(lower: &str) -> bool {
+    let words: Vec<&str> = lower
+        .split(|c: char| !(c.is_alphanumeric() || c == '\''))
+        .filter(|w| !w.is_empty())
+        .collect();
+    !words.is_empty()
+        && words.len() <= 12
+        && words
+            .iter()
+            .filter(|w| !lexicon::POLITE_WORDS.contains(w))
+            .count()
+            <= usize::from(words.len() >= 5)
+}
+
+/// Delight and warm thanks: what a pleased caller says, beyond manners.
+const DELIGHT: &[&str] = &[
+    "no way",
+    "oh wow",
+    "wow",
+    "amazing",
+    "awesome",
+    "fantastic",
+    "wonderful news",
+    "great news",
+    "good news",
+    "made my day",
+    "made my week",
+    "made my month",
+    "made my whole",
+    "lifesaver",
+    "life saver",
+    "feel better",
+    "feel a lot better",
+    "feel so much better",
+    "less overwhelmed",
+    "relieved",
+    "what a relief",
+    "so excited",
+    "really excited",
+    "excited",
+    "can't wait",
+    "love it",
+    "i love",
+    "we love",
+    "yay",
+    "thank god",
+    "thank goodness",
+    "finally",
+    "thank you so much",
+    "thanks so much",
+    "thank you very much",
+    "really appreciate",
+    "i appreciate",
+    "appreciate it",
+    "appreciate you",
+    "so helpful",
+    "really helpful",
+    "very helpful",
+    "super helpful",
+    "you've been great",
+    "you guys are great",
+    "you're the best",
+    "exactly what",
+    "so glad",
+    "glad to hear",
+    "happy",
+    "was hoping",
+    "for sure",
+    "sounds great",
+    "sounds perfect",
+    "that's great",
+    "that's perfect",
+    "that's wonderful",
+    "brilliant",
+    "beautiful",
+    "impressed",
+    "nice surprise",
+    "best",
+    "i actually like",
+    "really like",
+    "perfect!",
+    "great!",
+];
+
+/// Positive from this balance of the caller's delight over their grievances up, negative
+/// from the other down; neutral between.
+const POSITIVE_FROM: f64 = 1.5;
+
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Sarcasm,
+    Grievance,
+    Delight,
+}
+
+fn mood_of(lines: &[Line<'_>], voicemail: bool) -> Mood {
+    let caller: Vec<&Line<'_>> = lines
+        .iter()
+        .filter(|l| l.speaker == Speaker::User)
+        .collect();
+    if caller.is_empty() || voicemail && caller.len() <= 2 {
+        return Mood {
+            label: SentimentLabel::Neutral,
+            score: 0.0,
+            reasons: Vec::new(),
+            grievances: 0,
+        };
+    }
+    let step = caller.len().div_ceil(SENTIMENT_TURN_LIMIT).max(1);
+    let last = caller.len() - 1;
+    let mut grievance_so_far = false;
+    // (sentence, kind, points)
+    let mut read: Vec<(&str, Kind, f64)> = Vec::new();
+    let mut ends_delighted = false;
+    for (index, line) in caller.iter().enumerate() {
+        if !index.is_multiple_of(step) && index != last {
+            continue;
+        }
+        // How the caller ends weighs more than how they began (often small talk).
+        let position = if index == last {
+            1.5
+        } else if index + 1 == last {
+            1.2
+        } else if index == 0 && caller.len() > 2 {
+            0.7
+        } else {
+            1.0
+        };
+        let turn_grievance = line.sentences.iter().any(|s| grievance(&s.lower));
+        let nearby = grievance_so_far
+            || turn_grievance
+            || line
+                .sentences
+                .iter()
+                .any(|s| has_any(&s.lower, lexicon::GRIEVANCE_CUES));
+        for sentence in &line.sentences {
+            let lower = sentence.lower.as_str();
+            if sarcastic(lower, nearby) {
+                read.push((sentence.text, Kind::Sarcasm, 1.5 * position));
+            } else if grievance(lower) {
+                read.push((sentence.text, Kind::Grievance, position));
+            } else if !pleasantry(lower) || has_any(lower, DELIGHT) {
+                let score = vader(lower);
+                let delighted = has_any(lower, DELIGHT) && score > -0.2 || score >= 0.6;
+                if delighted {
+                    // Warm thanks as a closing weighs less than delight in what was said.
+                    let manners = 1.0;
+                    read.push((sentence.text, Kind::Delight, manners * position));
+                    ends_delighted |= index == last;
+                } else if score <= -0.5 {
+                    read.push((sentence.text, Kind::Grievance, 0.4 * position));
+                }
+            }
+        }
+        grievance_so_far |= turn_grievance;
+    }
+    let sum = |kinds: &[Kind]| -> f64 {
+        read.iter()
+            .filter(|r| kinds.contains(&r.1))
+            .map(|r| r.2)
+            .sum()
+    };
+    let delight = sum(&[Kind::Delight]);
+    let mut trouble = sum(&[Kind::Grievance, Kind::Sarcasm]);
+    // A problem put right, and the caller delighted at the end: the trouble weighs half.
+    if ends_delighted && !read.iter().any(|r| r.1 == Kind::Sarcasm) {
+        trouble *= 0.5;
+    }
+    let label = if trouble >= 1.0 && trouble >= delight {
+        SentimentLabel::Negative
+    } else if delight >= POSITIVE_FROM && delight > trouble * 1.5 {
+        SentimentLabel::Positive
+    } else {
+        SentimentLabel::Neutral
+    };
+    let score = (delight - trouble) / (delight + trouble + 1.0);
+    let grievances = read.iter().filter(|r| r.1 != Kind::Delight).count();
+    let mut weighty: Vec<&(&str, Kind, f64)> = read.iter().collect();
+    weighty.sort_by(|a, b| b.2.total_cmp(&a.2));
+    let reasons = weighty
+        .iter()
+        .take(3)
+        .map(|(text, kind, _)| {
+            let kind = match kind {
+                Kind::Sarcasm => "sarcasm",
+                Kind::Grievance => "grievance",
+                Kind::Delight => "pleased",
+            };
+            format!("{kind} \"{}\"", clip(text, 120))
+        })
+        .collect();
+    Mood {
+        label,
+        score: score.clamp(-1.0, 1.0),
+        reasons,
+        grievances,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(text: &str) -> Turn {
+        Turn {
+            speaker: Speaker::User,
+            message: text.into(),
+        }
+    }
+
+    fn agent(text: &str) -> Turn {
+        Turn {
+            speaker: Speaker::Agent,
+            message: text.into(),
+        }
+    }
+
+    fn names(turns: &[Turn]) -> Vec<String> {
+        let mut names: Vec<String> = read(turns).intents.into_iter().map(|i| i.name).collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn accepting_an_offered_slot_is_a_booking() {
+        let turns = [
+            agent("I can get you in for a test drive. Would Thursday at two suit you?"),
+            user("Thursday works. Two o'clock, yeah."),
+        ];
+        let reading = read(&turns);
+        assert_eq!(reading.intents[0].name, "booking");
+        assert!(
+            reading.intents[0].evidence[0].contains("answering"),
+            "{:?}",
+            reading.intents[0].evidence
+        );
+    }
+
+    #[test]
+    fn yes_to_an_order_is_a_purchase() {
+        let turns = [
+            agent("It's in stock in your size. Shall I put one aside and order the rack too?"),
+            user("Yes, go ahead."),
+        ];
+        assert_eq!(names(&turns), vec!["purchase"]);
+    }
+
+    #[test]
+    fn not_right_now_to_a_side_question_is_no_refusal() {
+        let turns = [
+            agent("Great, you're booked for Saturday at ten. Would you also like a helmet?"),
+            user("Not right now, thanks."),
+            agent("No problem."),
+            user("I don't want someone else to grab the slot, so Saturday it is."),
+        ];
+        let found = names(&turns);
+        assert!(!found.contains(&"not_interested".to_owned()), "{found:?}");
+        let turns = [
+            agent("We have a spring offer on e-bikes. Would you like to book a test ride?"),
+            user("No thanks, not right now."),
+        ];
+        assert_eq!(names(&turns), vec!["not_interested"]);
+    }
+
+    #[test]
+    fn paraphrased_complaints_wrong_numbers_and_indirect_buying() {
+        assert_eq!(
+            names(&[user("Honestly I just want my money back.")]),
+            vec!["complaint"]
+        );
+        for said in [
+            "Oh, sorry, I thought this was Tony's garage.",
+            "Must've been a typo on my end.",
+            "I just got this number last month.",
+        ] {
+            assert_eq!(names(&[user(said)]), vec!["wrong_number"], "{said}");
+        }
+        let turns = [
+            agent("Am I speaking with Mr. Alvarez?"),
+            user("No, there's no Alvarez here."),
+        ];
+        assert_eq!(names(&turns), vec!["wrong_number"]);
+        assert_eq!(
+            names(&[user("Yeah, I'm pretty much sold on the hybrid.")]),
+            vec!["purchase"]
+        );
+    }
+
+    #[test]
+    fn non_native_phrasing_still_reads() {
+        let turns = [
+            agent("The green one is a hundred dollars with a lock."),
+            user("Ninety dollar, okay? I come tomorrow and buy it."),
+        ];
+        assert_eq!(names(&turns), vec!["pricing", "purchase"]);
+    }
+
+    #[test]
+    fn the_caller_calling_back_is_not_a_call_back_request() {
+        assert!(names(&[user("I'll call you back when I'm ready.")]).is_empty());
+        assert_eq!(
+            names(&[user("Could you call me back after five?")]),
+            vec!["call_back"]
+        );
+        let turns = [
+            agent("Would it be easier if I called you back tomorrow morning?"),
+            user("Yes please, after nine."),
+        ];
+        assert_eq!(names(&turns), vec!["call_back"]);
+    }
+
+    #[test]
+    fn hedged_interest_is_no_booking() {
+        let found = names(&[user(
+            "I might swing by this weekend and have a look, no promises.",
+        )]);
+        assert!(!found.contains(&"booking".to_owned()), "{found:?}");
+    }
+
+    #[test]
+    fn screening_interviews_are_recognised() {
+        let turns = [
+            agent(
+                "Thanks for applying for the warehouse lead position. This is a short screening call.",
+            ),
+            user("Sure, happy to."),
+            agent("Tell me about yourself and your experience with forklifts."),
+            user("In my last job I was responsible for a team of six on the night shift."),
+        ];
+        assert_eq!(names(&turns), vec!["interview"]);
+        let sales = [
+            agent("Thanks for calling Riverside Bikes. What's your experience with e-bikes?"),
+            user("None yet, I'd like a test ride."),
+        ];
+        assert!(!names(&sales).contains(&"interview".to_owned()));
+    }
+
+    #[test]
+    fn sarcasm_and_polite_anger_read_negative() {
+        let sarcasm = read(&[
+            agent("Your car won't be ready until Friday, I'm afraid."),
+            user("Great. The third delay this month. The highlight of my week."),
+            agent("I'm sorry. We can give you a loaner."),
+            user("Fine, thanks, I'll take the loaner."),
+        ]);
+        assert_eq!(sarcasm.mood.label, SentimentLabel::Negative);
+        assert!(
+            sarcasm
+                .mood
+                .reasons
+                .iter()
+                .any(|r| r.starts_with("sarcasm")),
+            "{:?}",
+            sarcasm.mood.reasons
+        );
+        let polite = read(&[
+            agent("How can I help?"),
+            user(
+                "I was told the repair would be done Tuesday and nobody called me. I'm not happy about it.",
+            ),
+            agent("I apologize, I'll check right now."),
+            user("Okay, thank you."),
+        ]);
+        assert_eq!(polite.mood.label, SentimentLabel::Negative);
+    }
+
+    #[test]
+    fn politeness_is_not_satisfaction() {
+        let mood = read(&[
+            agent("We're open nine to six on weekdays."),
+            user("Okay, and do you open on Sundays?"),
+            agent("No, only Saturdays until two."),
+            user("Alright. Great, thanks, bye!"),
+        ])
+        .mood;
+        assert_eq!(mood.label, SentimentLabel::Neutral, "{}", mood.score);
+        let keen = read(&[
+            agent("It's 3,200 dollars."),
+            user("I love it, that's exactly what I was hoping for. I'm really excited."),
+        ])
+        .mood;
+        assert_eq!(keen.label, SentimentLabel::Positive, "{}", keen.score);
+    }
+
+    #[test]
+    fn the_caller_names_themselves() {
+        let turns = [
+            agent("Can I get your name for the hold?"),
+            user("Yusuf. Y-U-S-U-F."),
+        ];
+        assert_eq!(read(&turns).caller_name.as_deref(), Some("Yusuf"));
+        let turns = [user(
+            "Hi, my name is Marcus Bell, I'm calling about a leak.",
+        )];
+        assert_eq!(read(&turns).caller_name.as_deref(), Some("Marcus Bell"));
+        let turns = [user("This is terrible.")];
+        assert_eq!(read(&turns).caller_name, None);
+    }
+}
