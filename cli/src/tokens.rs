@@ -6,6 +6,7 @@ use clap::Subcommand;
 use callmesh_proto::lead::v1 as pb;
 use callmesh_proto::lead::v1::lead_service_client::LeadServiceClient;
 use callmesh_runtime::Component;
+use callmesh_runtime::auth::authenticated;
 
 #[derive(Subcommand)]
 pub enum TokenCommand {
@@ -27,9 +28,12 @@ pub enum TokenCommand {
 
 pub async fn run(command: TokenCommand) -> anyhow::Result<()> {
     let url = Component::Lead.service_url();
-    let mut leads = LeadServiceClient::connect(url.clone())
+    let channel = tonic::transport::Endpoint::from_shared(url.clone())?
+        .connect()
         .await
         .with_context(|| format!("cannot reach the lead service at {url} (LEAD_URL)"))?;
+    // Authenticated with CALLMESH_INTERNAL_TOKEN, else CALLMESH_ADMIN_TOKEN.
+    let mut leads = LeadServiceClient::new(authenticated(channel));
     match command {
         TokenCommand::Create { organization, name } => {
             let answer = leads

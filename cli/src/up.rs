@@ -9,22 +9,32 @@ use nix::unistd::Pid;
 use tokio::process::{Child, Command};
 
 use callmesh_runtime::Component;
+use callmesh_runtime::auth::{INTERNAL_TOKEN_VAR, generate_token};
+use callmesh_runtime::config::env_var;
 
 const STOP_GRACE: Duration = Duration::from_secs(10);
 
 pub async fn run() -> anyhow::Result<()> {
     let exe = std::env::current_exe().context("cannot find the callmesh executable")?;
+    // One mesh token for every child, made here when the environment has none.
+    let token = env_var(INTERNAL_TOKEN_VAR).unwrap_or_else(generate_token);
     // Validate addresses before starting anything, so a bad variable stops everything at once.
     let mut addrs = Vec::new();
     for component in Component::ALL {
-        addrs.push((component, component.listen_addr()?));
+        let env = child_env(component, &token, env_var);
+        let addr = match env.iter().find(|(name, _)| *name == component.addr_var()) {
+            Some((_, addr)) => addr.parse()?,
+            None => component.listen_addr()?,
+        };
+        addrs.push((component, addr, env));
     }
 
     let mut children = Vec::new();
-    for (component, _) in &addrs {
+    for (component, _, env) in &addrs {
         let child = Command::new(&exe)
             .arg("serve")
             .arg(component.name())
+            .envs(env.iter().map(|(name, value)| (name, value)))
             .kill_on_drop(true)
             .spawn()
             .with_context(|| format!("cannot start {}", component.name()))?;
@@ -32,7 +42,7 @@ pub async fn run() -> anyhow::Result<()> {
     }
 
     println!("callmesh is starting:");
-    for (component, addr) in &addrs {
+    for (component, addr, _) in &addrs {
         let kind = if *component == Component::Gateway {
             "http"
         } else {
@@ -55,6 +65,22 @@ pub async fn run() -> anyhow::Result<()> {
     };
     stop_all(&mut children).await;
     outcome
+}
+
+/// What `component`'s process gets on top of this environment (`lookup`): the mesh token, and
+/// for a gRPC service whose `<NAME>_ADDR` is unset, loopback on its default port, since only the
+/// gateway faces the network.
+fn child_env(
+    component: Component,
+    token: &str,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Vec<(String, String)> {
+    let mut env = vec![(INTERNAL_TOKEN_VAR.to_owned(), token.to_owned())];
+    let addr_var = component.addr_var();
+    if component != Component::Gateway && lookup(&addr_var).is_none() {
+        env.push((addr_var, format!("127.0.0.1:{}", component.default_port())));
+    }
+    env
 }
 
 /// Resolves when any child exits, naming it.
@@ -86,5 +112,30 @@ async fn stop_all(children: &mut [(Component, Child)]) {
                 let _ = child.kill().await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn children_share_one_token_and_services_listen_on_loopback() {
+        let unset = |_: &str| None;
+        for service in Component::SERVICES {
+            let env = child_env(service, "mesh-token", unset);
+            assert!(env.contains(&(INTERNAL_TOKEN_VAR.into(), "mesh-token".into())));
+            let addr = format!("127.0.0.1:{}", service.default_port());
+            assert!(env.contains(&(service.addr_var(), addr)), "{env:?}");
+        }
+        // The gateway keeps its own default; an explicit address is left alone.
+        let gateway = child_env(Component::Gateway, "mesh-token", unset);
+        assert_eq!(gateway, [(INTERNAL_TOKEN_VAR.into(), "mesh-token".into())]);
+        let set = |_: &str| Some("0.0.0.0:50051".to_owned());
+        let lead = child_env(Component::Lead, "mesh-token", set);
+        assert!(
+            lead.iter().all(|(name, _)| *name != "LEAD_ADDR"),
+            "{lead:?}"
+        );
     }
 }

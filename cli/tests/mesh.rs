@@ -17,14 +17,24 @@ use support::Mesh;
 struct Reflection<'a>(&'a Mesh);
 
 impl Reflection<'_> {
-    /// Runs the reflection client against `component`.
+    /// Runs the reflection client against `component`, presenting the mesh token.
     async fn reflect(&self, component: Component, args: &[&str]) -> Value {
+        let token = callmesh_runtime::auth::credentials().token();
+        self.reflect_as(component, args, Some(token)).await
+    }
+
+    /// Runs the reflection client against `component` with `token`, or none.
+    async fn reflect_as(&self, component: Component, args: &[&str], token: Option<&str>) -> Value {
         let python = std::env::var("CALLMESH_PYTHON").unwrap_or_else(|_| "python3".into());
         let script = concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/tests/support/reflection_call.py"
         );
-        let output = tokio::process::Command::new(&python)
+        let mut command = tokio::process::Command::new(&python);
+        if let Some(token) = token {
+            command.env("CALLMESH_TOKEN", token);
+        }
+        let output = command
             .arg(script)
             .arg(self.0.addrs[&component].to_string())
             .args(args)
@@ -84,6 +94,20 @@ async fn the_whole_mesh_serves_reflects_and_reports_a_stopped_service() {
             assert!(names.contains(&own), "{names:?} lacks {own}");
             assert!(names.contains(&"grpc.health.v1.Health"), "{names:?}");
         }
+
+        // Reflection needs no token; an RPC without the mesh token is refused.
+        let anonymous = reflection
+            .reflect_as(
+                Component::Lead,
+                &[
+                    "call",
+                    "callmesh.lead.v1.LeadService/ResolveOrganization",
+                    r#"{"phone_number": "+12125550199"}"#,
+                ],
+                None,
+            )
+            .await;
+        assert_eq!(anonymous["error"]["code"], "UNAUTHENTICATED", "{anonymous}");
 
         // The lead service, driven through reflection only.
         let created = reflection

@@ -814,8 +814,9 @@ async fn outbound_sms_are_limited_per_lead() {
     let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
         .expect("uri")
         .connect_lazy();
-    let mut telephony =
-        telephony_pb::telephony_service_client::TelephonyServiceClient::new(channel);
+    let mut telephony = telephony_pb::telephony_service_client::TelephonyServiceClient::new(
+        callmesh_runtime::auth::authenticated(channel),
+    );
     let send = |key: &str| telephony_pb::SendSmsRequest {
         idempotency_key: key.into(),
         organization_id: "org".into(),

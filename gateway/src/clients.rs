@@ -7,16 +7,17 @@ use callmesh_proto::context::v1::context_service_client::ContextServiceClient;
 use callmesh_proto::lead::v1::lead_service_client::LeadServiceClient;
 use callmesh_proto::notification::v1::notification_service_client::NotificationServiceClient;
 use callmesh_proto::telephony::v1::telephony_service_client::TelephonyServiceClient;
+use callmesh_runtime::auth::{MeshChannel, authenticated};
 use callmesh_runtime::clients::lazy_channel;
 use callmesh_runtime::{Component, ConfigError};
 
 #[derive(Clone)]
 pub struct Clients {
-    pub lead: LeadServiceClient<Channel>,
-    pub context: ContextServiceClient<Channel>,
-    pub analysis: AnalysisServiceClient<Channel>,
-    pub telephony: TelephonyServiceClient<Channel>,
-    pub notification: NotificationServiceClient<Channel>,
+    pub lead: LeadServiceClient<MeshChannel>,
+    pub context: ContextServiceClient<MeshChannel>,
+    pub analysis: AnalysisServiceClient<MeshChannel>,
+    pub telephony: TelephonyServiceClient<MeshChannel>,
+    pub notification: NotificationServiceClient<MeshChannel>,
     pub channels: Vec<(Component, Channel)>,
 }
 
@@ -33,7 +34,7 @@ impl Clients {
             channels
                 .iter()
                 .find(|(c, _)| *c == wanted)
-                .map(|(_, ch)| ch.clone())
+                .map(|(_, ch)| authenticated(ch.clone()))
                 .ok_or_else(|| ConfigError::invalid(&wanted.url_var(), "no URL configured"))
         };
         Ok(Clients {

@@ -25,6 +25,7 @@ use callmesh_proto::context::v1::context_service_client::ContextServiceClient;
 use callmesh_proto::lead::v1::lead_service_client::LeadServiceClient;
 use callmesh_proto::notification::v1::notification_service_client::NotificationServiceClient;
 use callmesh_proto::telephony::v1::telephony_service_client::TelephonyServiceClient;
+use callmesh_runtime::auth::{MeshChannel, authenticated};
 use callmesh_runtime::db::DatabaseUrl;
 use callmesh_runtime::{Component, ServeError};
 use callmesh_testkit::{Backend, TestDatabase, wait_until};
@@ -519,24 +520,24 @@ impl Mesh {
             .connect_lazy()
     }
 
-    pub fn lead(&self) -> LeadServiceClient<Channel> {
-        LeadServiceClient::new(self.channel(Component::Lead))
+    pub fn lead(&self) -> LeadServiceClient<MeshChannel> {
+        LeadServiceClient::new(authenticated(self.channel(Component::Lead)))
     }
 
-    pub fn context(&self) -> ContextServiceClient<Channel> {
-        ContextServiceClient::new(self.channel(Component::Context))
+    pub fn context(&self) -> ContextServiceClient<MeshChannel> {
+        ContextServiceClient::new(authenticated(self.channel(Component::Context)))
     }
 
-    pub fn analysis(&self) -> AnalysisServiceClient<Channel> {
-        AnalysisServiceClient::new(self.channel(Component::Analysis))
+    pub fn analysis(&self) -> AnalysisServiceClient<MeshChannel> {
+        AnalysisServiceClient::new(authenticated(self.channel(Component::Analysis)))
     }
 
-    pub fn telephony(&self) -> TelephonyServiceClient<Channel> {
-        TelephonyServiceClient::new(self.channel(Component::Telephony))
+    pub fn telephony(&self) -> TelephonyServiceClient<MeshChannel> {
+        TelephonyServiceClient::new(authenticated(self.channel(Component::Telephony)))
     }
 
-    pub fn notification(&self) -> NotificationServiceClient<Channel> {
-        NotificationServiceClient::new(self.channel(Component::Notification))
+    pub fn notification(&self) -> NotificationServiceClient<MeshChannel> {
+        NotificationServiceClient::new(authenticated(self.channel(Component::Notification)))
     }
 
     /// Posts `body` to `path`, signed the way ElevenLabs signs.

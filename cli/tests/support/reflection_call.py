@@ -4,11 +4,15 @@ the server's reflection service (v1alpha, as grpcio-reflection speaks it).
     reflection_call.py HOST:PORT list
     reflection_call.py HOST:PORT call package.Service/Method '{"json": "request"}'
 
+Calls carry `authorization: Bearer $CALLMESH_TOKEN` when that variable is set; reflection itself
+needs no token.
+
 Prints one JSON object: {"services": [...]}, {"ok": {...response...}} or
 {"error": {"code": "INVALID_ARGUMENT", "message": "..."}}.
 """
 
 import json
+import os
 import sys
 
 import grpc
@@ -39,7 +43,9 @@ def main() -> int:
             response_deserializer=response_type.FromString,
         )
         try:
-            response = call(request, timeout=10)
+            token = os.environ.get("CALLMESH_TOKEN")
+            metadata = [("authorization", f"Bearer {token}")] if token else None
+            response = call(request, timeout=10, metadata=metadata)
         except grpc.RpcError as error:
             print(json.dumps({"error": {"code": error.code().name, "message": error.details()}}))
             return 0

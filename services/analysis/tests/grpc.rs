@@ -24,6 +24,7 @@ use callmesh_analysis::llm::{LlmConfig, Provider};
 use callmesh_proto::analysis::v1 as pb;
 use callmesh_proto::analysis::v1::analysis_service_client::AnalysisServiceClient;
 use callmesh_proto::common::v1 as common;
+use callmesh_runtime::auth::{MeshChannel, authenticated};
 use callmesh_runtime::db::DatabaseUrl;
 use callmesh_testkit::{Backend, TestDatabase, backends, wait_until};
 
@@ -34,8 +35,8 @@ struct Running {
 }
 
 impl Running {
-    fn client(&self) -> AnalysisServiceClient<Channel> {
-        AnalysisServiceClient::new(self.channel.clone())
+    fn client(&self) -> AnalysisServiceClient<MeshChannel> {
+        AnalysisServiceClient::new(authenticated(self.channel.clone()))
     }
 }
 

@@ -1,6 +1,5 @@
 //! The tonic adapter of the context service.
 
-use tonic::transport::Channel as GrpcChannel;
 use tonic::{Code, Request, Response, Status};
 
 use callmesh_proto::common::v1 as common;
@@ -9,6 +8,7 @@ use callmesh_proto::context::v1::context_service_server::ContextService;
 use callmesh_proto::lead::v1 as lead_pb;
 use callmesh_proto::lead::v1::lead_service_client::LeadServiceClient;
 use callmesh_runtime::ServiceError;
+use callmesh_runtime::auth::MeshChannel as GrpcChannel;
 use callmesh_runtime::errors::{json_object, optional, required};
 use callmesh_runtime::paging::Page;
 use callmesh_runtime::timestamps;

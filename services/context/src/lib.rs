@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use callmesh_migration_context::Migrator;
 use callmesh_proto::context::v1::context_service_server::ContextServiceServer;
 use callmesh_proto::lead::v1::lead_service_client::LeadServiceClient;
+use callmesh_runtime::auth::authenticated;
 use callmesh_runtime::clients::lazy_channel;
 use callmesh_runtime::db::DatabaseUrl;
 use callmesh_runtime::{Component, ConfigError, ServeError};
@@ -39,7 +40,10 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> Result<(), ServeError> {
-    let leads = LeadServiceClient::new(lazy_channel(&config.lead_url, &Component::Lead.url_var())?);
+    let leads = LeadServiceClient::new(authenticated(lazy_channel(
+        &config.lead_url,
+        &Component::Lead.url_var(),
+    )?));
     callmesh_runtime::grpc::serve_migrated::<Migrator, _>(
         Component::Context,
         &config.database,

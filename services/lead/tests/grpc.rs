@@ -17,6 +17,7 @@ use callmesh_lead::{DEFAULT_ORGANIZATION_ID, LeadConfig};
 use callmesh_proto::common::v1::PageRequest;
 use callmesh_proto::lead::v1 as pb;
 use callmesh_proto::lead::v1::lead_service_client::LeadServiceClient;
+use callmesh_runtime::auth::{MeshChannel, MeshCredentials, authenticated};
 use callmesh_runtime::{Component, ServeError, db::DatabaseUrl};
 use callmesh_testkit::{Backend, TestDatabase, backends, wait_until};
 
@@ -28,8 +29,8 @@ struct Running {
 }
 
 impl Running {
-    fn leads(&self) -> LeadServiceClient<Channel> {
-        LeadServiceClient::new(self.channel.clone())
+    fn leads(&self) -> LeadServiceClient<MeshChannel> {
+        LeadServiceClient::new(authenticated(self.channel.clone()))
     }
 
     async fn health(&self) -> Option<ServingStatus> {
@@ -71,6 +72,39 @@ async fn start_serving(backend: Backend) -> Running {
     .await;
     assert!(serving, "{backend:?}: lead service never became SERVING");
     running
+}
+
+#[tokio::test]
+async fn only_callers_with_the_mesh_token_reach_the_service() {
+    for backend in backends().await {
+        let running = start_serving(backend).await;
+        let request = || pb::ResolveOrganizationRequest {
+            phone_number: "+12125550100".into(),
+        };
+
+        let mut anonymous = LeadServiceClient::new(running.channel.clone());
+        let refused = anonymous.resolve_organization(request()).await;
+        assert_eq!(
+            refused.map(|_| ()).map_err(|s| s.code()),
+            Err(Code::Unauthenticated),
+            "{backend:?}: a call without a token was served"
+        );
+
+        let stranger = MeshCredentials::new("not-the-mesh-token", None).client_auth();
+        let mut forged = LeadServiceClient::with_interceptor(running.channel.clone(), stranger);
+        let refused = forged.resolve_organization(request()).await;
+        assert_eq!(
+            refused.map(|_| ()).map_err(|s| s.code()),
+            Err(Code::Unauthenticated),
+            "{backend:?}: a call with a wrong token was served"
+        );
+
+        let answered = running.leads().resolve_organization(request()).await;
+        assert!(answered.is_ok(), "{backend:?}: {answered:?}");
+        // Health stays open to probes and balancers.
+        assert_eq!(running.health().await, Some(ServingStatus::Serving));
+        running.shutdown.cancel();
+    }
 }
 
 fn field_of(status: &tonic::Status) -> Vec<String> {

@@ -74,12 +74,16 @@ impl ReadinessGate {
     }
 
     /// A tonic interceptor: `XServiceServer::with_interceptor(svc, gate.interceptor())`.
+    /// It authenticates the caller first (the mesh or admin token, see [`crate::auth`]); health
+    /// and reflection are not behind it, so probes and `grpcurl list` need no token.
     pub fn interceptor(
         &self,
     ) -> impl FnMut(Request<()>) -> Result<Request<()>, Status> + Clone + Send + Sync + 'static
     {
         let gate = self.clone();
+        let credentials = crate::auth::credentials();
         move |request| {
+            credentials.check(request.metadata())?;
             if gate.is_open() {
                 Ok(request)
             } else {

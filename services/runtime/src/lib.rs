@@ -2,6 +2,7 @@
 //! telemetry, database connection and migration, gRPC server bootstrap (health, reflection,
 //! graceful shutdown) and client channels. Domain logic never lives here.
 
+pub mod auth;
 pub mod clients;
 pub mod config;
 pub mod db;
