@@ -12,10 +12,11 @@ use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::OnConflict;
+use futures_util::StreamExt;
+use sea_orm::sea_query::{Expr, LockBehavior, LockType, OnConflict, Order, Query};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter,
-    QueryOrder, QuerySelect, Set,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
@@ -75,6 +76,13 @@ struct Stored {
     record: CrmRecord,
     url: String,
 }
+
+/// Deliveries sent at once.
+const SENDERS: usize = 16;
+/// Most deliveries one claim takes.
+const CLAIM_BATCH: u64 = 64;
+/// How long a claimed delivery is held: longer than a send can take (its timeout is 15 s).
+const CLAIM_LEASE: Duration = Duration::from_secs(60);
 
 #[derive(Clone)]
 pub struct CrmForwarder {
@@ -179,20 +187,26 @@ impl CrmForwarder {
         Ok(out)
     }
 
-    /// Sends due deliveries until `shutdown`.
+    /// Sends due deliveries until `shutdown`, a few at a time. Deliveries are claimed, not
+    /// read: a claim bumps the attempt counter and holds the delivery for `CLAIM_LEASE`, so
+    /// another replica takes it only if this one died mid-send, and a result counts only while
+    /// the claim (that attempt) still stands.
     pub async fn run(self, shutdown: CancellationToken) {
         loop {
-            match self.due().await {
+            match self.claim_due().await {
                 Ok(due) if !due.is_empty() => {
-                    for row in due {
-                        if let Err(error) = self.attempt(row).await {
-                            tracing::error!(%error, "crm delivery bookkeeping failed");
-                        }
-                    }
+                    let this = &self;
+                    futures_util::stream::iter(due)
+                        .for_each_concurrent(SENDERS, |row| async move {
+                            if let Err(error) = this.attempt(row).await {
+                                tracing::error!(%error, "crm delivery bookkeeping failed");
+                            }
+                        })
+                        .await;
                     continue;
                 }
                 Ok(_) => {}
-                Err(error) => tracing::error!(%error, "cannot read crm deliveries"),
+                Err(error) => tracing::error!(%error, "cannot claim crm deliveries"),
             }
             tokio::select! {
                 _ = self.wake.notified() => {}
@@ -202,20 +216,62 @@ impl CrmForwarder {
         }
     }
 
-    async fn due(&self) -> Result<Vec<crm_delivery::Model>, ServiceError> {
-        Ok(crm_delivery::Entity::find()
-            .filter(crm_delivery::Column::State.eq("pending"))
-            .filter(crm_delivery::Column::NextAttemptAt.lte(Utc::now()))
+    /// Claims up to `CLAIM_BATCH` due deliveries: on PostgreSQL skipping rows another replica
+    /// is claiming (`FOR UPDATE SKIP LOCKED`); on SQLite (one writer) in one transaction.
+    async fn claim_due(&self) -> Result<Vec<crm_delivery::Model>, ServiceError> {
+        let now = Utc::now();
+        let mut due = Query::select();
+        due.column(crm_delivery::Column::Id)
+            .from(crm_delivery::Entity)
+            .and_where(crm_delivery::Column::State.eq("pending"))
+            .and_where(crm_delivery::Column::NextAttemptAt.lte(now))
+            .order_by(crm_delivery::Column::Id, Order::Asc)
+            .limit(CLAIM_BATCH);
+        let held_until =
+            now + chrono::Duration::from_std(CLAIM_LEASE).unwrap_or(chrono::Duration::seconds(60));
+        let claim = crm_delivery::Entity::update_many()
+            .col_expr(
+                crm_delivery::Column::Attempts,
+                Expr::col(crm_delivery::Column::Attempts).add(1),
+            )
+            .col_expr(crm_delivery::Column::NextAttemptAt, Some(held_until).into())
+            .col_expr(crm_delivery::Column::UpdatedAt, now.into());
+        if self.db.get_database_backend() == DbBackend::Postgres {
+            due.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+            return Ok(claim
+                .filter(crm_delivery::Column::Id.in_subquery(due))
+                .exec_with_returning(&self.db)
+                .await?);
+        }
+        let txn = self.db.begin().await?;
+        let ids: Vec<String> = txn
+            .query_all(self.db.get_database_backend().build(&due))
+            .await?
+            .iter()
+            .map(|row| row.try_get_by_index::<String>(0))
+            .collect::<Result<_, _>>()?;
+        if ids.is_empty() {
+            txn.commit().await?;
+            return Ok(Vec::new());
+        }
+        claim
+            .filter(crm_delivery::Column::Id.is_in(ids.iter().cloned()))
+            .exec(&txn)
+            .await?;
+        let rows = crm_delivery::Entity::find()
+            .filter(crm_delivery::Column::Id.is_in(ids))
             .order_by_asc(crm_delivery::Column::Id)
-            .limit(32)
-            .all(&self.db)
-            .await?)
+            .all(&txn)
+            .await?;
+        txn.commit().await?;
+        Ok(rows)
     }
 
     async fn attempt(&self, row: crm_delivery::Model) -> Result<(), ServiceError> {
         let stored: Stored = serde_json::from_str(&row.record_json)
             .map_err(|e| ServiceError::Internal(format!("delivery {}: {e}", row.id)))?;
-        let attempt = u32::try_from(row.attempts).unwrap_or(0) + 1;
+        // The claim already counted this attempt.
+        let attempt = u32::try_from(row.attempts).unwrap_or(1);
         let body = serde_json::json!({
             "type": "conversationAICall",
             "subject": stored.record.subject,
@@ -276,14 +332,10 @@ impl CrmForwarder {
             Outcome::Retry if attempt >= self.config.max_attempts => Outcome::Final,
             other => other,
         };
-        let mut active = row.clone().into_active_model();
-        active.attempts = Set(i32::try_from(attempt).unwrap_or(i32::MAX));
-        active.updated_at = Set(Utc::now());
-        match outcome {
+        let (state, next_attempt_at) = match outcome {
             Outcome::Delivered => {
-                active.state = Set("delivered".into());
-                active.next_attempt_at = Set(None);
                 tracing::info!(delivery_id = %row.id, call_id = %row.call_id, attempt, "crm record delivered");
+                ("delivered", None)
             }
             Outcome::Retry => {
                 let backoff = ExponentialBuilder::default()
@@ -292,23 +344,38 @@ impl CrmForwarder {
                     .with_jitter()
                     .with_max_times(attempt as usize + 1)
                     .build()
-                    .nth(attempt as usize - 1)
+                    .nth((attempt as usize).saturating_sub(1))
                     .unwrap_or(self.config.max_delay);
                 let delay = retry_after.map_or(backoff, |asked| asked.max(backoff));
                 tracing::warn!(delivery_id = %row.id, attempt, %error, retry_in_ms = delay.as_millis() as u64, "crm delivery will be retried");
-                active.next_attempt_at = Set(Some(
-                    Utc::now()
-                        + chrono::Duration::from_std(delay)
-                            .unwrap_or(chrono::Duration::seconds(60)),
-                ));
+                (
+                    "pending",
+                    Some(
+                        Utc::now()
+                            + chrono::Duration::from_std(delay)
+                                .unwrap_or(chrono::Duration::seconds(60)),
+                    ),
+                )
             }
             Outcome::Final => {
-                active.state = Set("failed".into());
-                active.next_attempt_at = Set(None);
                 tracing::error!(delivery_id = %row.id, attempt, %error, "crm delivery failed for good");
+                ("failed", None)
             }
+        };
+        // Counts only while this attempt's claim stands.
+        let settled = crm_delivery::Entity::update_many()
+            .col_expr(crm_delivery::Column::State, state.into())
+            .col_expr(crm_delivery::Column::NextAttemptAt, next_attempt_at.into())
+            .col_expr(crm_delivery::Column::UpdatedAt, Utc::now().into())
+            .filter(crm_delivery::Column::Id.eq(row.id.as_str()))
+            .filter(crm_delivery::Column::Attempts.eq(row.attempts))
+            .filter(crm_delivery::Column::State.eq("pending"))
+            .exec(&self.db)
+            .await?;
+        if settled.rows_affected == 0 {
+            tracing::warn!(delivery_id = %row.id, attempt, "crm delivery was taken over by another sender; its result stands");
+            return Ok(());
         }
-        active.update(&self.db).await?;
         if outcome == Outcome::Final {
             let payload = serde_json::json!({"delivery_id": row.id, "call_id": row.call_id,
                 "attempts": attempt, "error": error});

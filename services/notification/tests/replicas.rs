@@ -82,3 +82,102 @@ async fn a_subscriber_of_one_replica_sees_what_another_published_in_order() {
         }
     }
 }
+
+#[tokio::test]
+async fn two_senders_deliver_each_crm_record_once() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use callmesh_notification::crm::{CrmConfig, CrmForwarder, CrmRecord};
+
+    for backend in backends().await {
+        let posts = Arc::new(AtomicUsize::new(0));
+        let counted = posts.clone();
+        let crm = axum::Router::new().route(
+            "/crm",
+            axum::routing::post(move || {
+                let counted = counted.clone();
+                async move {
+                    counted.fetch_add(1, Ordering::SeqCst);
+                    "ok"
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let crm_url = format!("http://{}/crm", listener.local_addr().expect("addr"));
+        tokio::spawn(async move { axum::serve(listener, crm).await });
+
+        let database = TestDatabase::create(backend).await;
+        let url = DatabaseUrl::parse(database.url(), "TEST").expect("url");
+        let config = CrmConfig {
+            default_url: Some(crm_url),
+            max_attempts: 3,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(1),
+        };
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let mut senders = Vec::new();
+        for _ in 0..2 {
+            let log = replica(&url).await;
+            let connection = db::connect(&url).await.expect("connect");
+            senders.push(CrmForwarder::new(connection, config.clone(), log));
+        }
+        const CALLS: usize = 60;
+        for n in 0..CALLS {
+            let record = CrmRecord {
+                subject: format!("Inbound AI call {n}"),
+                to: "+14155550100".into(),
+                name: "Dana".into(),
+                summary: "Asked for a quote.".into(),
+                status: "completed".into(),
+                duration: 60,
+            };
+            senders[n % 2]
+                .forward(
+                    &format!("crm:{n}"),
+                    "org_a",
+                    "lead_a",
+                    &format!("call_{n}"),
+                    None,
+                    record,
+                )
+                .await
+                .expect("recorded");
+        }
+        for sender in &senders {
+            tokio::spawn(sender.clone().run(shutdown.clone()));
+        }
+        let delivered = callmesh_testkit::wait_until(Duration::from_secs(20), || async {
+            let mut delivered = 0;
+            for n in 0..CALLS {
+                if senders[0]
+                    .by_call(&format!("call_{n}"))
+                    .await
+                    .is_ok_and(|d| d.state == "delivered")
+                {
+                    delivered += 1;
+                }
+            }
+            delivered == CALLS
+        })
+        .await;
+        assert!(delivered, "{backend:?}: not every record was delivered");
+        // Let a double send, if any, land before counting.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(
+            posts.load(Ordering::SeqCst),
+            CALLS,
+            "{backend:?}: a record was sent twice"
+        );
+        for n in 0..CALLS {
+            let delivery = senders[1]
+                .by_call(&format!("call_{n}"))
+                .await
+                .expect("delivery");
+            assert_eq!(delivery.attempts.len(), 1, "{backend:?}: {delivery:?}");
+        }
+        shutdown.cancel();
+    }
+}
