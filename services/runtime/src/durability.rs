@@ -174,12 +174,11 @@ where
     }
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let durability = self
-            .durability
-            .is_grouped()
-            .then(|| may_write(request.uri().path()))
-            .unwrap_or(false)
-            .then(|| self.durability.clone());
+        let durability = if self.durability.is_grouped() && may_write(request.uri().path()) {
+            Some(self.durability.clone())
+        } else {
+            None
+        };
         let response = self.inner.call(request);
         Box::pin(async move {
             let response = response.await?;
