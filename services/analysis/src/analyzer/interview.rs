@@ -102,6 +102,35 @@ const CHEATING: [&str; 10] = [
     "let me check online",
 ];
 
+const NUMBER_WORDS: [&str; 24] = [
+    "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
+    "fifteen", "twenty", "thirty", "forty", "fifty", "sixty", "hundred", "thousand", "million",
+    "percent", "half", "dozen", "first",
+];
+
+/// Numbers and named things in an answer: digits, spoken numbers, and capitalised or
+/// acronym words that do not open a sentence ("we used Alembic in CI").
+fn specifics_in(answer: &str) -> usize {
+    let mut count = 0;
+    for sentence in sentences(answer) {
+        for (position, word) in sentence.split_whitespace().enumerate() {
+            let word = word.trim_matches(|c: char| !c.is_alphanumeric());
+            let lower = word.to_lowercase();
+            let named = position > 0
+                && word.chars().next().is_some_and(char::is_uppercase)
+                && !["I", "I'm", "I've", "I'd", "I'll", "OK", "Okay"].contains(&word)
+                && word.chars().count() >= 2;
+            if word.chars().any(|c| c.is_ascii_digit())
+                || NUMBER_WORDS.contains(&lower.as_str())
+                || named
+            {
+                count += 1;
+            }
+        }
+    }
+    count
+}
+
 pub struct InterviewRules<'a> {
     /// Terms a strong candidate for the role would use.
     pub vocabulary: &'a [String],
@@ -152,11 +181,9 @@ pub fn evaluate(conversation: &Conversation, rules: &InterviewRules<'_>) -> Eval
         .iter()
         .filter(|t| !find_phrase(&all, &t.to_lowercase()).is_empty())
         .count();
-    // Specifics: numbers and named technical words the candidate used.
-    let specifics = all
-        .split_whitespace()
-        .filter(|w| w.chars().any(|c| c.is_ascii_digit()))
-        .count();
+    // Specifics: numbers (written or spoken) and named tools, places and terms the candidate
+    // used ("Postgres", "FastAPI", "CI", "three years").
+    let specifics: usize = answers.iter().map(|a| specifics_in(a)).sum();
 
     let depth = match avg_words {
         w if w >= 40.0 => 30,

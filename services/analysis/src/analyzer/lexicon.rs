@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::Speaker;
-use super::text::{capitalize, find_phrase, normalize, sentences};
+use super::text::{capitalize, find_phrase, mentions_time, normalize, sentences};
 
 /// What the caller wanted, with the sentences that show it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -179,7 +179,6 @@ pub const BOOKING: &[&str] = &[
     "reschedule",
     "reserve",
     "reservation",
-    "a table for",
     "test ride",
     "test drive",
     "come in",
@@ -229,7 +228,6 @@ pub const BOOKING: &[&str] = &[
     "set up an appointment",
     "get an appointment",
     "make an appointment",
-    "table for",
 ];
 
 /// Help with something the caller already has.
@@ -316,8 +314,6 @@ pub const SUPPORT: &[&str] = &[
     "fell off",
     "cracked",
     "chipped",
-    "hurts",
-    "swollen",
     "checking on",
     "check on my",
     "just checking",
@@ -503,6 +499,16 @@ pub const COMPLAINT: &[&str] = &[
     "without telling",
     "never asked",
     "didn't ask for",
+    "like that was my",
+    "like it was my",
+    "want someone to know",
+    "stood there",
+    "we left",
+    "we almost had",
+    "almost had",
+    "for forty minutes",
+    "for an hour",
+    "over an hour",
 ];
 
 /// Asking the business to call back; the caller's own "I'll call back" is not this.
@@ -614,7 +620,23 @@ pub const STRONG_REFUSAL: &[&str] = &[
     "don't want anything",
     "don't want any",
     "no use for",
-    "not looking",
+    "not going to be coming back",
+    "not coming back",
+    "won't be coming back",
+    "won't be back",
+    "not going to come back",
+    "find another",
+    "found another",
+    "switching to",
+    "going with the other",
+    "going with someone else",
+    "going elsewhere",
+    "not looking to",
+    "not looking right now",
+    "not looking at the moment",
+    "i'm not looking.",
+    "not looking for anything",
+    "not really looking",
 ];
 
 /// Refusals that count only when they answer the offer itself, not a side question, and
@@ -982,8 +1004,6 @@ pub const OFFER_PURCHASE: &[&str] = &[
     "move forward",
     "deposit",
     "finalize",
-    "process that",
-    "process the",
     "renew",
     "reactivate",
     "upgrade you",
@@ -1050,20 +1070,33 @@ pub const SIDE_QUESTION: &[&str] = &[
     "questions for me",
 ];
 
-/// An agent apologising: what the caller said before was a grievance.
+/// An agent owning a fault: what the caller said just before was a grievance.
 pub const AGENT_APOLOGY: &[&str] = &[
-    "i'm sorry",
-    "i am sorry",
-    "so sorry",
     "i apologize",
     "i apologise",
+    "we apologize",
     "my apologies",
     "our apologies",
-    "sorry about that",
-    "sorry to hear",
-    "sorry for the",
+    "our mistake",
+    "our fault",
+    "our error",
+    "sorry for the inconvenience",
+    "sorry for the trouble",
+    "sorry about the wait",
+    "sorry about the delay",
+    "that's not okay",
+    "that is not okay",
+    "that's not acceptable",
+    "shouldn't have happened",
+    "should not have happened",
+    "should have been asked",
+    "should have called",
     "understand your frustration",
-    "completely understand",
+    "must have been frustrating",
+    "that's frustrating",
+    "how frustrating",
+    "how upsetting",
+    "i understand how upsetting",
 ];
 
 /// Praise that, beside a grievance, is sarcasm ("great, the highlight of my week").
@@ -1127,6 +1160,10 @@ pub const SARCASM: &[&str] = &[
     "good times",
     "my day",
     "my week",
+    "we almost had",
+    "so that was fun",
+    "that was fun",
+    "well that was fun",
 ];
 
 /// Words that make praise beside them sarcastic: the thing went wrong again, or late.
@@ -1166,24 +1203,14 @@ pub const NEGATIVE_FEELING: &[&str] = &[
     "pissed",
     "irritated",
     "irritating",
-    "stressed",
-    "stressful",
-    "worried",
     "nightmare",
     "mess",
     "hassle",
-    "pain in the",
     "ridiculous",
     "absurd",
-    "insane",
-    "crazy",
-    "unreal",
-    "seriously?",
     "are you kidding",
     "you're kidding",
     "kidding me",
-    "come on",
-    "really?",
 ];
 
 /// What politeness is made of: a sentence of only these (and fillers) is a pleasantry and
@@ -1338,6 +1365,19 @@ const COMMITMENTS: [&str; 12] = [
     "i'll go ahead and ",
 ];
 
+/// Someone on the business's side the agent commits ("the technician will call first").
+const THIRD_PARTIES: [&str; 9] = [
+    "he'll ",
+    "she'll ",
+    "they'll ",
+    "someone will ",
+    "somebody will ",
+    "the technician will ",
+    "the mechanic will ",
+    "the manager will ",
+    "the doctor will ",
+];
+
 /// A request to the other side: the caller asking the business ("can you call me back").
 const REQUESTS: [&str; 5] = [
     "can you ",
@@ -1347,9 +1387,11 @@ const REQUESTS: [&str; 5] = [
     "i need you to ",
 ];
 
-const ACTION_VERBS: [&str; 47] = [
+const ACTION_VERBS: [&str; 76] = [
     "follow up",
     "get back",
+    "set it up",
+    "set that up",
     "set up",
     "look into",
     "drop off",
@@ -1365,6 +1407,10 @@ const ACTION_VERBS: [&str; 47] = [
     "talk to",
     "speak to",
     "think about",
+    "make sure",
+    "make a note",
+    "pass",
+    "be there",
     "send",
     "email",
     "text",
@@ -1395,15 +1441,49 @@ const ACTION_VERBS: [&str; 47] = [
     "credit",
     "mail",
     "keep",
+    "update",
+    "remove",
+    "close",
+    "process",
+    "cancel",
+    "start",
+    "file",
+    "reassign",
+    "note",
+    "get",
+    "take",
+    "tell",
+    "give",
+    "leave",
+    "submit",
+    "request",
+    "review",
+    "add",
+    "fix",
+    "come",
+    "let you know",
+    "let us know",
+    "let",
 ];
 
 /// Verbs "let me …" uses for what is done there and then ("let me check"), not a next step.
-const ON_THE_SPOT: [&str; 4] = ["check", "put", "have", "think about"];
+const ON_THE_SPOT: [&str; 9] = [
+    "check",
+    "put",
+    "have",
+    "think about",
+    "get",
+    "take",
+    "see",
+    "let",
+    "make sure",
+];
 
 /// An agent confirming a booking: the booking is a next step for both sides.
-const BOOKED: [&str; 12] = [
+const BOOKED: [&str; 16] = [
     "you're booked",
     "you are booked",
+    "booked for",
     "i've booked you",
     "i have booked you",
     "booked you in",
@@ -1414,11 +1494,14 @@ const BOOKED: [&str; 12] = [
     "you're all set for",
     "you're scheduled",
     "you're confirmed",
+    "you're all set",
+    "see you then",
+    "confirmed for",
 ];
 
 /// The next steps either side committed to, as short phrases: the business's own as
 /// imperatives ("Send a quote by Friday"), the caller's as "Caller will …" ("Caller will
-/// call back when ready"). At most ten, each once.
+/// call back when ready"), a confirmed booking as "Booked …". At most ten, each once.
 pub fn action_items(turns: &[(Speaker, &str)]) -> Vec<String> {
     let mut items: Vec<String> = Vec::new();
     let mut push = |item: String| {
@@ -1429,6 +1512,8 @@ pub fn action_items(turns: &[(Speaker, &str)]) -> Vec<String> {
             items.push(item);
         }
     };
+    // The caller's last words naming a time: what an agent's bare "You're booked" books.
+    let mut time_said = String::new();
     for (speaker, turn) in turns {
         if *speaker == Speaker::Other {
             continue;
@@ -1441,18 +1526,43 @@ pub fn action_items(turns: &[(Speaker, &str)]) -> Vec<String> {
             } else {
                 lower.clone()
             };
+            if *speaker == Speaker::User && mentions_time(&lower) {
+                // From the first word that names the time: "Yeah, Thursday works" → "Thursday".
+                let words: Vec<&str> = source.split_whitespace().collect();
+                if let Some(from) = (0..words.len()).find(|&i| {
+                    let head = words[i..words.len().min(i + 2)].join(" ").to_lowercase();
+                    mentions_time(head.trim_end_matches([',', '.', '!', '?']))
+                }) {
+                    time_said = tidy(&words[from..].join(" "), 6);
+                }
+            }
             if *speaker == Speaker::Agent {
-                for phrase in BOOKED {
-                    if let Some(&at) = find_phrase(&lower, phrase).first() {
-                        let rest = source.get(at + phrase.len()..).unwrap_or_default();
-                        let when = tidy(rest, 8);
-                        if !when.is_empty() {
-                            push(format!("Booked {when}"));
-                        }
+                if let Some((phrase, at)) = BOOKED
+                    .iter()
+                    .find_map(|p| find_phrase(&lower, p).first().copied().map(|at| (p, at)))
+                {
+                    let rest = source.get(at + phrase.len()..).unwrap_or_default();
+                    let when = tidy(rest, 8);
+                    if !when.is_empty() && mentions_time(&when.to_lowercase()) {
+                        push(format!("Booked {when}"));
+                    } else if !time_said.is_empty() {
+                        push(format!("Booked: {time_said}"));
+                    }
+                }
+                // "It'll be ready in twenty minutes."
+                for ready in ["it'll be ready", "it will be ready", "will be ready"] {
+                    if let Some(&at) = find_phrase(&lower, ready).first() {
+                        let rest = tidy(source.get(at + ready.len()..).unwrap_or_default(), 8);
+                        push(format!("Have it ready {rest}").trim_end().to_owned());
+                        break;
                     }
                 }
             }
-            let markers = COMMITMENTS.iter().map(|m| (m, true)).chain(
+            let third = THIRD_PARTIES
+                .iter()
+                .filter(|_| *speaker == Speaker::Agent)
+                .map(|m| (m, true));
+            let markers = COMMITMENTS.iter().map(|m| (m, true)).chain(third).chain(
                 REQUESTS
                     .iter()
                     .filter(|_| *speaker == Speaker::User)
@@ -1512,7 +1622,7 @@ fn tidy(rest: &str, max: usize) -> String {
         {
             break;
         }
-        if !clean.is_empty() {
+        if clean.chars().any(char::is_alphanumeric) {
             words.push(clean);
         }
         if word.ends_with([',', ';', ':']) && words.len() >= 2 || words.len() == max {
@@ -1532,8 +1642,23 @@ fn tidy(rest: &str, max: usize) -> String {
 /// "call" + " back when I'm ready" → "Caller will call back when I'm ready".
 fn imperative(verb: &str, rest: &str, by_caller: bool) -> String {
     let rest = rest.trim_start();
+    if verb.starts_with("let ") {
+        let who = if by_caller {
+            "the business"
+        } else {
+            "the caller"
+        };
+        let object = tidy(rest, 10);
+        let phrase = format!("let {who} know {object}");
+        let phrase = phrase.trim_end();
+        return if by_caller {
+            format!("Caller will {phrase}")
+        } else {
+            capitalize(phrase)
+        };
+    }
     // "send you", "call me back": the pronoun is the other side; drop it.
-    let rest = ["you ", "me ", "us ", "you,", "me,"]
+    let rest = ["you guys ", "you all ", "you ", "me ", "us ", "you,", "me,"]
         .iter()
         .find_map(|p| {
             rest.get(..p.len())
@@ -1542,6 +1667,21 @@ fn imperative(verb: &str, rest: &str, by_caller: bool) -> String {
         })
         .unwrap_or(rest);
     let mut object = tidy(rest, 10);
+    if !by_caller {
+        // The business's to-do, told from its side: "call you" → "call the caller".
+        object = object
+            .split(' ')
+            .map(|w| match w.to_lowercase().as_str() {
+                "you" => "the caller",
+                "your" => "the caller's",
+                "yours" => "the caller's",
+                "me" => "the caller",
+                "my" => "the caller's",
+                _ => w,
+            })
+            .collect::<Vec<_>>()
+            .join(" ");
+    }
     if by_caller {
         // The caller's own words, told about them: "when I'm ready" → "when they're ready".
         object = object
@@ -1554,6 +1694,11 @@ fn imperative(verb: &str, rest: &str, by_caller: bool) -> String {
                 "my" => "their",
                 "me" => "them",
                 "myself" => "themselves",
+                "we" => "they",
+                "we're" => "they're",
+                "we'll" => "they'll",
+                "our" => "their",
+                "us" => "them",
                 _ => w,
             })
             .collect::<Vec<_>>()

@@ -249,7 +249,9 @@ pub fn analyze(conversation: &Conversation, rules: &Rules<'_>) -> Findings {
     let voicemail = has("voicemail");
     let no_conversation = caller.is_empty() || (voicemail && caller.len() <= 2);
     // A voicemail greeting is nobody's mood.
-    let (sentiment, sentiment_score) = if no_conversation {
+    // A wrong number is nobody's opinion of the business either, unless they were annoyed.
+    let bystander = has("wrong_number") && reading.mood.label != SentimentLabel::Negative;
+    let (sentiment, sentiment_score) = if no_conversation || bystander {
         (SentimentLabel::Neutral, 0.0)
     } else {
         (reading.mood.label, reading.mood.score)
@@ -283,20 +285,31 @@ pub fn analyze(conversation: &Conversation, rules: &Rules<'_>) -> Findings {
             },
         );
     } else if let Some(evaluation) = &evaluation {
-        let recommendation = evaluation.system_recommendation.as_str();
-        let points = if recommendation.starts_with("Recommended for Panel") {
-            weights.interview_advance
-        } else if recommendation.starts_with("Recommended for Further") {
-            weights.interview_hold
-        } else {
-            weights.interview_reject
-        };
+        // A lead is a candidate worth advancing: answers of substance from someone who still
+        // wants the job. Without the role's vocabulary the answers score lower than the
+        // evaluation proper, hence lower bars than its recommendation's.
+        let overall = evaluation.overall_score;
+        let (points, verdict) =
+            if sentiment == SentimentLabel::Negative || evaluation.cheating_detected {
+                (weights.interview_reject, "reject")
+            } else if overall >= 62 {
+                (weights.interview_advance, "advance")
+            } else if overall >= 45 {
+                (weights.interview_hold, "hold")
+            } else {
+                (weights.interview_reject, "reject")
+            };
         factor(
             "interview",
             points,
             format!(
-                "screening interview: the candidate's answers score {} of 100 ({recommendation})",
-                evaluation.overall_score
+                "screening interview: the candidate's answers score {overall} of 100, caller \
+                 {}: {verdict}",
+                match sentiment {
+                    SentimentLabel::Positive => "positive",
+                    SentimentLabel::Neutral => "neutral",
+                    SentimentLabel::Negative => "negative",
+                }
             ),
         );
     } else {
@@ -319,8 +332,9 @@ pub fn analyze(conversation: &Conversation, rules: &Rules<'_>) -> Findings {
         );
         // A repair slot or a warranty visit for something the caller already has is support,
         // not a sale: it earns no sales points.
-        let service_only =
-            (has("support") || has("complaint")) && !has("purchase") && !has("pricing");
+        let service_only = has("support") && !has("purchase") && !has("pricing");
+        let refused = has("not_interested") || has("wrong_number");
+        let committed = !service_only && !refused && (has("purchase") || has("booking"));
         for intent in &intents {
             let points = weights.intents.get(&intent.name).copied().unwrap_or(0);
             let evidence = intent.evidence.first().cloned().unwrap_or_default();
@@ -330,6 +344,12 @@ pub fn analyze(conversation: &Conversation, rules: &Rules<'_>) -> Findings {
                     0,
                     format!("\"{evidence}\" (a service visit, not a sale)"),
                 );
+            } else if intent.name == "complaint" && committed && points < 0 {
+                factor(
+                    "intent:complaint",
+                    0,
+                    format!("\"{evidence}\" (the caller still booked or bought)"),
+                );
             } else if points != 0 {
                 factor(
                     &format!("intent:{}", intent.name),
@@ -338,8 +358,7 @@ pub fn analyze(conversation: &Conversation, rules: &Rules<'_>) -> Findings {
                 );
             }
         }
-        let refused = has("not_interested") || has("wrong_number");
-        if !service_only && !refused && weights.commitment != 0 {
+        if committed && weights.commitment != 0 {
             let committed = intents
                 .iter()
                 .find(|i| i.name == "purchase")
@@ -610,19 +629,30 @@ struct SummaryParts<'a> {
     evaluation: Option<&'a interview::Evaluation>,
 }
 
-/// An intent's first evidence sentence, without the agent turn it answered, for quoting.
+/// An intent's first evidence sentence for quoting: the caller's words, or, when they only
+/// said "yes", the offer they accepted; never the agent's reply a complaint was read from.
 fn quote(intent: &Intent, max: usize) -> String {
     let evidence = intent
         .evidence
         .first()
         .map(String::as_str)
         .unwrap_or_default();
-    let said = evidence
-        .split(" (answering \"")
+    let evidence = evidence
+        .split(" (the agent answered \"")
         .next()
-        .unwrap_or(evidence)
-        .trim_end_matches(['.', '!', ',']);
-    format!("\"{}\"", text::clip(said, max))
+        .unwrap_or(evidence);
+    let mut parts = evidence.splitn(2, " (answering \"");
+    let said = parts.next().unwrap_or(evidence);
+    match parts.next().map(|o| o.trim_end_matches("\")")) {
+        Some(offer) if said.split_whitespace().count() < 4 => format!(
+            "to \"{}\"",
+            text::clip(offer.trim_end_matches(['.', '!']), max)
+        ),
+        _ => format!(
+            "\"{}\"",
+            text::clip(said.trim_end_matches(['.', '!', ',']), max)
+        ),
+    }
 }
 
 /// What a manager would write: who called and what happened, how it went, what is next.

@@ -106,11 +106,16 @@ const ASKS_NAME: &[&str] = &[
 fn prompt_of(line: &Line<'_>) -> Prompt {
     let tail = line.tail();
     let question = tail.contains('?');
+    let last = line
+        .sentences
+        .last()
+        .map(|s| s.lower.as_str())
+        .unwrap_or_default();
     // "I have Tuesday at ten or Wednesday at three": times on offer, asked or not.
-    let timed = mentions_time(&tail)
-        && (question
+    let timed = mentions_time(last)
+        && (last.contains('?')
             || has_any(
-                &tail,
+                last,
                 &[
                     "or",
                     "i have",
@@ -170,6 +175,31 @@ const HEDGES: &[&str] = &[
     "before we",
     "would i",
     "do i need to",
+];
+
+/// A "yes" with one of these after it is no acceptance ("Yeah, I'm not coming back").
+const NOT: &[&str] = &[
+    "not", "don't", "won't", "can't", "cannot", "never", "isn't", "doesn't", "wouldn't",
+    "couldn't", "didn't",
+];
+
+/// Past appointments told as a story: "I had an appointment this morning" books nothing.
+const PAST: &[&str] = &[
+    "had an appointment",
+    "had a booking",
+    "had a reservation",
+    "had a table",
+    "i booked",
+    "we booked",
+    "i had booked",
+    "was booked",
+    "were booked",
+    "was scheduled",
+    "were scheduled",
+    "my appointment was",
+    "last appointment",
+    "last visit",
+    "last time",
 ];
 
 /// Money words that, in a sentence about a bill already charged, are a dispute, not pricing.
@@ -285,6 +315,32 @@ fn intents_of(lines: &[Line<'_>]) -> Vec<Intent> {
     let mut candidate_cues: Vec<&str> = Vec::new();
     for (index, line) in lines.iter().enumerate() {
         if line.speaker == Speaker::Agent {
+            // The agent owning a fault: the caller's turn before it was a grievance.
+            let owned = line
+                .sentences
+                .iter()
+                .any(|s| has_any(&s.lower, lexicon::AGENT_APOLOGY));
+            if let Some(before) = index.checked_sub(1).map(|i| &lines[i])
+                && owned
+                && before.speaker == Speaker::User
+                && !found.has("complaint")
+            {
+                let said = before.sentences[0].text;
+                let apology = line
+                    .sentences
+                    .iter()
+                    .find(|s| has_any(&s.lower, lexicon::AGENT_APOLOGY))
+                    .map(|s| s.text)
+                    .unwrap_or_default();
+                found.add(
+                    "complaint",
+                    format!(
+                        "{} (the agent answered \"{}\")",
+                        clip(said, 160),
+                        clip(apology, 80)
+                    ),
+                );
+            }
             if interviewer_cues.len() < 6 {
                 for sentence in &line.sentences {
                     for cue in lexicon::INTERVIEWER {
@@ -320,7 +376,10 @@ fn intents_of(lines: &[Line<'_>]) -> Vec<Intent> {
             }
             let first = position == 0;
             let declines = first && starts_with_any(lower, lexicon::DECLINE);
-            let accepts = first && !declines && starts_with_any(lower, lexicon::AFFIRM);
+            let accepts = first
+                && !declines
+                && starts_with_any(lower, lexicon::AFFIRM)
+                && !has_any(lower, NOT);
 
             // "Wrong number, I never asked for a quote": nothing else in that sentence counts.
             let not_them = prompt.asks_for_person
@@ -361,10 +420,10 @@ fn intents_of(lines: &[Line<'_>]) -> Vec<Intent> {
             } else if weak_refusal && !prompt.side_question && weak_refusals.len() < 3 {
                 weak_refusals.push(evidence());
             }
-            let hedged = has_any(lower, HEDGES);
+            let hedged = has_any(lower, HEDGES) || has_any(lower, PAST);
 
             // What the caller says outright.
-            if !refusing && !hedged {
+            if !refusing && !hedged && !grievance(lower) {
                 if find_affirmed(lower, lexicon::PURCHASE).is_some() {
                     // "We'll take it" to a table or a slot on offer takes the booking.
                     if prompt.booking && !prompt.purchase {
@@ -536,11 +595,16 @@ const NOT_NAMES: &[&str] = &[
 
 /// Up to two capitalised words starting `text` ("Marcus Bell", "Yusuf").
 fn name_at(text: &str) -> Option<String> {
-    let words: Vec<&str> = text
-        .split_whitespace()
+    let raw: Vec<&str> = text.split_whitespace().take(2).collect();
+    let words: Vec<&str> = raw
+        .iter()
         .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric() && c != '\'' && c != '-'))
-        .take(2)
         .collect();
+    // "Femi, Femi Adebayo": a comma or a full stop ends the name.
+    let words = match raw.first() {
+        Some(first) if first.ends_with([',', '.', '!', '?']) => &words[..1],
+        _ => &words[..],
+    };
     let is_name = |w: &str| {
         w.chars().next().is_some_and(char::is_uppercase)
             && w.chars()

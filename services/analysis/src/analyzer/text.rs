@@ -160,9 +160,20 @@ pub fn mentions_time(lower: &str) -> bool {
             let after = lower[at + hour.len()..].trim_start();
             before.ends_with(" at")
                 || before == "at"
-                || ["thirty", "fifteen", "forty-five", "forty five"]
-                    .iter()
-                    .any(|m| after.starts_with(m))
+                || [
+                    "thirty",
+                    "fifteen",
+                    "forty",
+                    "forty-five",
+                    "twenty",
+                    "fifty",
+                    "oh five",
+                    "ten ",
+                    "ten.",
+                    "ten,",
+                ]
+                .iter()
+                .any(|m| after.starts_with(m))
         })
     });
     if spoken {
