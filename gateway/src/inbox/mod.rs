@@ -13,6 +13,8 @@
 
 pub mod dispatcher;
 mod entity;
+#[cfg(test)]
+mod tests;
 
 use std::time::Duration;
 
@@ -228,48 +230,37 @@ impl Inbox {
             .and_where(entity::Column::NextAttemptAt.lte(now))
             .order_by(entity::Column::Id, Order::Asc)
             .limit(limit);
-        let claim = entity::Entity::update_many()
-            .col_expr(
-                entity::Column::State,
-                InboxState::Processing.as_str().into(),
-            )
-            .col_expr(
-                entity::Column::Attempts,
-                Expr::col(entity::Column::Attempts).add(1),
-            )
-            .col_expr(entity::Column::ClaimedBy, owner.into())
-            .col_expr(entity::Column::NextAttemptAt, lease_end(now, lease).into())
-            .col_expr(entity::Column::UpdatedAt, now.into());
-        let mut claimed = if self.db.get_database_backend() == DbBackend::Postgres {
+        let backend = self.db.get_database_backend();
+        if backend == DbBackend::Postgres {
             due.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
-            claim
-                .filter(entity::Column::Id.in_subquery(due))
-                .exec_with_returning(&self.db)
-                .await?
-        } else {
-            // SQLite has one writer: choosing and marking in one transaction is a claim.
-            let txn = self.db.begin().await?;
-            let ids: Vec<i64> = txn
-                .query_all(self.db.get_database_backend().build(&due))
-                .await?
-                .iter()
-                .map(|row| row.try_get_by_index::<i64>(0))
-                .collect::<Result<_, _>>()?;
-            if ids.is_empty() {
-                txn.commit().await?;
-                return Ok(Vec::new());
-            }
-            claim
-                .filter(entity::Column::Id.is_in(ids.iter().copied()))
-                .exec(&txn)
-                .await?;
-            let rows = entity::Entity::find()
-                .filter(entity::Column::Id.is_in(ids))
-                .all(&txn)
-                .await?;
-            txn.commit().await?;
-            rows
-        };
+        }
+        // One statement: choosing and marking cannot be split by another claimant (SQLite
+        // runs it as one write; PostgreSQL skips rows being claimed elsewhere).
+        let mut claim = Query::update();
+        claim
+            .table(entity::Entity)
+            .values([
+                (
+                    entity::Column::State,
+                    InboxState::Processing.as_str().into(),
+                ),
+                (
+                    entity::Column::Attempts,
+                    Expr::col(entity::Column::Attempts).add(1),
+                ),
+                (entity::Column::ClaimedBy, owner.into()),
+                (entity::Column::NextAttemptAt, lease_end(now, lease).into()),
+                (entity::Column::UpdatedAt, now.into()),
+            ])
+            .and_where(Expr::col(entity::Column::Id).in_subquery(due))
+            .returning_all();
+        let mut claimed = self
+            .db
+            .query_all(backend.build(&claim))
+            .await?
+            .iter()
+            .map(|row| InboxRow::from_query_result(row, ""))
+            .collect::<Result<Vec<_>, _>>()?;
         claimed.sort_by_key(|row| row.id);
         Ok(claimed)
     }

@@ -15,8 +15,8 @@ use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use sea_orm::sea_query::{Expr, LockBehavior, LockType, OnConflict, Order, Query};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, FromQueryResult,
+    QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
@@ -216,8 +216,8 @@ impl CrmForwarder {
         }
     }
 
-    /// Claims up to `CLAIM_BATCH` due deliveries: on PostgreSQL skipping rows another replica
-    /// is claiming (`FOR UPDATE SKIP LOCKED`); on SQLite (one writer) in one transaction.
+    /// Claims up to `CLAIM_BATCH` due deliveries in one statement; on PostgreSQL rows another
+    /// replica is claiming are skipped (`FOR UPDATE SKIP LOCKED`).
     async fn claim_due(&self) -> Result<Vec<crm_delivery::Model>, ServiceError> {
         let now = Utc::now();
         let mut due = Query::select();
@@ -229,41 +229,31 @@ impl CrmForwarder {
             .limit(CLAIM_BATCH);
         let held_until =
             now + chrono::Duration::from_std(CLAIM_LEASE).unwrap_or(chrono::Duration::seconds(60));
-        let claim = crm_delivery::Entity::update_many()
-            .col_expr(
-                crm_delivery::Column::Attempts,
-                Expr::col(crm_delivery::Column::Attempts).add(1),
-            )
-            .col_expr(crm_delivery::Column::NextAttemptAt, Some(held_until).into())
-            .col_expr(crm_delivery::Column::UpdatedAt, now.into());
-        if self.db.get_database_backend() == DbBackend::Postgres {
+        let backend = self.db.get_database_backend();
+        if backend == DbBackend::Postgres {
             due.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
-            return Ok(claim
-                .filter(crm_delivery::Column::Id.in_subquery(due))
-                .exec_with_returning(&self.db)
-                .await?);
         }
-        let txn = self.db.begin().await?;
-        let ids: Vec<String> = txn
-            .query_all(self.db.get_database_backend().build(&due))
+        let mut claim = Query::update();
+        claim
+            .table(crm_delivery::Entity)
+            .values([
+                (
+                    crm_delivery::Column::Attempts,
+                    Expr::col(crm_delivery::Column::Attempts).add(1),
+                ),
+                (crm_delivery::Column::NextAttemptAt, Some(held_until).into()),
+                (crm_delivery::Column::UpdatedAt, now.into()),
+            ])
+            .and_where(Expr::col(crm_delivery::Column::Id).in_subquery(due))
+            .returning_all();
+        let mut rows = self
+            .db
+            .query_all(backend.build(&claim))
             .await?
             .iter()
-            .map(|row| row.try_get_by_index::<String>(0))
-            .collect::<Result<_, _>>()?;
-        if ids.is_empty() {
-            txn.commit().await?;
-            return Ok(Vec::new());
-        }
-        claim
-            .filter(crm_delivery::Column::Id.is_in(ids.iter().cloned()))
-            .exec(&txn)
-            .await?;
-        let rows = crm_delivery::Entity::find()
-            .filter(crm_delivery::Column::Id.is_in(ids))
-            .order_by_asc(crm_delivery::Column::Id)
-            .all(&txn)
-            .await?;
-        txn.commit().await?;
+            .map(|row| crm_delivery::Model::from_query_result(row, ""))
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(rows)
     }
 

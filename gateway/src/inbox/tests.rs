@@ -1,0 +1,197 @@
+//! Claims across dispatchers: any may take any item, none twice; a dead one's items come back
+//! after the lease; a result counts only while its claim stands.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use chrono::Utc;
+
+use callmesh_migration_gateway::Migrator;
+use callmesh_runtime::db::{self, DatabaseUrl};
+use callmesh_runtime::{Component, Durability};
+use callmesh_testkit::{TestDatabase, backends};
+
+use super::*;
+
+async fn inbox(database: &TestDatabase) -> Inbox {
+    let url = DatabaseUrl::parse(database.url(), "TEST").expect("url");
+    let connection = db::connect(&url).await.expect("connect");
+    db::migrate::<Migrator>(&connection, Component::Gateway)
+        .await
+        .expect("migrate");
+    Inbox::start(connection, Durability::for_database(&url))
+}
+
+fn item(n: usize) -> NewItem {
+    NewItem {
+        provider: "elevenlabs",
+        event_type: "post_call_transcription".into(),
+        idempotency_key: format!("post_call_transcription:conv_{n}"),
+        raw_body: b"{}".to_vec(),
+        state: InboxState::Pending,
+        not_before: Utc::now(),
+    }
+}
+
+#[tokio::test]
+async fn two_dispatchers_racing_for_items_never_take_the_same_one() {
+    for backend in backends().await {
+        let database = TestDatabase::create(backend).await;
+        // Two replicas: two pools on one database.
+        let (first, second) = (inbox(&database).await, inbox(&database).await);
+        for n in 0..300 {
+            first.admit(item(n)).await.expect("admitted");
+        }
+        let lease = Duration::from_secs(30);
+        let racer = |inbox: Inbox, owner: &'static str| {
+            tokio::spawn(async move {
+                let mut taken = Vec::new();
+                loop {
+                    let claimed = inbox.claim_due(owner, 7, lease).await.expect("claim");
+                    if claimed.is_empty() {
+                        return taken;
+                    }
+                    taken.extend(claimed.into_iter().map(|row| {
+                        assert_eq!(row.claimed_by, owner);
+                        assert_eq!(row.attempts, 1);
+                        row.id
+                    }));
+                }
+            })
+        };
+        let (a, b) = (racer(first.clone(), "a"), racer(second.clone(), "b"));
+        let (a, b) = (a.await.expect("a"), b.await.expect("b"));
+        let a_ids: HashSet<i64> = a.iter().copied().collect();
+        let b_ids: HashSet<i64> = b.iter().copied().collect();
+        assert_eq!(a.len(), a_ids.len(), "{backend:?}: a took an item twice");
+        assert!(a_ids.is_disjoint(&b_ids), "{backend:?}: both took an item");
+        assert_eq!(
+            a_ids.len() + b_ids.len(),
+            300,
+            "{backend:?}: items left behind"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_lapsed_claim_is_taken_over_and_its_late_result_does_not_count() {
+    for backend in backends().await {
+        let database = TestDatabase::create(backend).await;
+        let inbox = inbox(&database).await;
+        inbox.admit(item(1)).await.expect("admitted");
+        let short = Duration::from_millis(300);
+        let first = inbox.claim_due("a", 10, short).await.expect("claim");
+        assert_eq!(first.len(), 1);
+        assert!(
+            inbox
+                .claim_due("b", 10, short)
+                .await
+                .expect("claim")
+                .is_empty(),
+            "{backend:?}: a held item was claimed again"
+        );
+
+        // "a" stops renewing (it hangs, or died); after the lease "b" takes the item over.
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let taken = inbox.claim_due("b", 10, short).await.expect("claim");
+        assert_eq!(
+            taken.len(),
+            1,
+            "{backend:?}: the lapsed item was not taken over"
+        );
+        assert_eq!(taken[0].attempts, 2);
+
+        // "a" finishes late: its result must not overwrite the holder's.
+        let stale = Claim {
+            owner: "a".into(),
+            attempt: 1,
+        };
+        let counted = inbox
+            .settle(taken[0].id, &stale, InboxState::Done, "", Utc::now())
+            .await
+            .expect("settle");
+        assert!(!counted, "{backend:?}: a lapsed claim settled the item");
+        assert_eq!(
+            inbox
+                .get(taken[0].id)
+                .await
+                .expect("get")
+                .expect("item")
+                .state,
+            "processing"
+        );
+
+        // The holder renews past the original lease, then settles.
+        let holder = Claim {
+            owner: "b".into(),
+            attempt: 2,
+        };
+        assert_eq!(
+            inbox
+                .renew("b", &[taken[0].id], Duration::from_secs(30))
+                .await
+                .expect("renew"),
+            1
+        );
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert!(
+            inbox
+                .claim_due("c", 10, short)
+                .await
+                .expect("claim")
+                .is_empty(),
+            "{backend:?}: a renewed item was taken over"
+        );
+        assert!(
+            inbox
+                .settle(taken[0].id, &holder, InboxState::Done, "", Utc::now())
+                .await
+                .expect("settle")
+        );
+        let done = inbox.get(taken[0].id).await.expect("get").expect("item");
+        assert_eq!(done.state, "done");
+        assert_eq!(done.attempts, 2);
+    }
+}
+
+#[tokio::test]
+async fn lists_give_body_sizes_and_pruning_keeps_dead_items() {
+    for backend in backends().await {
+        let database = TestDatabase::create(backend).await;
+        let inbox = inbox(&database).await;
+        for n in 0..3 {
+            inbox.admit(item(n)).await.expect("admitted");
+        }
+        let claimed = inbox
+            .claim_due("a", 10, Duration::from_secs(30))
+            .await
+            .expect("claim");
+        let states = [InboxState::Done, InboxState::Ignored, InboxState::Dead];
+        for (row, state) in claimed.iter().zip(states) {
+            let claim = Claim {
+                owner: "a".into(),
+                attempt: row.attempts,
+            };
+            let settled_at = Utc::now() - chrono::Duration::days(10);
+            assert!(
+                inbox
+                    .settle(row.id, &claim, state, "", settled_at)
+                    .await
+                    .expect("settle")
+            );
+        }
+        let listed = inbox.list(None, 10).await.expect("list");
+        assert!(listed.iter().all(|item| item.body_bytes == 2), "{listed:?}");
+        let pruned = inbox
+            .prune(Utc::now() - chrono::Duration::days(7))
+            .await
+            .expect("prune");
+        assert_eq!(pruned, 2, "{backend:?}: done and ignored go");
+        let left = inbox.list(None, 10).await.expect("list");
+        assert_eq!(left.len(), 1);
+        assert_eq!(
+            left[0].state, "dead",
+            "{backend:?}: dead items wait for an operator"
+        );
+    }
+}
