@@ -63,7 +63,11 @@ pub async fn rerun(
     } else {
         principal.require(&stored.organization_id)?;
     }
-    let key = idempotency_key(&headers, &format!("analysis_run:{conversation_id}"));
+    let key = idempotency_key(
+        &headers,
+        &stored.organization_id,
+        &format!("analysis_run:{conversation_id}"),
+    );
     let party = Party {
         organization_id: stored.organization_id,
         lead_id: stored.lead_id,
@@ -119,7 +123,8 @@ pub async fn create_interview(
         .analysis
         .clone()
         .create_interview_session(pb::CreateInterviewSessionRequest {
-            idempotency_key: idempotency_key(&headers, "interview"),
+            // Interviews are the admin's; its keys are its own.
+            idempotency_key: idempotency_key(&headers, "admin", "interview"),
             candidate_name: request.candidate_name,
             job_role: request.job_role,
             job_id: request.job_id,
@@ -186,7 +191,11 @@ pub async fn complete_interview(
     let stored = conversation(&state, &conversation_id).await?;
     let answer = analysis
         .analyze_interview(pb::AnalyzeInterviewRequest {
-            idempotency_key: idempotency_key(&headers, &format!("interview_complete:{session_id}")),
+            idempotency_key: idempotency_key(
+                &headers,
+                "admin",
+                &format!("interview_complete:{session_id}"),
+            ),
             session_id,
             conversation_id,
             turns: stored.turns,

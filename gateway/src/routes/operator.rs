@@ -54,11 +54,14 @@ struct ControlNote {
 }
 
 /// `Idempotency-Key`: a client retrying with the same key gets the first result, not a second
-/// SMS or call. Without one, every request acts.
-pub(crate) fn idempotency_key(headers: &HeaderMap, scope: &str) -> String {
+/// SMS or call. Without one, every request acts. Keys belong to the organization the request
+/// acts for: another organization choosing the same key makes another request.
+pub(crate) fn idempotency_key(headers: &HeaderMap, organization_id: &str, scope: &str) -> String {
     match headers.get("idempotency-key").and_then(|v| v.to_str().ok()) {
-        Some(key) if !key.trim().is_empty() => format!("api:{scope}:{}", key.trim()),
-        _ => format!("api:{scope}:{}", uuid::Uuid::now_v7()),
+        Some(key) if !key.trim().is_empty() => {
+            format!("api:{organization_id}:{scope}:{}", key.trim())
+        }
+        _ => format!("api:{organization_id}:{scope}:{}", uuid::Uuid::now_v7()),
     }
 }
 
@@ -159,7 +162,7 @@ pub async fn send_sms(
     }
     let (party, follow_up, number) =
         party_for(&state, &principal, &request.to, request.lead_id.as_deref()).await?;
-    let key = idempotency_key(&headers, "send_sms");
+    let key = idempotency_key(&headers, &party.organization_id, "send_sms");
     let sms = state
         .flows
         .reply_by_sms(
@@ -207,7 +210,7 @@ pub async fn outbound_call(
             "ELEVENLABS_AGENT_PHONE_NUMBER_ID is not set".into(),
         ));
     }
-    let key = idempotency_key(&headers, "outbound_call");
+    let key = idempotency_key(&headers, &party.organization_id, "outbound_call");
     let call = state
         .flows
         .call_lead(

@@ -25,6 +25,12 @@ impl TelephonyGrpc {
     }
 }
 
+/// A caller's idempotency key within its organization: keys are names callers choose (say
+/// `order-42-ready`), so another organization's same name is another request.
+fn organization_key(organization_id: &str, key: &str) -> String {
+    format!("{organization_id}:{key}")
+}
+
 #[tonic::async_trait]
 impl TelephonyService for TelephonyGrpc {
     async fn record_call_outcome(
@@ -236,9 +242,13 @@ impl TelephonyService for TelephonyGrpc {
             agent_phone_number_id,
             dynamic_variables,
         } = request.into_inner();
-        let key = required("idempotency_key", idempotency_key)?;
+        let organization_id = required("organization_id", organization_id)?;
+        let key = organization_key(
+            &organization_id,
+            &required("idempotency_key", idempotency_key)?,
+        );
         let request = OutboundCall {
-            organization_id: required("organization_id", organization_id)?,
+            organization_id,
             lead_id: lead_id.trim().to_owned(),
             to_number: required("to_number", to_number)?,
             agent_id: required("agent_id", agent_id)?,
@@ -315,9 +325,13 @@ impl TelephonyService for TelephonyGrpc {
             from_number,
             body,
         } = request.into_inner();
-        let key = required("idempotency_key", idempotency_key)?;
+        let organization_id = required("organization_id", organization_id)?;
+        let key = organization_key(
+            &organization_id,
+            &required("idempotency_key", idempotency_key)?,
+        );
         let new = NewSms {
-            organization_id: required("organization_id", organization_id)?,
+            organization_id,
             lead_id: lead_id.trim().to_owned(),
             message_sid: None,
             direction: Direction::Outbound,

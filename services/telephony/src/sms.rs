@@ -2,7 +2,7 @@
 //! a status machine that only moves forward and a history of every callback.
 
 use chrono::{Duration, Utc};
-use sea_orm::sea_query::OnConflict;
+use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel,
     PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
@@ -105,12 +105,30 @@ impl SmsBook {
             .await?;
         let row = match existing {
             Some(row) if row.status != SmsStatus::NotSent.as_str() => return to_sms(row),
-            Some(row) => row,
+            Some(row) => {
+                // Try again only if this request is the one that moves it back to pending.
+                let claimed = sms_message::Entity::update_many()
+                    .col_expr(
+                        sms_message::Column::Status,
+                        Expr::value(SmsStatus::Pending.as_str()),
+                    )
+                    .filter(sms_message::Column::Id.eq(row.id.as_str()))
+                    .filter(sms_message::Column::Status.eq(SmsStatus::NotSent.as_str()))
+                    .exec(&self.db)
+                    .await?;
+                if claimed.rows_affected == 0 {
+                    return self.by_key(key).await;
+                }
+                row
+            }
             None => {
                 self.check_rate(&new.lead_id).await?;
                 new.status = SmsStatus::Pending;
                 new.direction = Direction::Outbound;
-                self.insert(key, new).await?;
+                // Only the request whose insert wins sends; a racing twin answers its record.
+                if !self.insert(key, new).await? {
+                    return self.by_key(key).await;
+                }
                 sms_message::Entity::find()
                     .filter(sms_message::Column::IdempotencyKey.eq(key))
                     .one(&self.db)
