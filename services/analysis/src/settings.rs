@@ -39,6 +39,8 @@ pub struct ScoringWeights {
     pub next_step: i32,
     /// An agreed purchase or a booked visit: hot even on a short call.
     pub commitment: i32,
+    /// Buying interest short of a decision (shopping, comparing, asking for information).
+    pub interest: i32,
     /// A screening interview's lead score, by the interview evaluation's recommendation:
     /// panel interview, further screening, not recommended.
     pub interview_advance: i32,
@@ -55,8 +57,8 @@ impl Default for ScoringWeights {
             intents: [
                 ("purchase", 30),
                 ("booking", 25),
-                ("pricing", 15),
-                ("call_back", 5),
+                ("pricing", 20),
+                ("call_back", 15),
                 ("support", -5),
                 ("complaint", -20),
                 ("not_interested", -40),
@@ -75,7 +77,8 @@ impl Default for ScoringWeights {
             agent_failure: -10,
             criterion: 3,
             next_step: 5,
-            commitment: 25,
+            commitment: 35,
+            interest: 10,
             interview_advance: 85,
             interview_hold: 60,
             interview_reject: 25,

@@ -344,11 +344,11 @@ pub fn analyze(conversation: &Conversation, rules: &Rules<'_>) -> Findings {
                     0,
                     format!("\"{evidence}\" (a service visit, not a sale)"),
                 );
-            } else if intent.name == "complaint" && committed && points < 0 {
+            } else if intent.name == "complaint" && (committed || has("pricing")) && points < 0 {
                 factor(
                     "intent:complaint",
                     0,
-                    format!("\"{evidence}\" (the caller still booked or bought)"),
+                    format!("\"{evidence}\" (the caller is still buying)"),
                 );
             } else if points != 0 {
                 factor(
@@ -379,6 +379,13 @@ pub fn analyze(conversation: &Conversation, rules: &Rules<'_>) -> Findings {
                     ),
                 );
             }
+        }
+        if !committed && !refused && !reading.interest.is_empty() && weights.interest != 0 {
+            factor(
+                "interest",
+                weights.interest,
+                format!("\"{}\"", reading.interest.join("\"; \"")),
+            );
         }
         if !vocabulary_used.is_empty() {
             factor(
@@ -1000,5 +1007,161 @@ mod tests {
             });
             assert!(findings.lead_score <= 100);
         }
+    }
+
+    fn factor<'a>(findings: &'a Findings, name: &str) -> Option<&'a ScoreFactor> {
+        findings.score_factors.iter().find(|f| f.name == name)
+    }
+
+    fn explained(findings: &Findings) {
+        let sum: i32 = findings.score_factors.iter().map(|f| f.contribution).sum();
+        assert_eq!(sum, i32::from(findings.lead_score), "{findings:#?}");
+    }
+
+    #[test]
+    fn a_booked_visit_is_hot_even_on_a_short_call() {
+        let findings = run(&Conversation {
+            turns: vec![
+                agent("Dr. Chen has a same-day slot at eleven forty. Could you make that?"),
+                user("Eleven forty. Yes, we'll be there."),
+                agent("You're booked."),
+            ],
+            provider: None,
+            duration_secs: 25,
+        });
+        assert_eq!(Tier::of(findings.lead_score), Tier::Hot, "{findings:#?}");
+        let commitment = factor(&findings, "commitment").expect("commitment factor");
+        assert!(commitment.detail.contains("Eleven forty"), "{commitment:?}");
+        assert!(
+            findings
+                .action_items
+                .iter()
+                .any(|i| i.starts_with("Booked")),
+            "{:?}",
+            findings.action_items
+        );
+        explained(&findings);
+    }
+
+    #[test]
+    fn an_agreed_purchase_is_hot() {
+        let findings = run(&Conversation {
+            turns: vec![
+                agent("The hybrid is in stock in your size. Shall I put one aside for you?"),
+                user("Yes please, I'm pretty much sold. I'll come in tomorrow and pay."),
+            ],
+            provider: None,
+            duration_secs: 40,
+        });
+        assert!(findings.has_intent("purchase"), "{:?}", findings.intents);
+        assert_eq!(Tier::of(findings.lead_score), Tier::Hot, "{findings:#?}");
+        assert!(
+            findings
+                .action_items
+                .contains(&"Caller will come in tomorrow and pay".to_owned()),
+            "{:?}",
+            findings.action_items
+        );
+    }
+
+    #[test]
+    fn a_complaint_without_buying_interest_is_cold_and_negative() {
+        let findings = run(&Conversation {
+            turns: vec![
+                agent("Thanks for calling, how can I help?"),
+                user(
+                    "This is the third time I'm calling about the same leak. I want my money back.",
+                ),
+                agent("I apologize. I'll have the manager call you today."),
+                user("Fine. Thanks."),
+            ],
+            provider: None,
+            duration_secs: 200,
+        });
+        assert_eq!(Tier::of(findings.lead_score), Tier::Cold, "{findings:#?}");
+        assert_eq!(findings.sentiment, SentimentLabel::Negative);
+        let sentiment = factor(&findings, "sentiment").expect("sentiment factor");
+        assert!(
+            sentiment
+                .detail
+                .contains("grievance \"This is the third time"),
+            "{sentiment:?}"
+        );
+        assert!(findings.has_intent("complaint"));
+        explained(&findings);
+    }
+
+    #[test]
+    fn a_repair_slot_is_support_not_a_sale() {
+        let findings = run(&Conversation {
+            turns: vec![
+                agent("Harbor Cycles, how can I help?"),
+                user("My e-bike won't charge anymore. It's still under warranty."),
+                agent("Sorry about that. I have a repair slot Thursday at ten or Friday at two."),
+                user("Thursday at ten works."),
+            ],
+            provider: None,
+            duration_secs: 90,
+        });
+        assert!(findings.has_intent("support"));
+        assert!(findings.has_intent("booking"));
+        assert_eq!(Tier::of(findings.lead_score), Tier::Cold, "{findings:#?}");
+        assert!(factor(&findings, "commitment").is_none());
+        explained(&findings);
+    }
+
+    #[test]
+    fn a_screening_interview_is_scored_as_one() {
+        let findings = run(&Conversation {
+            turns: vec![
+                agent(
+                    "Hi, this is the recruiting assistant about your application for the delivery driver position. Tell me about your experience.",
+                ),
+                user(
+                    "I've driven a box truck for three years, sixteen-footer, about a hundred and twenty stops a day, clean record.",
+                ),
+                agent("How would you handle a customer who isn't home for a signature?"),
+                user(
+                    "Leave the notice, scan it as attempted, take a clear photo, and bring the package back to the depot.",
+                ),
+                agent("Great. I'll email you some dates for a ride-along."),
+                user("Sounds great, thanks so much!"),
+            ],
+            provider: None,
+            duration_secs: 400,
+        });
+        assert_eq!(findings.intents[0].name, "interview");
+        let interview = factor(&findings, "interview").expect("interview factor");
+        assert!(interview.detail.contains("of 100"), "{interview:?}");
+        assert!(
+            findings.summary.starts_with("Screening interview:"),
+            "{}",
+            findings.summary
+        );
+        explained(&findings);
+    }
+
+    #[test]
+    fn the_summary_reads_as_a_managers_sentence() {
+        let findings = run(&Conversation {
+            turns: vec![
+                agent("Northside Cycles, how can I help?"),
+                user("Hi, this is Dana. How much is the Domane AL 5 in a 56?"),
+                agent(
+                    "It's eleven hundred dollars. I'll text you a quote for the Domane AL 5 in 56 with the pedals and the bottle cages and we can talk.",
+                ),
+                user("Okay, thanks. I'll call back when I'm ready."),
+            ],
+            provider: None,
+            duration_secs: 70,
+        });
+        assert_eq!(
+            findings.summary,
+            "Dana asked about prices. The caller was neutral; the lead is warm (54). Next: \
+             text a quote for the Domane AL 5 in 56; the caller will call back when they're \
+             ready.",
+            "{findings:#?}"
+        );
+        assert!(!findings.has_intent("call_back"), "{:?}", findings.intents);
     }
 }

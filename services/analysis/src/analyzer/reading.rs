@@ -73,6 +73,7 @@ struct Prompt {
     side_question: bool,
     asks_for_person: bool,
     asks_name: bool,
+    states_price: bool,
 }
 
 const ASKS_FOR_PERSON: &[&str] = &[
@@ -136,6 +137,7 @@ fn prompt_of(line: &Line<'_>) -> Prompt {
         side_question: has_any(&tail, lexicon::SIDE_QUESTION),
         asks_for_person: question && has_any(&tail, ASKS_FOR_PERSON),
         asks_name: has_any(&tail, ASKS_NAME),
+        states_price: has_any(&tail, lexicon::PRICE_STATED),
     }
 }
 
@@ -152,6 +154,13 @@ fn starts_with_any(lower: &str, phrases: &[&str]) -> bool {
 
 /// Hedges: "I might swing by", "maybe I'll buy one someday" are interest, not a decision.
 const HEDGES: &[&str] = &[
+    "do i need",
+    "do we need",
+    "without an appointment",
+    "walk in",
+    "walk-in",
+    "call back to book",
+    "call you back to book",
     "might",
     "maybe",
     "possibly",
@@ -278,6 +287,8 @@ pub struct Reading {
     /// The caller's own name, when they said it.
     pub caller_name: Option<String>,
     pub mood: Mood,
+    /// Sentences showing buying interest short of a decision.
+    pub interest: Vec<String>,
 }
 
 /// The caller's sentiment over the call, with the sentences that weighed most.
@@ -293,6 +304,21 @@ pub struct Mood {
 pub fn read(turns: &[Turn]) -> Reading {
     let lines = lines_of(turns);
     let intents = intents_of(&lines);
+    let refused = intents
+        .iter()
+        .any(|i| i.name == "not_interested" || i.name == "wrong_number");
+    let interest = if refused {
+        Vec::new()
+    } else {
+        lines
+            .iter()
+            .filter(|l| l.speaker == Speaker::User)
+            .flat_map(|l| &l.sentences)
+            .filter(|s| has_any(&s.lower, lexicon::INTEREST) && !grievance(&s.lower))
+            .take(2)
+            .map(|s| clip(s.text, 160))
+            .collect()
+    };
     let caller_name = caller_name(&lines);
     let voicemail_only = intents.iter().any(|i| i.name == "voicemail");
     let mood = mood_of(&lines, voicemail_only);
@@ -300,6 +326,7 @@ pub fn read(turns: &[Turn]) -> Reading {
         intents,
         caller_name,
         mood,
+        interest,
     }
 }
 
@@ -467,6 +494,13 @@ fn intents_of(lines: &[Line<'_>]) -> Vec<Intent> {
             }
 
             // What the caller's answer means, given what the agent offered.
+            if prompt.states_price
+                && first
+                && !declines
+                && has_any(&sentence.lower, lexicon::PRICE_REACTION)
+            {
+                found.add("pricing", answering(sentence.text, prompt_text));
+            }
             if refusing || hedged {
                 continue;
             }
@@ -479,6 +513,17 @@ fn intents_of(lines: &[Line<'_>]) -> Vec<Intent> {
             if prompt.call_back && (accepts || timed) && !own_call {
                 found.add("call_back", answering(sentence.text, prompt_text));
             }
+        }
+    }
+    // A complaint about something the caller already has needs support too.
+    if found.has("complaint") && !found.has("support") {
+        if let Some(owned) = lines
+            .iter()
+            .filter(|l| l.speaker == Speaker::User)
+            .flat_map(|l| &l.sentences)
+            .find(|s| has_any(&s.lower, lexicon::OWNED))
+        {
+            found.add("support", clip(owned.text, 200));
         }
     }
     if !weak_refusals.is_empty() && !found.has("purchase") && !found.has("booking") {
@@ -880,7 +925,7 @@ fn mood_of(lines: &[Line<'_>], voicemail: bool) -> Mood {
             continue;
         }
         // How the caller ends weighs more than how they began (often small talk).
-        let position = if index == last {
+        let position: f64 = if index == last {
             1.5
         } else if index + 1 == last {
             1.2
@@ -898,10 +943,12 @@ fn mood_of(lines: &[Line<'_>], voicemail: bool) -> Mood {
                 .any(|s| has_any(&s.lower, lexicon::GRIEVANCE_CUES));
         for sentence in &line.sentences {
             let lower = sentence.lower.as_str();
+            // Opening with a grievance is the reason for the call: it weighs in full.
+            let weight = position.max(1.0);
             if sarcastic(lower, nearby) {
-                read.push((sentence.text, Kind::Sarcasm, 1.5 * position));
+                read.push((sentence.text, Kind::Sarcasm, 1.5 * weight));
             } else if grievance(lower) {
-                read.push((sentence.text, Kind::Grievance, position));
+                read.push((sentence.text, Kind::Grievance, weight));
             } else if !pleasantry(lower) || has_any(lower, DELIGHT) {
                 let score = vader(lower);
                 let delighted = has_any(lower, DELIGHT) && score > -0.2 || score >= 0.6;
