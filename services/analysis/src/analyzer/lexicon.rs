@@ -1779,55 +1779,6 @@ fn imperative(verb: &str, rest: &str, by_caller: bool) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn action_items_become_imperatives() {
-        let items = action_items(&[
-            (
-                Speaker::Agent,
-                "Great, I'll send you a quote by Friday and we can talk then.",
-            ),
-            (
-                Speaker::User,
-                "Could you call me back on Tuesday afternoon?",
-            ),
-            (Speaker::Agent, "I'll send you a quote by Friday."),
-        ]);
-        assert_eq!(
-            items,
-            vec!["Send a quote by Friday", "Call back on Tuesday afternoon"]
-        );
-    }
-
-    #[test]
-    fn both_sides_commitments_are_kept_and_read_cleanly() {
-        let items = action_items(&[
-            (
-                Speaker::Agent,
-                "Let me check. I'll text you a quote for the Domane AL 5 in 56 with the pedals.",
-            ),
-            (Speaker::User, "Thanks. I'll call back when I'm ready."),
-            (
-                Speaker::Agent,
-                "Perfect, you're booked for Thursday at two.",
-            ),
-            (Speaker::User, "I'll bring the old bike in, too."),
-        ]);
-        assert_eq!(
-            items,
-            vec![
-                "Text a quote for the Domane AL 5 in 56",
-                "Caller will call back when they're ready",
-                "Booked for Thursday at two",
-                "Caller will bring the old bike in",
-            ]
-        );
-    }
-}
-
 /// Buying interest short of a decision: shopping, comparing, planning ("we'd rather buy in
 /// the spring", "do you carry…"). Not an intent, but a reason a lead is warm.
 pub const INTEREST: &[&str] = &[
@@ -1965,3 +1916,52 @@ pub const PRICE_REACTION: &[&str] = &[
     "hmm",
     "wow",
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn action_items_become_imperatives() {
+        let items = action_items(&[
+            (
+                Speaker::Agent,
+                "Great, I'll send you a quote by Friday and we can talk then.",
+            ),
+            (
+                Speaker::User,
+                "Could you call me back on Tuesday afternoon?",
+            ),
+            (Speaker::Agent, "I'll send you a quote by Friday."),
+        ]);
+        assert_eq!(
+            items,
+            vec!["Send a quote by Friday", "Call back on Tuesday afternoon"]
+        );
+    }
+
+    #[test]
+    fn both_sides_commitments_are_kept_and_read_cleanly() {
+        let items = action_items(&[
+            (
+                Speaker::Agent,
+                "Let me check. I'll text you a quote for the Domane AL 5 in 56 with the pedals.",
+            ),
+            (Speaker::User, "Thanks. I'll call back when I'm ready."),
+            (
+                Speaker::Agent,
+                "Perfect, you're booked for Thursday at two.",
+            ),
+            (Speaker::User, "I'll bring the old bike in, too."),
+        ]);
+        assert_eq!(
+            items,
+            vec![
+                "Text a quote for the Domane AL 5 in 56",
+                "Caller will call back when they're ready",
+                "Booked for Thursday at two",
+                "Caller will bring the old bike in",
+            ]
+        );
+    }
+}

@@ -516,15 +516,15 @@ fn intents_of(lines: &[Line<'_>]) -> Vec<Intent> {
         }
     }
     // A complaint about something the caller already has needs support too.
-    if found.has("complaint") && !found.has("support") {
-        if let Some(owned) = lines
+    if found.has("complaint")
+        && !found.has("support")
+        && let Some(owned) = lines
             .iter()
             .filter(|l| l.speaker == Speaker::User)
             .flat_map(|l| &l.sentences)
             .find(|s| has_any(&s.lower, lexicon::OWNED))
-        {
-            found.add("support", clip(owned.text, 200));
-        }
+    {
+        found.add("support", clip(owned.text, 200));
     }
     if !weak_refusals.is_empty() && !found.has("purchase") && !found.has("booking") {
         for evidence in weak_refusals {
