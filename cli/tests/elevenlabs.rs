@@ -779,6 +779,11 @@ fn spawn_gateway(mesh: &Mesh) -> GatewayChild {
         )
         .env("ELEVENLABS_WEBHOOK_SECRET", WEBHOOK_SECRET)
         .env("CALLMESH_ADMIN_TOKEN", support::ADMIN_TOKEN)
+        // The services run in this process: the gateway presents their mesh token.
+        .env(
+            "CALLMESH_INTERNAL_TOKEN",
+            callmesh_runtime::auth::credentials().token(),
+        )
         .env("INBOX_RETRY_BASE_MS", "100")
         .env("INBOX_RETRY_MAX_MS", "500")
         .env("INBOX_POLL_MS", "100")
