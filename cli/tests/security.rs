@@ -1,14 +1,23 @@
 //! What the hardening review asked for, through the whole mesh: idempotency keys that belong to
-//! one organization, and requests that send once however they race.
+//! one organization, requests that send once however they race, and an HTTP server that slow or
+//! greedy clients cannot hold.
 
 mod support;
 
+use std::time::Duration;
+
 use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 use callmesh_proto::lead::v1 as lead_pb;
-use callmesh_testkit::backends;
+use callmesh_runtime::Component;
+use callmesh_testkit::{Backend, backends};
 
-use support::{Mesh, TWILIO_NUMBER};
+use support::{ADMIN_TOKEN, Mesh, TWILIO_NUMBER};
+
+/// How long a test waits for the server to do what it should at once (or after a 1 s limit).
+const DEADLINE: Duration = Duration::from_secs(10);
 
 const CAFE_NUMBER: &str = "+12125550177";
 
@@ -121,4 +130,103 @@ async fn racing_requests_with_one_key_send_once() {
         );
         mesh.shutdown().await;
     }
+}
+
+/// Writes `request` raw on a new connection and returns what the server sent until it closed
+/// the connection or the deadline passed (`None`).
+async fn raw_exchange(mesh: &Mesh, request: &[u8]) -> (TcpStream, Option<String>) {
+    let mut stream = TcpStream::connect(mesh.addrs[&Component::Gateway])
+        .await
+        .expect("connect");
+    stream.write_all(request).await.expect("write");
+    let answer = read_answer(&mut stream).await;
+    (stream, answer)
+}
+
+/// What arrives on `stream` until the first response's end of headers, or the connection
+/// closes; `None` when nothing decisive happens before the deadline.
+async fn read_answer(stream: &mut TcpStream) -> Option<String> {
+    let mut received = Vec::new();
+    let read = tokio::time::timeout(DEADLINE, async {
+        let mut buffer = [0u8; 4096];
+        loop {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    received.extend_from_slice(&buffer[..n]);
+                    if received.windows(4).any(|w| w == b"\r\n\r\n") {
+                        break;
+                    }
+                }
+            }
+        }
+    })
+    .await;
+    read.ok()
+        .map(|()| String::from_utf8_lossy(&received).into_owned())
+}
+
+async fn limited_mesh() -> Mesh {
+    Mesh::start(Backend::Sqlite, |config| {
+        config.http.header_read_timeout = Duration::from_secs(1);
+        config.http.body_read_timeout = Duration::from_secs(1);
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_client_that_never_finishes_its_headers_is_cut_off() {
+    let mesh = limited_mesh().await;
+    let (_stream, answer) = raw_exchange(
+        &mesh,
+        b"GET /api/health HTTP/1.1\r\nHost: gateway\r\nX-Slow: ",
+    )
+    .await;
+    let answer = answer.expect("the connection is closed after the header timeout");
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
+        "{answer:?}"
+    );
+    mesh.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_body_that_never_arrives_is_answered_408() {
+    let mesh = limited_mesh().await;
+    let request = format!(
+        "POST /api/twilio/send-sms HTTP/1.1\r\nHost: gateway\r\nAuthorization: Bearer {ADMIN_TOKEN}\r\n\
+         Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{\"to\":"
+    );
+    let (_stream, answer) = raw_exchange(&mesh, request.as_bytes()).await;
+    let answer = answer.expect("an answer after the body timeout");
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer:?}");
+    mesh.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_unsigned_audio_upload_is_refused_before_its_body_is_read() {
+    // The body timeout is long here: the answer must not wait for it.
+    let mesh = Mesh::start(Backend::Sqlite, |_| {}).await;
+    let request = b"POST /api/webhooks/elevenlabs/post-call HTTP/1.1\r\nHost: gateway\r\n\
+        Content-Type: application/json\r\nContent-Length: 50000000\r\n\r\n{";
+    let (_stream, answer) = raw_exchange(&mesh, request).await;
+    let answer = answer.expect("an answer without the 50 MB body");
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer:?}");
+    mesh.shutdown().await;
+}
+
+#[tokio::test]
+async fn connections_beyond_the_cap_are_answered_503() {
+    let mesh = Mesh::start(Backend::Sqlite, |config| {
+        config.http.max_connections = 1;
+    })
+    .await;
+    let health = b"GET /api/health HTTP/1.1\r\nHost: gateway\r\n\r\n";
+    // The first connection stays open (keep-alive) after its answer.
+    let (_held, first) = raw_exchange(&mesh, health).await;
+    assert!(first.is_some_and(|a| a.starts_with("HTTP/1.1 ")));
+    let (_second, answer) = raw_exchange(&mesh, health).await;
+    let answer = answer.expect("an answer while the cap is reached");
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer:?}");
+    mesh.shutdown().await;
 }

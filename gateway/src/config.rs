@@ -44,6 +44,71 @@ pub struct GatewayConfig {
     pub twilio: TwilioConfig,
     /// Follow-up settings of organizations that set none of their own.
     pub follow_up: FollowUpDefaults,
+    pub http: HttpLimits,
+}
+
+/// What one client may cost the HTTP server.
+#[derive(Debug, Clone)]
+pub struct HttpLimits {
+    /// A connection that has not sent a request's whole headers by then is closed.
+    pub header_read_timeout: Duration,
+    /// A request whose body has not arrived by then is answered 408.
+    pub body_read_timeout: Duration,
+    /// Open connections at once (live streams included); beyond it a new connection is
+    /// answered 503 and closed.
+    pub max_connections: usize,
+    /// Requests at once on one HTTP/2 connection.
+    pub max_streams_per_connection: u32,
+}
+
+impl HttpLimits {
+    fn from_env() -> Result<Self, ConfigError> {
+        let defaults = HttpLimits::default();
+        let header_secs = env_parse(
+            "HTTP_HEADER_READ_TIMEOUT_SECS",
+            defaults.header_read_timeout.as_secs(),
+        )?;
+        if !(1..=30).contains(&header_secs) {
+            return Err(ConfigError::invalid(
+                "HTTP_HEADER_READ_TIMEOUT_SECS",
+                "must be between 1 and 30",
+            ));
+        }
+        let body_secs = env_parse(
+            "HTTP_BODY_READ_TIMEOUT_SECS",
+            defaults.body_read_timeout.as_secs(),
+        )?;
+        let max_connections = env_parse("HTTP_MAX_CONNECTIONS", defaults.max_connections)?;
+        if body_secs == 0 || max_connections == 0 {
+            return Err(ConfigError::invalid(
+                if body_secs == 0 {
+                    "HTTP_BODY_READ_TIMEOUT_SECS"
+                } else {
+                    "HTTP_MAX_CONNECTIONS"
+                },
+                "must be at least 1",
+            ));
+        }
+        Ok(HttpLimits {
+            header_read_timeout: Duration::from_secs(header_secs),
+            body_read_timeout: Duration::from_secs(body_secs),
+            max_connections,
+            max_streams_per_connection: defaults.max_streams_per_connection,
+        })
+    }
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        HttpLimits {
+            header_read_timeout: Duration::from_secs(15),
+            // Long enough for a whole call's audio on a slow link.
+            body_read_timeout: Duration::from_secs(60),
+            // Room for the 10,000 live subscribers a gateway is sized for.
+            max_connections: 20_000,
+            max_streams_per_connection: 256,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -217,6 +282,7 @@ impl GatewayConfig {
                 call_retry_attempts: env_parse("CALL_RETRY_ATTEMPTS", 2)?,
                 call_retry_spacing: Duration::from_secs(env_parse("CALL_RETRY_SPACING_SECS", 900)?),
             },
+            http: HttpLimits::from_env()?,
             follow_up: FollowUpDefaults {
                 business_hours: env_or("BUSINESS_HOURS", ""),
                 sms_auto_reply: env_or("SMS_AUTO_REPLY", ""),
@@ -295,6 +361,7 @@ impl GatewayConfig {
                 call_retry_attempts: 2,
                 call_retry_spacing: Duration::from_secs(900),
             },
+            http: HttpLimits::default(),
             follow_up: FollowUpDefaults {
                 urgent_keywords: default_urgent_keywords(),
                 call_score_threshold: 75,

@@ -28,6 +28,8 @@ pub enum ApiError {
     #[error("{0}")]
     PayloadTooLarge(String),
     #[error("{0}")]
+    RequestTimeout(String),
+    #[error("{0}")]
     TooManyRequests(String),
     /// The feature needs configuration it does not have; names the variable.
     #[error("{0}")]
@@ -48,6 +50,7 @@ impl ApiError {
             ApiError::Provider { .. } => (StatusCode::BAD_GATEWAY, "provider_error"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            ApiError::RequestTimeout(_) => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
             ApiError::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             ApiError::NotConfigured(_) => (StatusCode::SERVICE_UNAVAILABLE, "not_configured"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
@@ -137,7 +140,9 @@ impl From<tonic::Status> for ApiError {
 
 impl From<axum::extract::rejection::BytesRejection> for ApiError {
     fn from(rejection: axum::extract::rejection::BytesRejection) -> Self {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        if timed_out(&rejection) {
+            ApiError::RequestTimeout("the request body did not arrive in time".into())
+        } else if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::PayloadTooLarge("body exceeds this endpoint's size limit".into())
         } else {
             ApiError::BadRequest(rejection.body_text())
@@ -148,4 +153,16 @@ impl From<axum::extract::rejection::BytesRejection> for ApiError {
 /// The JSON body for a path no route matches.
 pub async fn not_found() -> ApiError {
     ApiError::NotFound("no such endpoint".to_owned())
+}
+
+/// Whether reading the body stopped at the body-read timeout.
+fn timed_out(rejection: &axum::extract::rejection::BytesRejection) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(rejection);
+    while let Some(error) = source {
+        if error.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        source = error.source();
+    }
+    false
 }

@@ -15,9 +15,9 @@ pub mod policy;
 mod router;
 mod routes;
 pub mod secret;
+mod server;
 pub mod verify;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -99,12 +99,7 @@ pub async fn serve(
 
     let local_addr = listener.local_addr()?;
     tracing::info!(%local_addr, "gateway listening");
-    axum::serve(
-        listener,
-        router(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-    .await?;
+    server::serve(listener, router(state), &config.http, shutdown.clone()).await?;
     shutdown.cancel();
     let _ = dispatcher.await;
     tracing::info!("gateway stopped");

@@ -8,6 +8,7 @@ use axum::http::{HeaderName, Request};
 use axum::routing::{MethodRouter, get, post};
 use tower::ServiceBuilder;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::routes::{
@@ -22,6 +23,7 @@ pub fn router(state: AppState) -> Router {
     let large = DefaultBodyLimit::max(el.post_call_max_body_bytes);
     let small = DefaultBodyLimit::max(el.max_body_bytes);
     let twilio_limit = DefaultBodyLimit::max(state.config.twilio.max_body_bytes);
+    let body_read_timeout = state.config.http.body_read_timeout;
     let counting = axum::middleware::from_fn_with_state(state.clone(), metrics::count_webhooks);
     let webhook = |handler: MethodRouter<AppState>, limit: DefaultBodyLimit| {
         handler
@@ -29,22 +31,20 @@ pub fn router(state: AppState) -> Router {
             .layer(limit)
             .layer(counting.clone())
     };
+    // Only post-call carries audio, so only it may send 64 MiB, and only once its signature
+    // header has passed every check that needs no body.
+    let unsigned = axum::middleware::from_fn_with_state(state.clone(), webhooks::refuse_unsigned);
+    let audio = |handler: MethodRouter<AppState>| webhook(handler.layer(unsigned.clone()), large);
     Router::new()
         .route("/api/health", get(health::health))
         .route("/api/live", get(health::live))
         .route("/api/ready", get(health::ready))
         .route(
             "/api/webhooks/elevenlabs/post-call",
-            webhook(post(webhooks::post_call), large),
+            audio(post(webhooks::post_call)),
         )
-        .route(
-            "/api/convai-webhook",
-            webhook(post(webhooks::post_call), large),
-        )
-        .route(
-            "/webhooks/elevenlabs",
-            webhook(post(webhooks::post_call), large),
-        )
+        .route("/api/convai-webhook", audio(post(webhooks::post_call)))
+        .route("/webhooks/elevenlabs", audio(post(webhooks::post_call)))
         .route(
             "/api/webhooks/elevenlabs/conversation-events",
             webhook(post(webhooks::conversation_events), small),
@@ -137,6 +137,7 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
         .layer(
             ServiceBuilder::new()
+                .layer(RequestBodyTimeoutLayer::new(body_read_timeout))
                 .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
                 .layer(
                     TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {

@@ -194,6 +194,23 @@ async fn admit(
     Ok(Json(json!({"status": status})))
 }
 
+/// Refuses a post-call request whose signature header is missing, malformed or stale before
+/// its body (up to the audio limit) is read. With no secret configured the handler answers.
+pub async fn refuse_unsigned(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if request.method() == axum::http::Method::POST
+        && !state.config.elevenlabs.post_call_secrets.is_empty()
+        && let Err(error) = elevenlabs::precheck(request.headers(), Utc::now().timestamp())
+    {
+        return ApiError::from(error).into_response();
+    }
+    next.run(request).await
+}
+
 /// The peer, or the first `X-Forwarded-For` address when a trusted proxy sets it.
 fn client_address(
     peer: SocketAddr,

@@ -36,6 +36,40 @@ pub fn verify(
     body: Bytes,
     now_unix: i64,
 ) -> Result<Verified<Bytes>, VerifyError> {
+    let matched = match signature(headers, now_unix)? {
+        Signature::Legacy(presented) => any_secret_matches(secrets, &[&body], &[presented]),
+        Signature::Current {
+            timestamp,
+            presented,
+        } => {
+            let signed = [timestamp.as_bytes(), b".", &body[..]];
+            any_secret_matches(secrets, &signed, &presented)
+        }
+    };
+    if matched {
+        Ok(Verified::new(body))
+    } else {
+        Err(VerifyError::Mismatch)
+    }
+}
+
+/// Everything [`verify`] checks before it needs the body: a request that fails here can be
+/// refused before a large body is read.
+pub fn precheck(headers: &HeaderMap, now_unix: i64) -> Result<(), VerifyError> {
+    signature(headers, now_unix).map(|_| ())
+}
+
+enum Signature<'a> {
+    /// `sha256=<hex>` over the body alone.
+    Legacy([u8; 32]),
+    /// `t=…,v0=…` over `"{t}.{body}"`.
+    Current {
+        timestamp: &'a str,
+        presented: Vec<[u8; 32]>,
+    },
+}
+
+fn signature(headers: &HeaderMap, now_unix: i64) -> Result<Signature<'_>, VerifyError> {
     let malformed = VerifyError::MalformedHeader("ElevenLabs-Signature");
     let value = headers
         .get(HEADER)
@@ -45,12 +79,7 @@ pub fn verify(
     }
     let value = value.to_str().map_err(|_| malformed.clone())?.trim();
     if let Some(legacy) = value.strip_prefix("sha256=") {
-        let presented = decode_mac(legacy)?;
-        return if any_secret_matches(secrets, &[&body], &[presented]) {
-            Ok(Verified::new(body))
-        } else {
-            Err(VerifyError::Mismatch)
-        };
+        return Ok(Signature::Legacy(decode_mac(legacy)?));
     }
 
     let mut timestamp = None;
@@ -77,12 +106,10 @@ pub fn verify(
     if presented.is_empty() {
         return Err(VerifyError::Mismatch);
     }
-    let signed = [timestamp.as_bytes(), b".", &body[..]];
-    if any_secret_matches(secrets, &signed, &presented) {
-        Ok(Verified::new(body))
-    } else {
-        Err(VerifyError::Mismatch)
-    }
+    Ok(Signature::Current {
+        timestamp,
+        presented,
+    })
 }
 
 /// A hex MAC of exactly SHA-256's length; anything else is malformed.
