@@ -118,6 +118,22 @@ pub const PURCHASE: &[&str] = &[
     "for pickup",
     "for pick-up",
     "for pick up",
+    "let's do the",
+    "let's do a",
+    "let's do one",
+    "i'll do the",
+    "we'll do the",
+    "i want order",
+    "want to order",
+    "order for take away",
+    "order for takeaway",
+    "for take away",
+    "for takeaway",
+    "for delivery",
+    "can we start it",
+    "start it today",
+    "start the policy",
+    "start the plan",
 ];
 
 /// Asking about or discussing what something costs.
@@ -884,6 +900,20 @@ pub const INTERVIEWER: &[&str] = &[
     "your previous role",
     "your last role",
     "your current role",
+];
+
+/// The next step of a hiring process, offered on a screening call.
+pub const NEXT_ROUND: &[&str] = &[
+    "interview",
+    "next round",
+    "ride-along",
+    "road test",
+    "trial shift",
+    "working interview",
+    "panel",
+    "onsite",
+    "on-site",
+    "assessment",
 ];
 
 /// What a candidate says about their own work history.

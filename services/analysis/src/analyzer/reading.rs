@@ -339,6 +339,8 @@ fn intents_of(lines: &[Line<'_>]) -> Vec<Intent> {
     let step = caller_lines.div_ceil(INTENT_TURN_LIMIT).max(1);
     let mut caller_seen = 0usize;
     let mut interviewer_cues: Vec<&str> = Vec::new();
+    // A slot accepted for the next round of a hiring process.
+    let mut next_round = false;
     let mut candidate_cues: Vec<&str> = Vec::new();
     for (index, line) in lines.iter().enumerate() {
         if line.speaker == Speaker::Agent {
@@ -506,6 +508,7 @@ fn intents_of(lines: &[Line<'_>]) -> Vec<Intent> {
             }
             let timed = mentions_time(lower) && !lower.starts_with("no");
             if prompt.booking && !prompt.call_back && (accepts || timed) {
+                next_round |= prompt_line.is_some_and(|l| has_any(&l.tail(), lexicon::NEXT_ROUND));
                 found.add("booking", answering(sentence.text, prompt_text));
             } else if prompt.purchase && accepts {
                 found.add("purchase", answering(sentence.text, prompt_text));
@@ -540,14 +543,8 @@ fn intents_of(lines: &[Line<'_>]) -> Vec<Intent> {
     let interview =
         interviewer_cues.len() >= 2 && interviewer_cues.len() + candidate_cues.len() >= 3;
     if interview {
-        // A booking on a screening call is the next interview, or nothing.
-        if !found
-            .intents
-            .iter()
-            .filter(|i| i.name == "booking")
-            .flat_map(|i| &i.evidence)
-            .any(|e| e.to_lowercase().contains("interview"))
-        {
+        // A booking on a screening call is the next round, or nothing.
+        if !next_round {
             found.drop(&["booking"]);
         }
         found.drop(&[
@@ -951,7 +948,7 @@ fn mood_of(lines: &[Line<'_>], voicemail: bool) -> Mood {
                 read.push((sentence.text, Kind::Grievance, weight));
             } else if !pleasantry(lower) || has_any(lower, DELIGHT) {
                 let score = vader(lower);
-                let delighted = has_any(lower, DELIGHT) && score > -0.2 || score >= 0.6;
+                let delighted = has_any(lower, DELIGHT) && score > -0.5 || score >= 0.6;
                 if delighted {
                     // Warm thanks as a closing weighs less than delight in what was said.
                     let manners = 1.0;
