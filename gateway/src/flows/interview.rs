@@ -143,9 +143,14 @@ impl Flows {
     }
 
     /// After a finished call: when it belongs to an interview (its `interview_session_id`
-    /// variable, a session linked to the conversation, or an interviewer agent), the
-    /// candidate is evaluated. A named session that does not exist is logged, not retried.
-    pub(super) async fn interview_after_call(&self, call: &Transcription) -> Result<(), FlowError> {
+    /// variable, a session linked to the conversation, an interviewer agent, or `screening`:
+    /// the analysis recognised a screening interview, intent `interview`), the candidate is
+    /// evaluated. A named session that does not exist is logged, not retried.
+    pub(super) async fn interview_after_call(
+        &self,
+        call: &Transcription,
+        screening: bool,
+    ) -> Result<(), FlowError> {
         let conversation_id = call.conversation_id.as_str();
         let variables = call
             .conversation_initiation_client_data
@@ -180,10 +185,11 @@ impl Flows {
                     tracing::warn!(session_id = %lookup.session_id, %conversation_id, "interview session not found; the call is not evaluated");
                     return Ok(());
                 }
-                let interviewer = call
-                    .agent_id
-                    .as_ref()
-                    .is_some_and(|a| self.config.elevenlabs.interview_agent_ids.contains(a));
+                let interviewer = screening
+                    || call
+                        .agent_id
+                        .as_ref()
+                        .is_some_and(|a| self.config.elevenlabs.interview_agent_ids.contains(a));
                 if !interviewer {
                     return Ok(());
                 }

@@ -150,7 +150,8 @@ impl Flows {
             &summary,
         )
         .await?;
-        self.interview_after_call(&call).await?;
+        let screening = analysis.intents.iter().any(|i| i.name == "interview");
+        self.interview_after_call(&call, screening).await?;
         Ok(Handled::Done)
     }
 
