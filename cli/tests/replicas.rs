@@ -32,6 +32,8 @@ const POST_CALL: &str = "/api/webhooks/elevenlabs/post-call";
 const SHOP_NUMBER: &str = "+12018774358";
 const MESH_TOKEN: &str = "replica-b-mesh-token";
 const LEASE_SECS: &str = "2";
+const INITIATION_LIMIT: u32 = 4;
+const SMS_IN: &str = "/api/webhooks/twilio/sms/incoming";
 
 /// The second set: every role as its own process, killed when dropped.
 struct ReplicaSet {
@@ -85,8 +87,15 @@ impl ReplicaSet {
                     .env("ELEVENLABS_WEBHOOK_SECRET", support::WEBHOOK_SECRET)
                     .env("ELEVENLABS_API_BASE_URL", fake)
                     .env("ELEVENLABS_API_KEY", API_KEY)
+                    .env(
+                        "ELEVENLABS_CONVERSATION_INITIATION_WEBHOOK_SECRET",
+                        support::INITIATION_SECRET,
+                    )
+                    .env("INITIATION_RATE_LIMIT", INITIATION_LIMIT.to_string())
                     .env("TWILIO_AUTH_TOKEN", TWILIO_TOKEN)
                     .env("TWILIO_PHONE_NUMBER", TWILIO_NUMBER)
+                    // Both replicas sit behind one public address, which Twilio signs.
+                    .env("PUBLIC_BASE_URL", mesh.gateway())
                     .env("INBOX_RETRY_BASE_MS", "100")
                     .env("INBOX_RETRY_MAX_MS", "500")
                     .env("INBOX_POLL_MS", "100")
@@ -189,6 +198,58 @@ async fn try_deliver(http: &reqwest::Client, base: &str, body: &str) -> Option<S
     assert_eq!(response.status(), 200);
     let answer: Value = response.json().await.ok()?;
     Some(answer["status"].as_str().unwrap_or_default().to_owned())
+}
+
+/// A conversation-initiation request for `caller`; answers the status.
+async fn initiate(http: &reqwest::Client, base: &str, caller: &str) -> u16 {
+    let body = json!({"caller_id": caller, "called_number": SHOP_NUMBER,
+                      "call_sid": "CA0000000000000000000000000000init"});
+    http.post(format!(
+        "{base}/api/webhooks/elevenlabs/conversation-initiation"
+    ))
+    .header("content-type", "application/json")
+    .header("X-Webhook-Secret", support::INITIATION_SECRET)
+    .body(body.to_string())
+    .send()
+    .await
+    .expect("gateway answers")
+    .status()
+    .as_u16()
+}
+
+/// Text number `n` from one lead to the shop's Twilio number, through the gateway at `base`,
+/// signed for the public address both gateways share.
+async fn text_in(mesh: &Mesh, base: &str, n: usize, text: &str) -> (u16, String) {
+    let sid = format!("SM{n:032x}");
+    let body = support::form(&[
+        ("AccountSid", TWILIO_ACCOUNT),
+        ("Body", text),
+        ("From", "+14155550123"),
+        ("MessageSid", &sid),
+        ("SmsStatus", "received"),
+        ("To", TWILIO_NUMBER),
+    ]);
+    let signed_url = format!("{}{SMS_IN}", mesh.gateway());
+    let signature =
+        callmesh_gateway::verify::twilio::sign(TWILIO_TOKEN, &signed_url, body.as_bytes());
+    let response = mesh
+        .http
+        .post(format!("{base}{SMS_IN}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("X-Twilio-Signature", signature)
+        .body(body)
+        .send()
+        .await
+        .expect("gateway answers");
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap_or_default())
+}
+
+fn auto_reply() -> callmesh_proto::lead::v1::OrganizationSettings {
+    callmesh_proto::lead::v1::OrganizationSettings {
+        sms_auto_reply: "Thanks for texting {organization}!".into(),
+        ..Default::default()
+    }
 }
 
 /// The conversation ids of the `call_ended` events an SSE stream delivers, as they arrive.
@@ -345,7 +406,10 @@ async fn two_replicas_of_every_role_process_each_webhook_once_and_take_over_a_de
     if !backends().await.contains(&Backend::Postgres) {
         return;
     }
-    let mut mesh = Mesh::start(Backend::Postgres, |_| {}).await;
+    let mut mesh = Mesh::start(Backend::Postgres, |config| {
+        config.initiation.rate_limit = INITIATION_LIMIT;
+    })
+    .await;
     let shop = mesh
         .create_organization("Bike Shop", SHOP_NUMBER, None)
         .await;
@@ -390,6 +454,29 @@ async fn two_replicas_of_every_role_process_each_webhook_once_and_take_over_a_de
     let names: HashSet<&String> = seen.iter().map(|(_, c)| c).collect();
     assert_eq!(names.len(), conversations.len(), "{seen:?}");
 
+    // Limits hold across gateways: a caller's initiations count on both, and two texts from
+    // one lead, one through each gateway, get one auto-reply.
+    for i in 0..INITIATION_LIMIT {
+        let gateway = if i % 2 == 0 { &gateway_a } else { &gateway_b };
+        assert_eq!(initiate(&mesh.http, gateway, "+14155550177").await, 200);
+    }
+    assert_eq!(initiate(&mesh.http, &gateway_b, "+14155550177").await, 429);
+    assert_eq!(initiate(&mesh.http, &gateway_a, "+14155550177").await, 429);
+    assert_eq!(initiate(&mesh.http, &gateway_a, "+14155550178").await, 200);
+    mesh.create_organization("Cafe", TWILIO_NUMBER, Some(auto_reply()))
+        .await;
+    for (n, gateway) in [&gateway_a, &gateway_b].into_iter().enumerate() {
+        let (status, body) = text_in(&mesh, gateway, n, "Do you have oat milk?").await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let texts = 2;
+    wait_all_done(&mesh, conversations.len() + texts).await;
+    assert_eq!(
+        mesh.fake_api.messages.lock().expect("lock").len(),
+        1,
+        "one auto-reply for two texts in the cooldown"
+    );
+
     // Gateway B dies mid-flow. Only B takes work (A's gateway is stopped) and B's flows are
     // held at their first call (B's telephony is frozen), so B holds claims when it dies.
     mesh.stop(Component::Gateway).await;
@@ -414,7 +501,7 @@ async fn two_replicas_of_every_role_process_each_webhook_once_and_take_over_a_de
     // A comes back; once the lease runs out it claims B's items and finishes them.
     mesh.restart(Component::Gateway).await;
     mesh.wait_healthy().await;
-    let total = conversations.len() + stranded.len();
+    let total = conversations.len() + texts + stranded.len();
     wait_all_done(&mesh, total).await;
     let all: Vec<String> = conversations.iter().chain(&stranded).cloned().collect();
     assert_processed_once(&mesh, &shop, &all).await;

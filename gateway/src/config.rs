@@ -129,6 +129,10 @@ pub struct TwilioConfig {
     pub call_retry_attempts: u32,
     /// ...this long apart.
     pub call_retry_spacing: Duration,
+    /// An inbound SMS's automatic follow-ups (the auto-reply, the call back) reach one lead at
+    /// most once per this period, however many texts it sends and whichever replica handles
+    /// them (the cooldown is kept in the gateway database); zero answers every text.
+    pub sms_follow_up_cooldown: Duration,
 }
 
 /// The mesh-wide follow-up policy; each organization's own settings override it field by field.
@@ -281,6 +285,10 @@ impl GatewayConfig {
                 call_on_sms_failure: env_parse("CALL_ON_SMS_FAILURE", true)?,
                 call_retry_attempts: env_parse("CALL_RETRY_ATTEMPTS", 2)?,
                 call_retry_spacing: Duration::from_secs(env_parse("CALL_RETRY_SPACING_SECS", 900)?),
+                sms_follow_up_cooldown: Duration::from_secs(env_parse(
+                    "SMS_FOLLOW_UP_COOLDOWN_SECS",
+                    600,
+                )?),
             },
             http: HttpLimits::from_env()?,
             follow_up: FollowUpDefaults {
@@ -360,6 +368,7 @@ impl GatewayConfig {
                 call_on_sms_failure: true,
                 call_retry_attempts: 2,
                 call_retry_spacing: Duration::from_secs(900),
+                sms_follow_up_cooldown: Duration::from_secs(600),
             },
             http: HttpLimits::default(),
             follow_up: FollowUpDefaults {

@@ -19,7 +19,6 @@ mod server;
 pub mod verify;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -39,7 +38,7 @@ pub struct AppState {
     pub inbox: inbox::Inbox,
     pub flows: Arc<flows::Flows>,
     services: Arc<health::ServiceHealth>,
-    initiation_limiter: Arc<routes::initiation::CallerLimiter>,
+    initiation_limiter: callmesh_runtime::limits::RateLimiter,
     /// Cancelled when the gateway stops: live streams end so shutdown does not wait on them.
     pub shutdown: CancellationToken,
     webhooks: Arc<routes::metrics::WebhookCounters>,
@@ -66,10 +65,18 @@ pub async fn serve(
         ),
         inbox: inbox.clone(),
         config: config.clone(),
+        sms_follow_up: callmesh_runtime::limits::Cooldown::new(
+            connection.clone(),
+            "sms_follow_up",
+            config.twilio.sms_follow_up_cooldown,
+        ),
     });
     let state = AppState {
         services: Arc::new(health::ServiceHealth::new(&clients.channels)),
-        initiation_limiter: routes::initiation::caller_limiter(&config.initiation),
+        initiation_limiter: routes::initiation::caller_limiter(
+            connection.clone(),
+            &config.initiation,
+        ),
         config: config.clone(),
         db: connection,
         clients,
@@ -85,17 +92,6 @@ pub async fn serve(
         config.inbox.clone(),
         shutdown.clone(),
     ));
-    let limiter = state.initiation_limiter.clone();
-    let sweeper_stop = shutdown.clone();
-    tokio::spawn(async move {
-        // Forget callers whose rate-limit window has passed, so the map stays bounded.
-        loop {
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_secs(60)) => limiter.retain_recent(),
-                _ = sweeper_stop.cancelled() => break,
-            }
-        }
-    });
 
     let local_addr = listener.local_addr()?;
     tracing::info!(%local_addr, "gateway listening");

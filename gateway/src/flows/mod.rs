@@ -87,6 +87,8 @@ pub struct Flows {
     pub(crate) api: ElevenLabsApi,
     pub(crate) inbox: Inbox,
     pub(crate) config: Arc<GatewayConfig>,
+    /// Spaces the automatic follow-ups of inbound SMS per lead, across replicas.
+    pub(crate) sms_follow_up: callmesh_runtime::limits::Cooldown,
 }
 
 /// Who a call was with, as the lead service knows them.

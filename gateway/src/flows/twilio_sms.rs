@@ -106,7 +106,9 @@ impl Flows {
         } else {
             lead.phone_number.clone()
         };
-        if let Some(reply) = follow_up.auto_reply(&lead.name) {
+        if let Some(reply) = follow_up.auto_reply(&lead.name)
+            && self.follow_up_due("reply", &party, &sid).await?
+        {
             match self
                 .reply_by_sms(
                     &format!("auto_reply:{sid}"),
@@ -140,6 +142,10 @@ impl Flows {
             tracing::warn!(lead_id = %party.lead_id, "would call back, but no agent is configured");
             return Ok(Handled::Done);
         }
+        if !self.follow_up_due("call", &party, &sid).await? {
+            tracing::info!(lead_id = %party.lead_id, "would call back, but a follow-up call is cooling down");
+            return Ok(Handled::Done);
+        }
         tracing::info!(lead_id = %party.lead_id, ?urgent, score = lead.score, "calling the lead back");
         self.call_lead(
             &format!("sms_call:{sid}"),
@@ -150,6 +156,22 @@ impl Flows {
         )
         .await?;
         Ok(Handled::Done)
+    }
+
+    /// Whether an automatic follow-up of `kind` ("reply", "call") to the sender of message
+    /// `sid` may go now: no other text from the lead took it within the cooldown. The message
+    /// that took it keeps it, so a retried flow still sends what its first attempt began.
+    async fn follow_up_due(&self, kind: &str, party: &Party, sid: &str) -> Result<bool, FlowError> {
+        let key = format!("{kind}:{}", party.lead_id);
+        let due = self
+            .sms_follow_up
+            .take(&key, sid)
+            .await
+            .map_err(|e| FlowError::Retryable(format!("sms follow-up cooldown: {e}")))?;
+        if !due {
+            tracing::info!(lead_id = %party.lead_id, kind, "sms follow-up cooling down: skipped");
+        }
+        Ok(due)
     }
 
     pub(super) async fn sms_status(&self, key: &str, body: &[u8]) -> Result<Handled, FlowError> {

@@ -3,19 +3,16 @@
 //! dependency is slow or down the answer is still 200, within the deadline, with every
 //! variable at a safe default: a missing variable would fail the call.
 
-use std::num::NonZeroU32;
-use std::sync::Arc;
-
 use axum::Json;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::HeaderMap;
 use bytes::Bytes;
 use chrono::Utc;
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde_json::{Value, json};
 
 use callmesh_proto::context::v1 as context_pb;
+use callmesh_runtime::limits::{RateLimiter, Verdict};
 
 use crate::AppState;
 use crate::config::InitiationConfig;
@@ -23,16 +20,15 @@ use crate::elevenlabs::payload::{self, InitiationRequest};
 use crate::error::ApiError;
 use crate::verify::{self, elevenlabs};
 
-/// Initiations per caller, per window.
-pub type CallerLimiter = DefaultKeyedRateLimiter<String>;
-
-pub fn caller_limiter(config: &InitiationConfig) -> Arc<CallerLimiter> {
-    let burst = NonZeroU32::new(config.rate_limit.max(1)).unwrap_or(NonZeroU32::MIN);
-    let period = config.rate_window / burst.get();
-    let quota = Quota::with_period(period)
-        .unwrap_or_else(|| Quota::per_second(burst))
-        .allow_burst(burst);
-    Arc::new(RateLimiter::keyed(quota))
+/// Initiations per caller, per window, counted in the gateway database so that every gateway
+/// replica counts the same calls.
+pub fn caller_limiter(db: sea_orm::DatabaseConnection, config: &InitiationConfig) -> RateLimiter {
+    RateLimiter::new(
+        db,
+        "initiation",
+        u64::from(config.rate_limit.max(1)),
+        config.rate_window,
+    )
 }
 
 pub async fn conversation_initiation(
@@ -81,12 +77,24 @@ pub async fn conversation_initiation(
     } else {
         caller.clone()
     };
-    if state.initiation_limiter.check_key(&limit_key).is_err() {
-        return Err(ApiError::TooManyRequests(format!(
-            "more than {} conversation initiations for this caller in {} s",
-            state.config.initiation.rate_limit,
-            state.config.initiation.rate_window.as_secs()
-        )));
+    // The phone is ringing: a database that does not answer in time lets the call through
+    // rather than fail it.
+    let verdict = tokio::time::timeout(
+        state.config.initiation.deadline,
+        state.initiation_limiter.hit(&limit_key),
+    )
+    .await;
+    match verdict {
+        Ok(Ok(Verdict::Allowed { .. })) => {}
+        Ok(Ok(Verdict::Limited { .. })) => {
+            return Err(ApiError::TooManyRequests(format!(
+                "more than {} conversation initiations for this caller in {} s",
+                state.config.initiation.rate_limit,
+                state.config.initiation.rate_window.as_secs()
+            )));
+        }
+        Ok(Err(error)) => tracing::warn!(%error, "initiation rate limit unavailable: not applied"),
+        Err(_) => tracing::warn!("initiation rate limit too slow: not applied"),
     }
 
     let call_sid = request

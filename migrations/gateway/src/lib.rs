@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261122_000001_create_inbox;
 mod m20261130_000001_add_inbox_claims;
+mod m20261130_000002_create_shared_limits;
 
 pub struct Migrator;
 
@@ -14,6 +15,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261122_000001_create_inbox::Migration),
             Box::new(m20261130_000001_add_inbox_claims::Migration),
+            Box::new(m20261130_000002_create_shared_limits::Migration),
         ]
     }
 

@@ -4,13 +4,17 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261122_000001_create_calls_and_sms;
+mod m20261130_000001_create_shared_limits;
 
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261122_000001_create_calls_and_sms::Migration)]
+        vec![
+            Box::new(m20261122_000001_create_calls_and_sms::Migration),
+            Box::new(m20261130_000001_create_shared_limits::Migration),
+        ]
     }
 
     fn migration_table_name() -> DynIden {

@@ -41,6 +41,8 @@ pub struct ScoringWeights {
     pub commitment: i32,
     /// Buying interest short of a decision (shopping, comparing, asking for information).
     pub interest: i32,
+    /// The most a lead scores without an agreed purchase or visit (warm at most by default).
+    pub undecided_cap: i32,
     /// A screening interview's lead score, by the interview evaluation's recommendation:
     /// panel interview, further screening, not recommended.
     pub interview_advance: i32,
@@ -79,6 +81,7 @@ impl Default for ScoringWeights {
             next_step: 5,
             commitment: 35,
             interest: 10,
+            undecided_cap: 79,
             interview_advance: 85,
             interview_hold: 60,
             interview_reject: 25,

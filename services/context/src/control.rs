@@ -1,8 +1,10 @@
 //! Human control: while an operator has taken a conversation over, nothing automatic answers
-//! the lead. Setting the state it already has changes nothing (`changed == false`).
+//! the lead. Setting the state it already has changes nothing (`changed == false`). The state
+//! lives in the context database, so every replica of every service sees one answer.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveModelTrait, EntityTrait, IntoActiveModel, Set};
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{ConnectionTrait, EntityTrait, FromQueryResult, QueryTrait, Set};
 
 use callmesh_runtime::ServiceError;
 
@@ -44,42 +46,59 @@ impl Memory {
         })
     }
 
+    /// Sets `change.lead_id`'s control in one statement: insert, or update a row whose state
+    /// differs. Replicas racing on one lead cannot both report a change, and neither fails on
+    /// the other's insert.
     pub async fn set_human_control(
         &self,
         key: &str,
         change: ControlChange,
     ) -> Result<(HumanControl, bool), ServiceError> {
-        let existing = human_control::Entity::find_by_id(change.lead_id.as_str())
-            .one(self.db())
-            .await?;
-        let now = Utc::now();
-        let row = match existing {
-            Some(row) if row.enabled == change.enabled => return Ok((to_control(row), false)),
+        use human_control::Column;
+        let lead_id = change.lead_id.clone();
+        let row = human_control::ActiveModel {
+            lead_id: Set(change.lead_id),
+            organization_id: Set(change.organization_id),
+            enabled: Set(change.enabled),
+            operator: Set(change.operator),
+            note: Set(change.note),
+            last_idempotency_key: Set(key.to_owned()),
+            changed_at: Set(Utc::now()),
+        };
+        let mut upsert = human_control::Entity::insert(row)
+            .on_conflict(
+                OnConflict::column(Column::LeadId)
+                    .update_columns([
+                        Column::Enabled,
+                        Column::Operator,
+                        Column::Note,
+                        Column::LastIdempotencyKey,
+                        Column::ChangedAt,
+                    ])
+                    .action_and_where(
+                        Expr::col((human_control::Entity, Column::Enabled)).ne(change.enabled),
+                    )
+                    .to_owned(),
+            )
+            .into_query();
+        upsert.returning_all();
+        let backend = self.db().get_database_backend();
+        match self.db().query_one(backend.build(&upsert)).await? {
             Some(row) => {
-                let mut active = row.into_active_model();
-                active.enabled = Set(change.enabled);
-                active.operator = Set(change.operator);
-                active.note = Set(change.note);
-                active.last_idempotency_key = Set(key.to_owned());
-                active.changed_at = Set(now);
-                active.update(self.db()).await?
+                let row = human_control::Model::from_query_result(&row, "")?;
+                tracing::info!(lead_id = %row.lead_id, enabled = row.enabled, "human control changed");
+                Ok((to_control(row), true))
             }
             None => {
-                human_control::ActiveModel {
-                    lead_id: Set(change.lead_id),
-                    organization_id: Set(change.organization_id),
-                    enabled: Set(change.enabled),
-                    operator: Set(change.operator),
-                    note: Set(change.note),
-                    last_idempotency_key: Set(key.to_owned()),
-                    changed_at: Set(now),
-                }
-                .insert(self.db())
-                .await?
+                let row = human_control::Entity::find_by_id(lead_id.as_str())
+                    .one(self.db())
+                    .await?
+                    .ok_or_else(|| {
+                        ServiceError::Internal(format!("human control of {lead_id} vanished"))
+                    })?;
+                Ok((to_control(row), false))
             }
-        };
-        tracing::info!(lead_id = %row.lead_id, enabled = row.enabled, "human control changed");
-        Ok((to_control(row), true))
+        }
     }
 }
 

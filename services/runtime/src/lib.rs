@@ -1,6 +1,7 @@
 //! Shared plumbing of the callmesh processes, and nothing else: configuration helpers,
 //! telemetry, database connection and migration, gRPC server bootstrap (health, reflection,
-//! graceful shutdown) and client channels. Domain logic never lives here.
+//! graceful shutdown), client channels, and limits shared by replicas through a database.
+//! Domain logic never lives here.
 
 pub mod auth;
 pub mod clients;
@@ -9,6 +10,7 @@ pub mod db;
 pub mod durability;
 pub mod errors;
 pub mod grpc;
+pub mod limits;
 pub mod paging;
 pub mod telemetry;
 pub mod timestamps;

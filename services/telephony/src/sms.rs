@@ -4,11 +4,12 @@
 use chrono::{Duration, Utc};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter,
+    QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 
 use callmesh_runtime::ServiceError;
+use callmesh_runtime::limits::{RateLimiter, Verdict};
 use callmesh_runtime::paging::Page;
 
 use crate::entity::{sms_message, sms_status_change};
@@ -75,11 +76,24 @@ pub struct SmsBook {
     db: DatabaseConnection,
     twilio: TwilioApi,
     policy: SendPolicy,
+    /// The per-lead limit, counted in this database so every replica sees every send.
+    per_lead: RateLimiter,
 }
 
 impl SmsBook {
     pub fn new(db: DatabaseConnection, twilio: TwilioApi, policy: SendPolicy) -> Self {
-        SmsBook { db, twilio, policy }
+        let per_lead = RateLimiter::new(
+            db.clone(),
+            "sms_per_lead",
+            policy.per_lead_limit,
+            policy.window.to_std().unwrap_or_default(),
+        );
+        SmsBook {
+            db,
+            twilio,
+            policy,
+            per_lead,
+        }
     }
 
     /// Records an SMS callmesh did not send (an inbound message). Once per key.
@@ -282,25 +296,20 @@ impl SmsBook {
             .collect()
     }
 
+    /// Counts a send to `lead_id` against its limit (a refused send counts too, so retrying in
+    /// a loop does not get through sooner).
     async fn check_rate(&self, lead_id: &str) -> Result<(), ServiceError> {
         if lead_id.is_empty() {
             return Ok(());
         }
-        let since = Utc::now() - self.policy.window;
-        let recent = sms_message::Entity::find()
-            .filter(sms_message::Column::LeadId.eq(lead_id))
-            .filter(sms_message::Column::Direction.eq(Direction::Outbound.as_str()))
-            .filter(sms_message::Column::CreatedAt.gt(since))
-            .count(&self.db)
-            .await?;
-        if recent >= self.policy.per_lead_limit {
-            return Err(ServiceError::ResourceExhausted(format!(
-                "lead {lead_id} was sent {recent} SMS in the last {} s (limit {})",
-                self.policy.window.num_seconds(),
-                self.policy.per_lead_limit
-            )));
+        match self.per_lead.hit(lead_id).await? {
+            Verdict::Allowed { .. } => Ok(()),
+            Verdict::Limited { .. } => Err(ServiceError::ResourceExhausted(format!(
+                "lead {lead_id} is over its SMS limit ({} in {} s)",
+                self.policy.per_lead_limit,
+                self.policy.window.num_seconds()
+            ))),
         }
-        Ok(())
     }
 
     async fn insert(&self, key: &str, new: NewSms) -> Result<bool, ServiceError> {

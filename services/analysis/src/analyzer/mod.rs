@@ -266,6 +266,12 @@ pub fn analyze(conversation: &Conversation, rules: &Rules<'_>) -> Findings {
         )
     });
 
+    // A repair slot or a warranty visit for something the caller already has is support,
+    // not a sale: it earns no sales points.
+    let service_only = has("support") && !has("purchase") && !has("pricing");
+    let refused = has("not_interested") || has("wrong_number");
+    let committed = !service_only && !refused && (has("purchase") || has("booking"));
+
     let mut factors = Vec::new();
     let mut factor = |name: &str, contribution: i32, detail: String| {
         factors.push(ScoreFactor {
@@ -330,11 +336,6 @@ pub fn analyze(conversation: &Conversation, rules: &Rules<'_>) -> Findings {
                 weights.max_engagement
             ),
         );
-        // A repair slot or a warranty visit for something the caller already has is support,
-        // not a sale: it earns no sales points.
-        let service_only = has("support") && !has("purchase") && !has("pricing");
-        let refused = has("not_interested") || has("wrong_number");
-        let committed = !service_only && !refused && (has("purchase") || has("booking"));
         for intent in &intents {
             let points = weights.intents.get(&intent.name).copied().unwrap_or(0);
             let evidence = intent.evidence.first().cloned().unwrap_or_default();
@@ -453,6 +454,18 @@ pub fn analyze(conversation: &Conversation, rules: &Rules<'_>) -> Findings {
             (met - failed).saturating_mul(weights.criterion),
             format!("{met} of the agent's criteria met, {failed} failed"),
         );
+    }
+    // Hot is for a purchase or a visit agreed: without one a lead is warm at most.
+    let raw: i32 = factors.iter().map(|f| f.contribution).sum();
+    if !no_conversation && evaluation.is_none() && !committed && raw > weights.undecided_cap {
+        factors.push(ScoreFactor {
+            name: "undecided".into(),
+            contribution: weights.undecided_cap - raw,
+            detail: format!(
+                "no purchase or visit agreed: at most {}",
+                weights.undecided_cap
+            ),
+        });
     }
     let lead_score = settle_score(&mut factors);
 
@@ -1163,5 +1176,30 @@ mod tests {
             "{findings:#?}"
         );
         assert!(!findings.has_intent("call_back"), "{:?}", findings.intents);
+    }
+
+    #[test]
+    fn a_keen_enquiry_without_a_decision_is_warm_at_most() {
+        let findings = run(&Conversation {
+            turns: vec![
+                agent("Riverside Bikes, how can I help?"),
+                user("Hi! I'm looking at e-bikes for my commute. How much is the cargo bike?"),
+                agent("It's 3,200 dollars, or 140 a month with financing."),
+                user(
+                    "Oh wow, that's less than I thought, I love it. Is there a discount for paying up front?",
+                ),
+                agent("Five percent. Would you like to come in for a test ride?"),
+                user("I'd love to but I'm travelling. Could you call me back next week?"),
+                agent("Of course, I'll call you next Tuesday."),
+                user("Amazing, thank you so much!"),
+            ],
+            provider: None,
+            duration_secs: 400,
+        });
+        assert_eq!(Tier::of(findings.lead_score), Tier::Warm, "{findings:#?}");
+        assert!(factor(&findings, "undecided").is_some(), "{findings:#?}");
+        assert!(findings.has_intent("call_back"));
+        assert!(!findings.has_intent("booking"), "{:?}", findings.intents);
+        explained(&findings);
     }
 }

@@ -506,8 +506,15 @@ fn intents_of(lines: &[Line<'_>]) -> Vec<Intent> {
             if refusing || hedged {
                 continue;
             }
-            let timed = mentions_time(lower) && !lower.starts_with("no");
-            if prompt.booking && !prompt.call_back && (accepts || timed) {
+            // "I'd love to, but…": what follows the "but" is no acceptance of the offer; nor
+            // is a time given for a call-back the caller asks for instead.
+            let conditional = line
+                .sentences
+                .first()
+                .is_some_and(|s| has_any(&s.lower, &["but", "except", "unless"]));
+            let asks_call_back = has_any(lower, lexicon::CALL_BACK) && !own_call;
+            let timed = mentions_time(lower) && !lower.starts_with("no") && !asks_call_back;
+            if prompt.booking && !prompt.call_back && !conditional && (accepts || timed) {
                 next_round |= prompt_line.is_some_and(|l| has_any(&l.tail(), lexicon::NEXT_ROUND));
                 found.add("booking", answering(sentence.text, prompt_text));
             } else if prompt.purchase && accepts {
