@@ -230,3 +230,45 @@ async fn connections_beyond_the_cap_are_answered_503() {
     assert!(answer.starts_with("HTTP/1.1 503"), "{answer:?}");
     mesh.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_cookie_and_query_token_authenticate_reads_only() {
+    let mesh = Mesh::start(Backend::Sqlite, |_| {}).await;
+    let shop = mesh
+        .create_organization("Bike Shop", TWILIO_NUMBER, Some(settings()))
+        .await;
+    let token = token_for(&mesh, &shop).await;
+    let gateway = mesh.gateway();
+    let cookie = format!("callmesh_token={token}");
+    // A form another site could make a browser post: a cookie and no Authorization header.
+    let forged = mesh
+        .http
+        .post(format!("{gateway}/api/twilio/send-sms"))
+        .header("Cookie", &cookie)
+        .header("Content-Type", "text/plain")
+        .body(r#"{"to": "+14155550123", "body": "hello"}"#)
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(forged.status(), 401);
+    let by_query = mesh
+        .http
+        .post(format!("{gateway}/api/twilio/send-sms?token={token}"))
+        .json(&json!({"to": "+14155550123", "body": "hello"}))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(by_query.status(), 401);
+    assert!(recipients(&mesh).is_empty(), "an SMS went out");
+
+    // Reading through the cookie still works, for the dashboard's page and streams.
+    let read = mesh
+        .http
+        .get(format!("{gateway}/api/leads"))
+        .header("Cookie", &cookie)
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(read.status(), 200);
+    mesh.shutdown().await;
+}

@@ -1,7 +1,8 @@
 //! Who is calling: the admin (bearer token from `CALLMESH_ADMIN_TOKEN`) or an organization
 //! (an organization API token, checked with the lead service, which keeps only its hash).
-//! Browsers' `EventSource` cannot send headers, so the token is also read from the `token`
-//! query parameter or the `callmesh_token` cookie.
+//! Browsers' `EventSource` cannot send headers, so reads (GET) also accept the token from the
+//! `token` query parameter or the `callmesh_token` cookie; anything that changes state takes
+//! the `Authorization` header only, so another site cannot make a browser do it (CSRF).
 
 use axum::http::HeaderMap;
 use tonic::Code;
@@ -39,17 +40,15 @@ pub fn forbidden() -> ApiError {
     ApiError::Forbidden("this token cannot access that organization".into())
 }
 
-fn presented<'a>(headers: &'a HeaderMap, query_token: Option<&'a str>) -> Option<&'a str> {
-    if let Some(bearer) = headers
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-    {
-        return Some(bearer.trim());
-    }
-    if let Some(token) = query_token.filter(|t| !t.is_empty()) {
-        return Some(token);
-    }
+        .map(str::trim)
+}
+
+fn cookie(headers: &HeaderMap) -> Option<&str> {
     headers
         .get_all(axum::http::header::COOKIE)
         .iter()
@@ -59,16 +58,35 @@ fn presented<'a>(headers: &'a HeaderMap, query_token: Option<&'a str>) -> Option
         .next()
 }
 
-pub async fn authenticate(
+/// Authenticates a request by its `Authorization: Bearer` header alone: what every request
+/// that changes something must use, since a browser attaches cookies to any site's form post.
+pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Principal, ApiError> {
+    let token = bearer(headers)
+        .ok_or_else(|| ApiError::Unauthorized("missing token (Authorization: Bearer)".into()))?;
+    principal_of(state, token).await
+}
+
+/// Authenticates a GET (a page, a stream, a read): the bearer header, else `?token=`, else the
+/// `callmesh_token` cookie, which is all an `EventSource` can send. Never use it for a request
+/// that changes anything.
+pub async fn authenticate_read(
     state: &AppState,
     headers: &HeaderMap,
     query_token: Option<&str>,
 ) -> Result<Principal, ApiError> {
-    let token = presented(headers, query_token).ok_or_else(|| {
-        ApiError::Unauthorized(
-            "missing token (Authorization: Bearer, ?token= or the callmesh_token cookie)".into(),
-        )
-    })?;
+    let token = bearer(headers)
+        .or(query_token.filter(|t| !t.is_empty()))
+        .or_else(|| cookie(headers))
+        .ok_or_else(|| {
+            ApiError::Unauthorized(
+                "missing token (Authorization: Bearer, ?token= or the callmesh_token cookie)"
+                    .into(),
+            )
+        })?;
+    principal_of(state, token).await
+}
+
+async fn principal_of(state: &AppState, token: &str) -> Result<Principal, ApiError> {
     if let Some(admin) = &state.config.admin_token
         && admin.matches(token.as_bytes())
     {

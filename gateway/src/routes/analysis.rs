@@ -50,7 +50,7 @@ pub async fn rerun(
     Path(conversation_id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    let principal = authenticate(&state, &headers, None).await?;
+    let principal = authenticate(&state, &headers).await?;
     let stored = match conversation(&state, &conversation_id).await {
         // An organization cannot tell a missing conversation from another's.
         Err(ApiError::NotFound(_)) if principal != Principal::Admin => return Err(forbidden()),

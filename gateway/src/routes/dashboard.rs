@@ -14,7 +14,7 @@ use callmesh_proto::context::v1 as context_pb;
 use callmesh_proto::lead::v1 as lead_pb;
 
 use crate::AppState;
-use crate::auth::authenticate;
+use crate::auth::authenticate_read;
 use crate::error::ApiError;
 use crate::routes::stream::lead_organization;
 
@@ -34,7 +34,7 @@ pub async fn leads(
     headers: HeaderMap,
     Query(query): Query<LeadsQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let principal = authenticate(&state, &headers, query.token.as_deref()).await?;
+    let principal = authenticate_read(&state, &headers, query.token.as_deref()).await?;
     let organization_id = match (
         query.org_id.filter(|o| !o.is_empty()),
         principal.organization(),
@@ -90,7 +90,7 @@ pub async fn messages(
     headers: HeaderMap,
     Path(lead_id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let principal = authenticate(&state, &headers, None).await?;
+    let principal = authenticate_read(&state, &headers, None).await?;
     lead_organization(&state, &principal, &lead_id).await?;
     let mut context = state.clients.context.clone();
     let messages = context
@@ -140,7 +140,7 @@ pub async fn crm_deliveries(
     Query(query): Query<DeliveriesQuery>,
 ) -> Result<Json<Value>, ApiError> {
     use callmesh_proto::notification::v1 as pb;
-    let principal = authenticate(&state, &headers, None).await?;
+    let principal = authenticate_read(&state, &headers, None).await?;
     let organization_id = match (
         query.org_id.filter(|o| !o.is_empty()),
         principal.organization(),

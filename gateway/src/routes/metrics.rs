@@ -19,7 +19,7 @@ use callmesh_proto::lead::v1 as lead_pb;
 use callmesh_proto::notification::v1 as pb;
 
 use crate::AppState;
-use crate::auth::authenticate;
+use crate::auth::authenticate_read;
 use crate::error::ApiError;
 
 /// Webhooks this gateway process accepted and refused since it started. Refusals cannot be
@@ -66,7 +66,7 @@ pub async fn summary(
     headers: HeaderMap,
     Query(query): Query<SummaryQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let principal = authenticate(&state, &headers, query.token.as_deref()).await?;
+    let principal = authenticate_read(&state, &headers, query.token.as_deref()).await?;
     let organization_id = match (
         query.org_id.filter(|o| !o.is_empty()),
         principal.organization(),

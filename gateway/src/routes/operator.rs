@@ -155,7 +155,7 @@ pub async fn send_sms(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let principal = authenticate(&state, &headers, None).await?;
+    let principal = authenticate(&state, &headers).await?;
     let request: SendSms = payload::parse(&body?).map_err(ApiError::BadRequest)?;
     if request.body.trim().is_empty() {
         return Err(ApiError::BadRequest("body: must not be empty".into()));
@@ -191,7 +191,7 @@ pub async fn outbound_call(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let principal = authenticate(&state, &headers, None).await?;
+    let principal = authenticate(&state, &headers).await?;
     let request: OutboundCall = payload::parse(&body?).map_err(ApiError::BadRequest)?;
     let (party, follow_up, number) =
         party_for(&state, &principal, &request.to, request.lead_id.as_deref()).await?;
@@ -257,7 +257,7 @@ async fn set_control(
     body: Bytes,
     enabled: bool,
 ) -> Result<Json<Value>, ApiError> {
-    let principal = authenticate(&state, &headers, None).await?;
+    let principal = authenticate(&state, &headers).await?;
     let note: ControlNote = if body.is_empty() {
         ControlNote::default()
     } else {

@@ -18,7 +18,7 @@ use callmesh_proto::lead::v1 as lead_pb;
 use callmesh_proto::notification::v1 as pb;
 
 use crate::AppState;
-use crate::auth::{Principal, authenticate, forbidden};
+use crate::auth::{Principal, authenticate_read, forbidden};
 use crate::error::ApiError;
 
 const HEARTBEAT: Duration = Duration::from_secs(15);
@@ -35,7 +35,7 @@ pub async fn organization(
     Query(query): Query<StreamQuery>,
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let principal = authenticate(&state, &headers, query.token.as_deref()).await?;
+    let principal = authenticate_read(&state, &headers, query.token.as_deref()).await?;
     principal.require(&organization_id)?;
     let after = last_event_id(&headers, query.last_event_id.as_deref())?;
     subscribe(&state, organization_id, String::new(), after).await
@@ -47,7 +47,7 @@ pub async fn conversation(
     Query(query): Query<StreamQuery>,
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let principal = authenticate(&state, &headers, query.token.as_deref()).await?;
+    let principal = authenticate_read(&state, &headers, query.token.as_deref()).await?;
     let after = last_event_id(&headers, query.last_event_id.as_deref())?;
     let organization_id = lead_organization(&state, &principal, &lead_id).await?;
     subscribe(&state, organization_id, lead_id, after).await
