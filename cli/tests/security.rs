@@ -272,3 +272,79 @@ async fn the_cookie_and_query_token_authenticate_reads_only() {
     assert_eq!(read.status(), 200);
     mesh.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_crm_url_inside_the_network_is_refused_on_save_and_on_connect() {
+    use callmesh_proto::notification::v1 as notification_pb;
+    for backend in backends().await {
+        let mesh = Mesh::start(backend, |_| {}).await;
+        // On save: the cloud metadata address, loopback by name, a private network.
+        for url in [
+            "http://169.254.169.254/latest/meta-data/",
+            "http://localhost:8080/crm",
+            "http://10.1.2.3/crm",
+        ] {
+            let refused = mesh
+                .lead()
+                .create_organization(lead_pb::CreateOrganizationRequest {
+                    idempotency_key: format!("crm-{url}"),
+                    name: "Nosy".into(),
+                    timezone: "UTC".into(),
+                    phone_numbers: Vec::new(),
+                    settings: Some(lead_pb::OrganizationSettings {
+                        crm_webhook_url: url.into(),
+                        ..Default::default()
+                    }),
+                })
+                .await
+                .map(|_| ())
+                .map_err(|s| (s.code(), s.message().to_owned()));
+            assert!(
+                matches!(&refused, Err((tonic::Code::InvalidArgument, m)) if m.starts_with("settings.crm_webhook_url")),
+                "{backend:?}: {url} was saved: {refused:?}"
+            );
+        }
+
+        // On connect: "127.1" is no address until the resolver makes it 127.0.0.1.
+        let port = mesh.fake_api.url.rsplit(':').next().expect("port");
+        let sneaky = format!("http://127.1:{port}/crm");
+        mesh.notification()
+            .forward_to_crm(notification_pb::ForwardToCrmRequest {
+                idempotency_key: "crm-sneaky".into(),
+                organization_id: "org-1".into(),
+                lead_id: "lead-1".into(),
+                call_id: "call-1".into(),
+                record: Some(notification_pb::CrmRecord {
+                    subject: "call".into(),
+                    to: "+14155550123".into(),
+                    name: "Ann".into(),
+                    summary: "asked".into(),
+                    status: "held".into(),
+                    duration_secs: 10,
+                }),
+                webhook_url: sneaky,
+            })
+            .await
+            .expect("recorded");
+        let failed = callmesh_testkit::wait_until(Duration::from_secs(20), || async {
+            mesh.notification()
+                .list_events(notification_pb::ListEventsRequest {
+                    filter: Some(notification_pb::EventFilter {
+                        types: vec![notification_pb::EventType::CrmDeliveryFailed.into()],
+                        ..Default::default()
+                    }),
+                    after_event_id: 0,
+                    limit: 10,
+                })
+                .await
+                .is_ok_and(|r| r.into_inner().events.len() == 1)
+        })
+        .await;
+        assert!(failed, "{backend:?}: the delivery never failed");
+        assert!(
+            mesh.fake_api.crm_requests.lock().expect("lock").is_empty(),
+            "{backend:?}: the CRM on loopback was called"
+        );
+        mesh.shutdown().await;
+    }
+}

@@ -47,12 +47,14 @@ impl LeadGrpc {
             crm_webhook_url,
         } = settings;
         let crm_webhook_url = crm_webhook_url.trim().to_owned();
-        let is_url =
-            crm_webhook_url.starts_with("https://") || crm_webhook_url.starts_with("http://");
-        if !crm_webhook_url.is_empty() && !is_url {
+        // Refused here by name and address; notification checks the resolved addresses again
+        // for every connection.
+        if !crm_webhook_url.is_empty()
+            && let Err(refused) = callmesh_runtime::egress::destination(&crm_webhook_url)
+        {
             return Err(LeadError::invalid(
                 "settings.crm_webhook_url",
-                "must be an http(s) URL",
+                refused.to_string(),
             ));
         }
         let number = |field: &str, raw: String| match optional(raw) {

@@ -23,6 +23,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use callmesh_runtime::ServiceError;
+use callmesh_runtime::egress::{self, EgressError};
 
 use crate::entity::{crm_delivery, crm_delivery_attempt};
 use crate::log::{EventKind, EventLog, NewEvent};
@@ -75,6 +76,10 @@ pub struct CrmConfig {
 struct Stored {
     record: CrmRecord,
     url: String,
+    /// The operator's `CRM_WEBHOOK_URL`, trusted; an organization's URL (and any record stored
+    /// before this field) may reach the public internet only.
+    #[serde(default)]
+    operator_url: bool,
 }
 
 /// Deliveries sent at once.
@@ -89,20 +94,30 @@ pub struct CrmForwarder {
     db: DatabaseConnection,
     config: CrmConfig,
     http: reqwest::Client,
+    /// For organizations' URLs: connects only to public addresses, whatever DNS answers.
+    tenant_http: reqwest::Client,
     wake: Arc<Notify>,
     log: EventLog,
 }
 
 impl CrmForwarder {
     pub fn new(db: DatabaseConnection, config: CrmConfig, log: EventLog) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(15))
+        // A redirect could lead anywhere: none is followed, a 3xx is a failed delivery.
+        let client = || {
+            reqwest::Client::builder()
+                .timeout(Duration::from_secs(15))
+                .redirect(reqwest::redirect::Policy::none())
+        };
+        let http = client().build().unwrap_or_default();
+        let tenant_http = client()
+            .dns_resolver(PublicOnly)
             .build()
             .unwrap_or_default();
         CrmForwarder {
             db,
             config,
             http,
+            tenant_http,
             wake: Arc::new(Notify::new()),
             log,
         }
@@ -118,12 +133,21 @@ impl CrmForwarder {
         webhook_url: Option<&str>,
         record: CrmRecord,
     ) -> Result<(CrmDelivery, bool), ServiceError> {
-        let url = webhook_url
-            .map(str::to_owned)
-            .or_else(|| self.config.default_url.clone())
-            .ok_or_else(|| ServiceError::FailedPrecondition("CRM_WEBHOOK_URL is not set".into()))?;
-        let stored = serde_json::to_string(&Stored { record, url })
-            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let (url, operator_url) = match webhook_url {
+            Some(url) => (url.to_owned(), false),
+            None => (
+                self.config.default_url.clone().ok_or_else(|| {
+                    ServiceError::FailedPrecondition("CRM_WEBHOOK_URL is not set".into())
+                })?,
+                true,
+            ),
+        };
+        let stored = serde_json::to_string(&Stored {
+            record,
+            url,
+            operator_url,
+        })
+        .map_err(|e| ServiceError::Internal(e.to_string()))?;
         let now = Utc::now();
         let inserted = crm_delivery::Entity::insert(crm_delivery::ActiveModel {
             id: Set(uuid::Uuid::now_v7().to_string()),
@@ -271,24 +295,35 @@ impl CrmForwarder {
             "status": stored.record.status,
             "duration": stored.record.duration,
         });
-        let response = self
-            .http
-            .post(&stored.url)
-            .header("Idempotency-Key", &row.id)
-            .json(&body)
-            .send()
-            .await;
+        let http = if stored.operator_url {
+            &self.http
+        } else {
+            &self.tenant_http
+        };
+        let refused = match stored.operator_url {
+            true => Ok(()),
+            false => egress::destination(&stored.url).map(|_| ()),
+        };
+        let response = match refused {
+            Ok(()) => Ok(http
+                .post(&stored.url)
+                .header("Idempotency-Key", &row.id)
+                .json(&body)
+                .send()
+                .await),
+            Err(refused) => Err(refused.to_string()),
+        };
+        // What the organization is shown: a status and a short reason, never the CRM's body.
         let (http_status, error, retry_after, outcome) = match response {
-            Ok(response) => {
+            Err(refused) => (
+                0,
+                format!("destination refused: {refused}"),
+                None,
+                Outcome::Final,
+            ),
+            Ok(Ok(response)) => {
                 let status = response.status();
                 let retry_after = retry_after(response.headers());
-                let text: String = response
-                    .text()
-                    .await
-                    .unwrap_or_default()
-                    .chars()
-                    .take(300)
-                    .collect();
                 let outcome = if status.is_success() {
                     Outcome::Delivered
                 } else if status.as_u16() == 408
@@ -302,11 +337,17 @@ impl CrmForwarder {
                 let error = if status.is_success() {
                     String::new()
                 } else {
-                    format!("HTTP {status}: {text}")
+                    format!("HTTP {status}")
                 };
                 (status.as_u16(), error, retry_after, outcome)
             }
-            Err(e) => (0, e.to_string(), None, Outcome::Retry),
+            Ok(Err(e)) if refused_by_resolver(&e) => (
+                0,
+                format!("destination refused: {}", EgressError::PrivateAddress),
+                None,
+                Outcome::Final,
+            ),
+            Ok(Err(e)) => (0, short_reason(&e).to_owned(), None, Outcome::Retry),
         };
         crm_delivery_attempt::Entity::insert(crm_delivery_attempt::ActiveModel {
             delivery_id: Set(row.id.clone()),
@@ -435,4 +476,75 @@ fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     }
     let at = DateTime::parse_from_rfc2822(value).ok()?;
     (at.with_timezone(&Utc) - Utc::now()).to_std().ok()
+}
+
+/// Resolves like the system does, then keeps public addresses only; a name with none left
+/// fails to resolve, so an organization's URL never reaches this network, whatever its DNS says.
+struct PublicOnly;
+
+impl reqwest::dns::Resolve for PublicOnly {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .filter(|addr| egress::is_public(addr.ip()))
+                .collect();
+            if addrs.is_empty() {
+                return Err(Box::new(Refused) as Box<dyn std::error::Error + Send + Sync>);
+            }
+            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+#[derive(Debug)]
+struct Refused;
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("no public address")
+    }
+}
+
+impl std::error::Error for Refused {}
+
+fn refused_by_resolver(error: &reqwest::Error) -> bool {
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if cause.is::<Refused>() {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
+}
+
+/// A failed request in a few words: no addresses, no bodies.
+fn short_reason(error: &reqwest::Error) -> &'static str {
+    if error.is_timeout() {
+        "timed out"
+    } else if error.is_connect() {
+        "could not connect"
+    } else if error.is_redirect() {
+        "redirected"
+    } else {
+        "request failed"
+    }
+}
+
+#[cfg(test)]
+mod destination_tests {
+    use std::str::FromStr;
+
+    use reqwest::dns::{Name, Resolve};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn names_that_resolve_inside_the_network_resolve_to_nothing() {
+        let name = Name::from_str("localhost").expect("name");
+        let resolved = PublicOnly.resolve(name).await;
+        assert!(resolved.is_err_and(|e| e.is::<Refused>()));
+    }
 }

@@ -8,6 +8,7 @@ pub mod clients;
 pub mod config;
 pub mod db;
 pub mod durability;
+pub mod egress;
 pub mod errors;
 pub mod grpc;
 pub mod limits;
