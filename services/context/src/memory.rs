@@ -21,6 +21,9 @@ use crate::model::{
 /// How many recent messages the agent sees at the start of a call.
 pub const CONTEXT_MESSAGES: u64 = 6;
 
+/// Messages inserted by one statement.
+const TURNS_PER_INSERT: usize = 500;
+
 #[derive(Clone)]
 pub struct Memory {
     db: DatabaseConnection,
@@ -88,23 +91,32 @@ impl Memory {
             let existing = self.transcript(&new.conversation_id).await?;
             return Ok((existing.turn_count, false));
         }
-        for (i, turn) in turns.iter().enumerate() {
-            let offset = Duration::milliseconds((turn.time_in_call_secs.max(0.0) * 1000.0) as i64);
-            let row = message_row(
-                &format!("{key}#{i}"),
-                NewMessage {
-                    organization_id: new.organization_id.clone(),
-                    lead_id: new.lead_id.clone(),
-                    channel: new.channel,
-                    role: turn.role,
-                    content: turn.message.trim().to_owned(),
-                    conversation_id: new.conversation_id.clone(),
-                    external_id: String::new(),
-                    // Keep turns in order even when several share a second.
-                    occurred_at: started_at + offset + Duration::microseconds(i as i64),
-                },
-            );
-            message::Entity::insert(row)
+        let rows: Vec<_> = turns
+            .iter()
+            .enumerate()
+            .map(|(i, turn)| {
+                let offset =
+                    Duration::milliseconds((turn.time_in_call_secs.max(0.0) * 1000.0) as i64);
+                message_row(
+                    &format!("{key}#{i}"),
+                    NewMessage {
+                        organization_id: new.organization_id.clone(),
+                        lead_id: new.lead_id.clone(),
+                        channel: new.channel,
+                        role: turn.role,
+                        content: turn.message.trim().to_owned(),
+                        conversation_id: new.conversation_id.clone(),
+                        external_id: String::new(),
+                        // Keep turns in order even when several share a second.
+                        occurred_at: started_at + offset + Duration::microseconds(i as i64),
+                    },
+                )
+            })
+            .collect();
+        // A few statements for the whole transcript, not one per turn (within the databases'
+        // limits on bound values per statement).
+        for chunk in rows.chunks(TURNS_PER_INSERT) {
+            message::Entity::insert_many(chunk.to_vec())
                 .exec_without_returning(&txn)
                 .await?;
         }
