@@ -45,6 +45,8 @@ pub struct GatewayConfig {
     /// Follow-up settings of organizations that set none of their own.
     pub follow_up: FollowUpDefaults,
     pub http: HttpLimits,
+    /// How long flows reuse an organization's settings and the owner of a number.
+    pub organization_cache: Duration,
 }
 
 /// What one client may cost the HTTP server.
@@ -253,6 +255,7 @@ impl GatewayConfig {
                     })
                     .unwrap_or_default(),
             },
+            organization_cache: Duration::from_secs(env_parse("ORGANIZATION_CACHE_SECS", 5)?),
             inbox: InboxConfig {
                 max_attempts: env_parse("INBOX_MAX_ATTEMPTS", 12)?,
                 base_delay: Duration::from_millis(env_parse("INBOX_RETRY_BASE_MS", 1000)?),
@@ -344,6 +347,7 @@ impl GatewayConfig {
                 status_staleness: Duration::from_secs(60),
                 interview_agent_ids: Vec::new(),
             },
+            organization_cache: Duration::from_secs(5),
             inbox: InboxConfig {
                 max_attempts: 12,
                 base_delay: Duration::from_millis(1000),

@@ -70,6 +70,7 @@ pub async fn serve(
             "sms_follow_up",
             config.twilio.sms_follow_up_cooldown,
         ),
+        directory: flows::directory::Directory::new(config.organization_cache),
     });
     let state = AppState {
         services: Arc::new(health::ServiceHealth::new(&clients.channels)),

@@ -28,17 +28,24 @@ pub struct CallRetry {
 impl Flows {
     /// The follow-up settings of an organization, over the mesh's defaults.
     pub(crate) async fn follow_up(&self, organization_id: &str) -> Result<FollowUp, FlowError> {
-        let organization = self
-            .clients
-            .lead
-            .clone()
-            .get_organization(lead_pb::GetOrganizationRequest {
-                organization_id: organization_id.to_owned(),
-            })
-            .await?
-            .into_inner()
-            .organization
-            .unwrap_or_default();
+        let organization = match self.directory.organization(organization_id) {
+            Some(known) => known,
+            None => {
+                let organization = self
+                    .clients
+                    .lead
+                    .clone()
+                    .get_organization(lead_pb::GetOrganizationRequest {
+                        organization_id: organization_id.to_owned(),
+                    })
+                    .await?
+                    .into_inner()
+                    .organization
+                    .unwrap_or_default();
+                self.directory.remember_organization(&organization);
+                organization
+            }
+        };
         Ok(FollowUp::of(
             &organization,
             &self.config.follow_up,
@@ -233,22 +240,26 @@ impl Flows {
         call: &telephony_pb::Call,
         status: &str,
         summary: &str,
+        known_lead: Option<&lead_pb::Lead>,
     ) -> Result<(), FlowError> {
         use callmesh_proto::notification::v1 as notification_pb;
         if party.lead_id.is_empty() || call.id.is_empty() {
             return Ok(());
         }
-        let lead = self
-            .clients
-            .lead
-            .clone()
-            .get_lead(lead_pb::GetLeadRequest {
-                lead_id: party.lead_id.clone(),
-            })
-            .await?
-            .into_inner()
-            .lead
-            .unwrap_or_default();
+        let lead = match known_lead.filter(|lead| lead.id == party.lead_id) {
+            Some(lead) => lead.clone(),
+            None => self
+                .clients
+                .lead
+                .clone()
+                .get_lead(lead_pb::GetLeadRequest {
+                    lead_id: party.lead_id.clone(),
+                })
+                .await?
+                .into_inner()
+                .lead
+                .unwrap_or_default(),
+        };
         let follow_up = self.follow_up(&party.organization_id).await?;
         let who = if lead.name.is_empty() {
             lead.phone_number.clone()

@@ -5,6 +5,7 @@
 mod analysis;
 mod call_status;
 mod conversation_events;
+pub(crate) mod directory;
 mod follow_up;
 mod interview;
 mod post_call;
@@ -89,6 +90,8 @@ pub struct Flows {
     pub(crate) config: Arc<GatewayConfig>,
     /// Spaces the automatic follow-ups of inbound SMS per lead, across replicas.
     pub(crate) sms_follow_up: callmesh_runtime::limits::Cooldown,
+    /// Organizations and the numbers they own, briefly remembered.
+    pub(crate) directory: directory::Directory,
 }
 
 /// Who a call was with, as the lead service knows them.
@@ -136,31 +139,51 @@ impl Flows {
         lead_number: Option<&str>,
         source: &str,
     ) -> Result<Party, FlowError> {
+        Ok(self
+            .identify_lead(business_number, lead_number, source)
+            .await?
+            .0)
+    }
+
+    /// `identify`, with the lead as the lead service answered it (`None` when there is none).
+    pub(crate) async fn identify_lead(
+        &self,
+        business_number: Option<&str>,
+        lead_number: Option<&str>,
+        source: &str,
+    ) -> Result<(Party, Option<lead_pb::Lead>), FlowError> {
         let mut lead = self.clients.lead.clone();
         let organization_id = match business_number.filter(|n| !n.trim().is_empty()) {
-            Some(number) => {
-                let request = lead_pb::ResolveOrganizationRequest {
-                    phone_number: number.to_owned(),
-                };
-                match lead.resolve_organization(request).await {
-                    Ok(answer) => answer
-                        .into_inner()
-                        .organization
-                        .map(|o| o.id)
-                        .unwrap_or_else(|| DEFAULT_ORGANIZATION_ID.to_owned()),
-                    Err(status) if status.code() == Code::InvalidArgument => {
-                        tracing::warn!(
-                            number,
-                            "business number is not a phone number; using the default organization"
-                        );
-                        DEFAULT_ORGANIZATION_ID.to_owned()
+            Some(number) => match self.directory.owner(number) {
+                Some(owner) => owner,
+                None => {
+                    let request = lead_pb::ResolveOrganizationRequest {
+                        phone_number: number.to_owned(),
+                    };
+                    match lead.resolve_organization(request).await {
+                        Ok(answer) => {
+                            let owner = answer
+                                .into_inner()
+                                .organization
+                                .map(|o| o.id)
+                                .unwrap_or_else(|| DEFAULT_ORGANIZATION_ID.to_owned());
+                            self.directory.remember_owner(number, &owner);
+                            owner
+                        }
+                        Err(status) if status.code() == Code::InvalidArgument => {
+                            tracing::warn!(
+                                number = %last_four(number),
+                                "business number is not a phone number; using the default organization"
+                            );
+                            DEFAULT_ORGANIZATION_ID.to_owned()
+                        }
+                        Err(status) => return Err(status.into()),
                     }
-                    Err(status) => return Err(status.into()),
                 }
-            }
+            },
             None => DEFAULT_ORGANIZATION_ID.to_owned(),
         };
-        let lead_id = match lead_number.filter(|n| !n.trim().is_empty()) {
+        let found = match lead_number.filter(|n| !n.trim().is_empty()) {
             Some(number) => {
                 let request = lead_pb::FindOrCreateLeadRequest {
                     idempotency_key: String::new(),
@@ -171,20 +194,24 @@ impl Flows {
                     source: source.to_owned(),
                 };
                 match lead.find_or_create_lead(request).await {
-                    Ok(answer) => answer.into_inner().lead.map(|l| l.id).unwrap_or_default(),
+                    Ok(answer) => answer.into_inner().lead,
                     Err(status) if status.code() == Code::InvalidArgument => {
-                        tracing::warn!(number, "caller number is not a phone number; no lead");
-                        String::new()
+                        tracing::warn!(
+                            number = %last_four(number),
+                            "caller number is not a phone number; no lead"
+                        );
+                        None
                     }
                     Err(status) => return Err(status.into()),
                 }
             }
-            None => String::new(),
+            None => None,
         };
-        Ok(Party {
+        let party = Party {
             organization_id,
-            lead_id,
-        })
+            lead_id: found.as_ref().map(|l| l.id.clone()).unwrap_or_default(),
+        };
+        Ok((party, found))
     }
 
     /// Appends an event to the log (once per key) for live dashboards.
@@ -214,6 +241,13 @@ impl Flows {
             .await?;
         Ok(())
     }
+}
+
+/// A phone number as logs show it: its last four digits only.
+pub(crate) fn last_four(number: &str) -> String {
+    let digits: Vec<char> = number.chars().filter(char::is_ascii_digit).collect();
+    let tail: String = digits[digits.len().saturating_sub(4)..].iter().collect();
+    format!("…{tail}")
 }
 
 /// A stored payload that no longer parses is not going to parse on a retry either.

@@ -41,8 +41,8 @@ impl Flows {
     pub(crate) async fn finished_call(&self, call: Transcription) -> Result<Handled, FlowError> {
         let conversation_id = call.conversation_id.clone();
         let phone = call.metadata.phone_call.clone().unwrap_or_default();
-        let party = self
-            .identify(
+        let (party, lead) = self
+            .identify_lead(
                 phone.agent_number.as_deref(),
                 phone.external_number.as_deref(),
                 "voice_call",
@@ -135,23 +135,26 @@ impl Flows {
         if let (Some(payload), Value::Object(call)) = (payload.as_object_mut(), call_fields) {
             payload.extend(call);
         }
-        self.publish(
-            format!("call_ended:{conversation_id}"),
-            &party,
-            EventType::CallEnded,
-            payload,
-        )
-        .await?;
+        // The last steps do not depend on each other: announce the call, record it for the
+        // CRM and evaluate an interview at once.
         let summary = analysis.summary.clone();
-        self.forward_to_crm(
-            &party,
-            &recorded,
-            super::follow_up::crm_status(&recorded),
-            &summary,
-        )
-        .await?;
         let screening = analysis.intents.iter().any(|i| i.name == "interview");
-        self.interview_after_call(&call, screening).await?;
+        tokio::try_join!(
+            self.publish(
+                format!("call_ended:{conversation_id}"),
+                &party,
+                EventType::CallEnded,
+                payload,
+            ),
+            self.forward_to_crm(
+                &party,
+                &recorded,
+                super::follow_up::crm_status(&recorded),
+                &summary,
+                lead.as_ref(),
+            ),
+            self.interview_after_call(&call, screening),
+        )?;
         Ok(Handled::Done)
     }
 
@@ -351,8 +354,14 @@ impl Flows {
         )
         .await?;
         let summary = format!("The call did not start: {reason}.");
-        self.forward_to_crm(&party, &call, super::follow_up::crm_status(&call), &summary)
-            .await?;
+        self.forward_to_crm(
+            &party,
+            &call,
+            super::follow_up::crm_status(&call),
+            &summary,
+            None,
+        )
+        .await?;
         Ok(Handled::Done)
     }
 }
