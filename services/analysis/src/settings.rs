@@ -60,7 +60,7 @@ impl Default for ScoringWeights {
                 ("purchase", 30),
                 ("booking", 25),
                 ("pricing", 20),
-                ("call_back", 15),
+                ("call_back", 20),
                 ("support", -5),
                 ("complaint", -20),
                 ("not_interested", -40),

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::Speaker;
-use super::text::{capitalize, find_phrase, mentions_time, normalize, sentences};
+use super::text::{capitalize, find_phrase, mentions_time, negated, normalize, sentences};
 
 /// What the caller wanted, with the sentences that show it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -192,6 +192,13 @@ pub const PRICING: &[&str] = &[
     "dollar",
     "bucks",
     "grand",
+    "more than i expected",
+    "more than we expected",
+    "less than i expected",
+    "less than i thought",
+    "over budget",
+    "over our budget",
+    "price range",
 ];
 
 /// Booking, asking for or moving a visit, appointment, viewing or demo.
@@ -691,6 +698,12 @@ pub const STRONG_REFUSAL: &[&str] = &[
     "no longer need",
     "don't need it anymore",
     "stop you right there",
+    "bought one already",
+    "already got",
+    "bought elsewhere",
+    "from another dealer",
+    "somewhere else",
+    "elsewhere",
 ];
 
 /// Refusals that count only when they answer the offer itself, not a side question, and
@@ -715,6 +728,12 @@ pub const WEAK_REFUSAL: &[&str] = &[
     "too expensive",
     "out of my budget",
     "can't afford",
+    "i don't think we can",
+    "we can't do it",
+    "can't swing it",
+    "not this year",
+    "not in the budget",
+    "not in our budget",
 ];
 
 /// Reached the wrong party, in the ways people say it.
@@ -1598,8 +1617,14 @@ const BOOKED: [&str; 16] = [
 pub fn action_items(turns: &[(Speaker, &str)]) -> Vec<String> {
     let mut items: Vec<String> = Vec::new();
     let mut push = |item: String| {
+        // An agent's "Booked for Thursday at three" replaces the caller's "Thursday" taken
+        // from the same exchange.
+        if item.starts_with("Booked for ") {
+            items.retain(|i| !i.starts_with("Booked: "));
+        }
+        let key = gist(&item);
         if item.split_whitespace().count() >= 2
-            && !items.iter().any(|i| i.eq_ignore_ascii_case(&item))
+            && !items.iter().any(|i| gist(i) == key)
             && items.len() < 10
         {
             items.push(item);
@@ -1607,6 +1632,7 @@ pub fn action_items(turns: &[(Speaker, &str)]) -> Vec<String> {
     };
     // The caller's last words naming a time: what an agent's bare "You're booked" books.
     let mut time_said = String::new();
+    let mut slot_offered = false;
     for (speaker, turn) in turns {
         if *speaker == Speaker::Other {
             continue;
@@ -1627,7 +1653,23 @@ pub fn action_items(turns: &[(Speaker, &str)]) -> Vec<String> {
                     mentions_time(head.trim_end_matches([',', '.', '!', '?']))
                 }) {
                     time_said = tidy(&words[from..].join(" "), 6);
+                    // "Tuesday at four works" → "Tuesday at four".
+                    while let Some((head, last)) = time_said.rsplit_once(' ') {
+                        let last = last.to_lowercase();
+                        if !AFTER_TIME.contains(&last.as_str()) {
+                            break;
+                        }
+                        time_said = head.to_owned();
+                    }
+                    // A slot the agent offered, taken: booked, whether or not confirmed.
+                    if slot_offered {
+                        push(format!("Booked: {time_said}"));
+                    }
                 }
+            }
+            if *speaker == Speaker::Agent {
+                slot_offered =
+                    mentions_time(&lower) && (lower.contains('?') || lower.contains(" or "));
             }
             if *speaker == Speaker::Agent {
                 if let Some((phrase, at)) = BOOKED
@@ -1663,6 +1705,10 @@ pub fn action_items(turns: &[(Speaker, &str)]) -> Vec<String> {
             );
             for (marker, own) in markers {
                 for at in find_phrase(&lower, marker.trim_end()) {
+                    // "The app won't let me book": no one commits to anything.
+                    if negated(&lower, at) {
+                        continue;
+                    }
                     let start = at + marker.len();
                     let (Some(rest), Some(original)) = (lower.get(start..), source.get(start..))
                     else {
@@ -1694,6 +1740,30 @@ pub fn action_items(turns: &[(Speaker, &str)]) -> Vec<String> {
     }
     items
 }
+
+/// An item's words without the small ones, to tell "Call back tomorrow after six" and "Call
+/// tomorrow after six" for the same step.
+fn gist(item: &str) -> Vec<String> {
+    item.split_whitespace()
+        .map(|w| {
+            w.trim_matches(|c: char| !c.is_alphanumeric())
+                .to_lowercase()
+        })
+        .filter(|w| {
+            ![
+                "back", "the", "a", "an", "you", "me", "caller", "caller's", "will", "booked",
+            ]
+            .contains(&w.as_str())
+                && !w.is_empty()
+        })
+        .collect()
+}
+
+/// Words after a time that are not part of it ("Thursday works", "ten is fine").
+const AFTER_TIME: [&str; 14] = [
+    "works", "work", "is", "good", "fine", "great", "then", "please", "perfect", "sounds",
+    "that's", "ok", "okay", "better",
+];
 
 /// Words a next step should not end on ("… a quote for the Domane with").
 const DANGLING: [&str; 20] = [
@@ -1993,5 +2063,38 @@ mod tests {
                 "Caller will bring the old bike in",
             ]
         );
+    }
+
+    #[test]
+    fn an_offered_slot_taken_is_booked_once_and_a_complaint_commits_no_one() {
+        let items = action_items(&[
+            (
+                Speaker::Agent,
+                "We have Tuesday at nine or Thursday at three.",
+            ),
+            (Speaker::User, "Thursday at three works."),
+            (
+                Speaker::Agent,
+                "Great, you're booked for Thursday at three.",
+            ),
+            (Speaker::User, "The app won't let me book classes though."),
+            (Speaker::User, "Can you call me back tomorrow after six?"),
+            (Speaker::Agent, "Sure, I'll call you tomorrow after six."),
+        ]);
+        assert_eq!(
+            items,
+            vec![
+                "Booked for Thursday at three",
+                "Call back tomorrow after six"
+            ]
+        );
+        let items = action_items(&[
+            (
+                Speaker::Agent,
+                "Would Monday at four work for the trial shift?",
+            ),
+            (Speaker::User, "Monday at four is fine."),
+        ]);
+        assert_eq!(items, vec!["Booked: Monday at four"]);
     }
 }

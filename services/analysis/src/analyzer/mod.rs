@@ -665,7 +665,7 @@ fn quote(intent: &Intent, max: usize) -> String {
     let said = parts.next().unwrap_or(evidence);
     match parts.next().map(|o| o.trim_end_matches("\")")) {
         Some(offer) if said.split_whitespace().count() < 4 => format!(
-            "to \"{}\"",
+            "accepting \"{}\"",
             text::clip(offer.trim_end_matches(['.', '!']), max)
         ),
         _ => format!(

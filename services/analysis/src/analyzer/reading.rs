@@ -74,7 +74,45 @@ struct Prompt {
     asks_for_person: bool,
     asks_name: bool,
     states_price: bool,
+    /// Asks whether the caller wants what is on offer ("are you still interested?").
+    pitch: bool,
 }
+
+/// How an agent puts an offer.
+const OFFERING: &[&str] = &[
+    "would you like",
+    "do you want",
+    "i can",
+    "we can",
+    "shall i",
+    "should i",
+    "want me to",
+    "i have",
+    "we have",
+    "she has",
+    "he has",
+    "how about",
+    "let's",
+    "i could",
+    "we could",
+    "if you like",
+    "if you'd like",
+];
+
+/// The agent's questions a "no" refuses the offer by.
+const PITCH: &[&str] = &[
+    "interested",
+    "would you like",
+    "do you want",
+    "can i interest",
+    "still looking",
+    "still in the market",
+    "would a",
+    "would it help",
+    "how about",
+    "ready to",
+    "shall we",
+];
 
 const ASKS_FOR_PERSON: &[&str] = &[
     "am i speaking with",
@@ -127,13 +165,15 @@ fn prompt_of(line: &Line<'_>) -> Prompt {
                     "we can do",
                     "works",
                     "available",
-                    "open",
                 ],
             ));
+    // An offer is asked or put as one ("We'd need a site visit" offers nothing).
+    let offer = question || has_any(&tail, OFFERING);
     Prompt {
-        booking: has_any(&tail, lexicon::OFFER_BOOKING) || timed,
-        purchase: has_any(&tail, lexicon::OFFER_PURCHASE),
-        call_back: has_any(&tail, lexicon::OFFER_CALL_BACK),
+        booking: has_any(&tail, lexicon::OFFER_BOOKING) && offer || timed,
+        purchase: has_any(&tail, lexicon::OFFER_PURCHASE) && offer,
+        call_back: has_any(&tail, lexicon::OFFER_CALL_BACK) && offer,
+        pitch: question && has_any(&tail, PITCH),
         side_question: has_any(&tail, lexicon::SIDE_QUESTION),
         asks_for_person: question && has_any(&tail, ASKS_FOR_PERSON),
         asks_name: has_any(&tail, ASKS_NAME),
@@ -442,7 +482,7 @@ fn intents_of(lines: &[Line<'_>]) -> Vec<Intent> {
             }
             let strong_refusal = has_any(lower, lexicon::STRONG_REFUSAL);
             let weak_refusal = has_any(lower, lexicon::WEAK_REFUSAL)
-                || (declines && (prompt.booking || prompt.purchase));
+                || (declines && (prompt.booking || prompt.purchase || prompt.pitch));
             let refusing = strong_refusal || weak_refusal;
             if strong_refusal {
                 found.add("not_interested", evidence());
@@ -560,6 +600,7 @@ fn intents_of(lines: &[Line<'_>]) -> Vec<Intent> {
             "support",
             "complaint",
             "not_interested",
+            "call_back",
         ]);
         found.intents.insert(
             0,
