@@ -64,6 +64,9 @@ pub struct FakeElevenLabs {
     pub redirects: Arc<Mutex<Vec<(String, String)>>>,
     /// JSON bodies of outbound-call requests.
     pub outbound_calls: Arc<Mutex<Vec<Value>>>,
+    /// What Twilio's Messages API answers next (status codes, first to last, with
+    /// `Retry-After: 0`); it sends when empty.
+    pub twilio_script: Arc<Mutex<std::collections::VecDeque<u16>>>,
     /// What the fake CRM answers next (status codes, first to last); 200 when empty.
     pub crm_script: Arc<Mutex<std::collections::VecDeque<u16>>>,
     /// Every CRM request: (Idempotency-Key, body, the status answered).
@@ -173,25 +176,45 @@ async fn send_message(
     State(fake): State<FakeElevenLabs>,
     headers: HeaderMap,
     axum::extract::Form(form): axum::extract::Form<HashMap<String, String>>,
-) -> (StatusCode, axum::Json<Value>) {
+) -> (
+    StatusCode,
+    [(&'static str, &'static str); 1],
+    axum::Json<Value>,
+) {
     if !twilio_authorized(&headers) {
         return (
             StatusCode::UNAUTHORIZED,
+            [("x-fake", "twilio")],
             axum::Json(
                 serde_json::json!({"code": 20003, "message": "Authenticate", "status": 401}),
             ),
         );
     }
+    let scripted = fake.twilio_script.lock().expect("lock").pop_front();
+    if let Some(status) = scripted {
+        let body =
+            serde_json::json!({"code": 20429, "message": "Too Many Requests", "status": status});
+        return (
+            StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
+            [("retry-after", "0")],
+            axum::Json(body),
+        );
+    }
     if form.get("To").map(String::as_str) == Some(UNREACHABLE_NUMBER) {
         let body = serde_json::json!({"code": 21211, "message": format!("The 'To' number {UNREACHABLE_NUMBER} is not a valid phone number."),
             "more_info": "https://www.twilio.com/docs/errors/21211", "status": 400});
-        return (StatusCode::BAD_REQUEST, axum::Json(body));
+        return (
+            StatusCode::BAD_REQUEST,
+            [("x-fake", "twilio")],
+            axum::Json(body),
+        );
     }
     let mut messages = fake.messages.lock().expect("lock");
     messages.push(form);
     let sid = format!("SM{:032x}", messages.len());
     (
         StatusCode::CREATED,
+        [("x-fake", "twilio")],
         axum::Json(serde_json::json!({"sid": sid, "status": "queued", "num_segments": "1"})),
     )
 }

@@ -18,6 +18,7 @@ use crate::calls::{CallBook, to_call};
 use crate::entity::call;
 use crate::model::{Call, CallRef, CallStatus, Direction};
 use crate::providers::elevenlabs::Transcription;
+use crate::providers::with_retries;
 
 #[derive(Debug, Clone)]
 pub struct OutboundCall {
@@ -78,15 +79,15 @@ impl CallBook {
             }
             Err(e) => return Err(e.into()),
         };
-        let started = self
-            .elevenlabs
-            .start_call(
+        let started = with_retries(|| {
+            self.elevenlabs.start_call(
                 &request.agent_id,
                 &request.agent_phone_number_id,
                 &request.to_number,
                 &request.dynamic_variables,
             )
-            .await;
+        })
+        .await;
         let mut active = row.into_active_model();
         active.updated_at = Set(Utc::now());
         match started {
@@ -97,6 +98,11 @@ impl CallBook {
                 let updated = active.update(&self.db).await?;
                 tracing::info!(call_id = %updated.id, conversation_id = ?updated.conversation_id, "outbound call started");
                 to_call(updated)
+            }
+            // The call never started: forget it, so that a later try (a replay) places it.
+            Err(error) if error.is_transient() => {
+                active.delete(&self.db).await?;
+                Err(error.into())
             }
             Err(error) => {
                 active.status = Set(CallStatus::Failed.as_str().to_owned());

@@ -14,8 +14,8 @@ use callmesh_runtime::paging::Page;
 
 use crate::entity::{sms_message, sms_status_change};
 use crate::model::Direction;
-use crate::providers::ProviderError;
 use crate::providers::twilio::TwilioApi;
+use crate::providers::{ProviderError, with_retries};
 use crate::sms_status::SmsStatus;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -150,15 +150,15 @@ impl SmsBook {
                     .ok_or_else(|| ServiceError::Internal(format!("sms {key} vanished")))?
             }
         };
-        let sent = self
-            .twilio
-            .send_message(
+        let sent = with_retries(|| {
+            self.twilio.send_message(
                 &row.to_number,
                 &row.from_number,
                 &row.body,
                 self.policy.status_callback.as_deref(),
             )
-            .await;
+        })
+        .await;
         let mut active = row.clone().into_active_model();
         active.updated_at = Set(Utc::now());
         let outcome = match sent {
@@ -174,9 +174,10 @@ impl SmsBook {
             }
             Err(error) => {
                 let status = match &error {
-                    ProviderError::NotSent { .. } | ProviderError::NotConfigured(_) => {
-                        SmsStatus::NotSent
-                    }
+                    // Twilio did not take it: a later try (a replay) sends it.
+                    ProviderError::NotSent { .. }
+                    | ProviderError::NotConfigured(_)
+                    | ProviderError::Busy { .. } => SmsStatus::NotSent,
                     ProviderError::Unknown { .. } => SmsStatus::Unknown,
                     ProviderError::Rejected { .. } => SmsStatus::Failed,
                 };

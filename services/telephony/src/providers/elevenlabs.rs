@@ -91,6 +91,9 @@ impl ElevenLabsApi {
             .await
             .map_err(|e| ProviderError::from_transport(PROVIDER, e))?;
         let status = response.status();
+        if let Some(busy) = ProviderError::busy(PROVIDER, status, response.headers()) {
+            return Err(busy);
+        }
         let text = response.text().await.unwrap_or_default();
         let parsed: Option<OutboundCall> = serde_json::from_str(&text).ok();
         match parsed {
@@ -144,6 +147,9 @@ impl ElevenLabsApi {
             .await
             .map_err(|e| ProviderError::from_transport(PROVIDER, e))?;
         let status = response.status();
+        if let Some(busy) = ProviderError::busy(PROVIDER, status, response.headers()) {
+            return Err(busy);
+        }
         if !status.is_success() {
             let text = response.text().await.unwrap_or_default();
             return Err(ProviderError::Rejected {

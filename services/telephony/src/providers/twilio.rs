@@ -155,6 +155,9 @@ async fn rejected_unless_success(
     if status.is_success() {
         return Ok(response);
     }
+    if let Some(busy) = ProviderError::busy(PROVIDER, status, response.headers()) {
+        return Err(busy);
+    }
     let text = response.text().await.unwrap_or_default();
     let body: Option<ErrorBody> = serde_json::from_str(&text).ok();
     let code = body

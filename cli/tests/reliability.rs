@@ -1,0 +1,64 @@
+//! Provider trouble through the whole mesh: a busy Twilio is tried again, and only a final
+//! answer is stored as a failure.
+
+mod support;
+
+use serde_json::json;
+
+use callmesh_proto::lead::v1 as lead_pb;
+use callmesh_testkit::backends;
+
+use support::{Mesh, TWILIO_NUMBER};
+
+fn settings() -> lead_pb::OrganizationSettings {
+    lead_pb::OrganizationSettings {
+        agent_id: "agent_test".into(),
+        agent_phone_number_id: "phnum_test".into(),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn a_busy_twilio_is_tried_again_and_a_replay_sends() {
+    for backend in backends().await {
+        let mesh = Mesh::start(backend, |_| {}).await;
+        mesh.create_organization("Bike Shop", TWILIO_NUMBER, Some(settings()))
+            .await;
+        let sms = json!({"to": "+14155550123", "body": "Your bike is ready"});
+        let sent = || mesh.fake_api.messages.lock().expect("lock").len();
+
+        // Busy, rate limited, then accepted: one request, one message.
+        mesh.fake_api
+            .twilio_script
+            .lock()
+            .expect("lock")
+            .extend([503, 429]);
+        let (status, answer) = mesh
+            .operator("/api/twilio/send-sms", sms.clone(), Some("busy-1"))
+            .await;
+        assert_eq!(status, 200, "{backend:?}: {answer}");
+        assert_eq!(sent(), 1, "{backend:?}");
+        assert!(mesh.fake_api.twilio_script.lock().expect("lock").is_empty());
+
+        // Busy for longer than one request waits: a retryable answer, nothing stored as
+        // failed, and the same request later sends.
+        mesh.fake_api
+            .twilio_script
+            .lock()
+            .expect("lock")
+            .extend([503; 10]);
+        let (status, answer) = mesh
+            .operator("/api/twilio/send-sms", sms.clone(), Some("busy-2"))
+            .await;
+        assert_eq!(status, 503, "{backend:?}: {answer}");
+        assert_eq!(sent(), 1, "{backend:?}");
+        mesh.fake_api.twilio_script.lock().expect("lock").clear();
+        let (status, answer) = mesh
+            .operator("/api/twilio/send-sms", sms, Some("busy-2"))
+            .await;
+        assert_eq!(status, 200, "{backend:?}: {answer}");
+        assert_eq!(answer["sms"]["status"], "SMS_STATUS_QUEUED", "{answer}");
+        assert_eq!(sent(), 2, "{backend:?}");
+        mesh.shutdown().await;
+    }
+}
