@@ -161,8 +161,9 @@ pub struct ElevenLabsConfig {
     pub initiation_header_secret: Option<Secret>,
     /// Addresses allowed to post call-status updates when no call-status secret is set.
     pub allowed_ips: Vec<IpAddr>,
-    /// Trust the first `X-Forwarded-For` address (behind a proxy that sets it).
-    pub trust_forwarded_for: bool,
+    /// Proxies in front of the gateway that append to `X-Forwarded-For`; the client is the
+    /// entry the outermost of them added. 0: the socket peer is the client.
+    pub trusted_proxies: usize,
     pub api_base_url: String,
     pub api_key: Option<Secret>,
     pub post_call_max_body_bytes: usize,
@@ -235,7 +236,11 @@ impl GatewayConfig {
                 )
                 .map(Secret::new),
                 allowed_ips,
-                trust_forwarded_for: env_parse("TRUST_FORWARDED_FOR", false)?,
+                trusted_proxies: match env_var("TRUSTED_PROXIES") {
+                    Some(_) => env_parse("TRUSTED_PROXIES", 0)?,
+                    // The older switch: one proxy.
+                    None => usize::from(env_parse("TRUST_FORWARDED_FOR", false)?),
+                },
                 api_base_url: env_or("ELEVENLABS_API_BASE_URL", "https://api.elevenlabs.io"),
                 api_key: env_var("ELEVENLABS_API_KEY").map(Secret::new),
                 post_call_max_body_bytes: env_parse(
@@ -338,7 +343,7 @@ impl GatewayConfig {
                 initiation_header: HeaderName::from_static("x-webhook-secret"),
                 initiation_header_secret: None,
                 allowed_ips: Vec::new(),
-                trust_forwarded_for: false,
+                trusted_proxies: 0,
                 api_base_url: "https://api.elevenlabs.io".into(),
                 api_key: None,
                 post_call_max_body_bytes: 64 * 1024 * 1024,

@@ -110,7 +110,7 @@ pub async fn call_status(
     let el = &state.config.elevenlabs;
     let body = body?;
     let verified = if el.call_status_secrets.is_empty() {
-        let address = client_address(peer, &headers, el.trust_forwarded_for);
+        let address = client_address(peer, &headers, el.trusted_proxies);
         verify::allowed_address(address, &el.allowed_ips, body)?
     } else {
         verify_hmac(
@@ -211,24 +211,64 @@ pub async fn refuse_unsigned(
     next.run(request).await
 }
 
-/// The peer, or the first `X-Forwarded-For` address when a trusted proxy sets it.
+/// The client's address: the socket peer, or, behind `trusted_proxies` proxies that each
+/// append the address they were reached from to `X-Forwarded-For`, the entry the outermost
+/// proxy added. Entries to its left were written by the client and prove nothing.
 fn client_address(
     peer: SocketAddr,
     headers: &HeaderMap,
-    trust_forwarded_for: bool,
+    trusted_proxies: usize,
 ) -> std::net::IpAddr {
-    if trust_forwarded_for
-        && let Some(first) = headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .and_then(|v| v.trim().parse().ok())
-    {
-        return first;
+    if trusted_proxies == 0 {
+        return peer.ip();
     }
-    peer.ip()
+    let entries: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    entries
+        .len()
+        .checked_sub(trusted_proxies)
+        .and_then(|index| entries[index].parse().ok())
+        .unwrap_or_else(|| peer.ip())
 }
 
 fn digest(body: &[u8]) -> String {
     hex::encode(Sha256::digest(body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn forwarded(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", value.parse().expect("header"));
+        headers
+    }
+
+    #[test]
+    fn only_the_entry_a_trusted_proxy_added_is_believed() {
+        let proxy: SocketAddr = "10.0.0.2:443".parse().expect("addr");
+        // The client wrote the first entry; the one proxy in front of us added the last.
+        let headers = forwarded("34.67.146.145, 198.51.100.9");
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().expect("ip");
+        assert_eq!(client_address(proxy, &headers, 1), ip("198.51.100.9"));
+        // Two proxies: the outer one added the client, the inner one the outer proxy.
+        let two = forwarded("34.67.146.145, 198.51.100.9, 10.0.0.1");
+        assert_eq!(client_address(proxy, &two, 2), ip("198.51.100.9"));
+        // No trusted proxy, or fewer entries than proxies: the socket peer.
+        assert_eq!(client_address(proxy, &headers, 0), ip("10.0.0.2"));
+        assert_eq!(
+            client_address(proxy, &forwarded("34.67.146.145"), 2),
+            ip("10.0.0.2")
+        );
+        assert_eq!(
+            client_address(proxy, &forwarded("garbage"), 1),
+            ip("10.0.0.2")
+        );
+    }
 }
