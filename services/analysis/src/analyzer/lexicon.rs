@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::Speaker;
-use super::text::{capitalize, find_phrase, mentions_time, negated, normalize, sentences};
+use super::text::{capitalize, find_phrase, has_any, mentions_time, negated, normalize, sentences};
 
 /// What the caller wanted, with the sentences that show it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -134,6 +134,8 @@ pub const PURCHASE: &[&str] = &[
     "start it today",
     "start the policy",
     "start the plan",
+    "trade in",
+    "going to trade",
 ];
 
 /// Asking about or discussing what something costs.
@@ -260,6 +262,17 @@ pub const BOOKING: &[&str] = &[
     "set up an appointment",
     "get an appointment",
     "make an appointment",
+    "possible to see",
+    "can i see it",
+    "could i see it",
+    "can we see it",
+    "come see it",
+    "come and see",
+    "see it tomorrow",
+    "see it today",
+    "take a look at the",
+    "move my appointment",
+    "change my appointment",
 ];
 
 /// Help with something the caller already has.
@@ -566,6 +579,17 @@ pub const COMPLAINT: &[&str] = &[
     "nobody sent",
     "no one sent",
     "actually do it",
+    "second call",
+    "third call",
+    "fourth call",
+    "fifth call",
+    "fifth time",
+    "calls this week",
+    "calls a day",
+    "hasn't come",
+    "hasn't arrived",
+    "never arrived",
+    "never came",
 ];
 
 /// Asking the business to call back; the caller's own "I'll call back" is not this.
@@ -800,6 +824,13 @@ pub const WRONG_NUMBER: &[&str] = &[
     "i think you want the",
     "you want the landlord",
     "who is this",
+    "isn't his number",
+    "isn't her number",
+    "not his number",
+    "not her number",
+    "his number anymore",
+    "her number anymore",
+    "moved out months ago",
 ];
 
 /// A voicemail greeting or an answering machine.
@@ -1138,6 +1169,13 @@ pub const OFFER_PURCHASE: &[&str] = &[
     "put one on hold",
     "put it on hold",
     "hold one",
+    "put that through",
+    "put it through",
+    "ring that up",
+    "place that",
+    "confirm the order",
+    "put the order in",
+    "shall i book that",
 ];
 
 /// An agent offering to call back.
@@ -1303,6 +1341,14 @@ pub const GRIEVANCE_CUES: &[&str] = &[
     "forgot",
     "fee",
     "loaner",
+    "every evening",
+    "every night",
+    "every day",
+    "every morning",
+    "for a week",
+    "all week",
+    "a week",
+    "days",
 ];
 
 /// Feelings that make a sentence a grievance.
@@ -1633,6 +1679,7 @@ pub fn action_items(turns: &[(Speaker, &str)]) -> Vec<String> {
     // The caller's last words naming a time: what an agent's bare "You're booked" books.
     let mut time_said = String::new();
     let mut slot_offered = false;
+    let mut slot_asked = false;
     for (speaker, turn) in turns {
         if *speaker == Speaker::Other {
             continue;
@@ -1645,29 +1692,25 @@ pub fn action_items(turns: &[(Speaker, &str)]) -> Vec<String> {
             } else {
                 lower.clone()
             };
-            if *speaker == Speaker::User && mentions_time(&lower) {
-                // From the first word that names the time: "Yeah, Thursday works" → "Thursday".
-                let words: Vec<&str> = source.split_whitespace().collect();
-                if let Some(from) = (0..words.len()).find(|&i| {
-                    let head = words[i..words.len().min(i + 2)].join(" ").to_lowercase();
-                    mentions_time(head.trim_end_matches([',', '.', '!', '?']))
-                }) {
-                    time_said = tidy(&words[from..].join(" "), 6);
-                    // "Tuesday at four works" → "Tuesday at four".
-                    while let Some((head, last)) = time_said.rsplit_once(' ') {
-                        let last = last.to_lowercase();
-                        if !AFTER_TIME.contains(&last.as_str()) {
-                            break;
-                        }
-                        time_said = head.to_owned();
-                    }
-                    // A slot the agent offered, taken: booked, whether or not confirmed.
-                    if slot_offered {
-                        push(format!("Booked: {time_said}"));
-                    }
+            if *speaker == Speaker::User
+                && let Some(time) = time_phrase(&source)
+            {
+                time_said = time;
+                // A slot the agent offered, taken: booked, whether or not confirmed.
+                if slot_offered {
+                    push(format!("Booked: {time_said}"));
                 }
+                slot_asked = lower.contains('?') && !has_any(&lower, CALL_BACK);
             }
             if *speaker == Speaker::Agent {
+                // The caller asked for a time and the agent agreed: "Six tomorrow works."
+                if slot_asked
+                    && has_any(&lower, &AGREED)
+                    && let Some(time) = time_phrase(&source)
+                {
+                    push(format!("Booked: {time}"));
+                }
+                slot_asked = false;
                 slot_offered =
                     mentions_time(&lower) && (lower.contains('?') || lower.contains(" or "));
             }
@@ -1757,6 +1800,42 @@ fn gist(item: &str) -> Vec<String> {
                 && !w.is_empty()
         })
         .collect()
+}
+
+/// An agent agreeing to the time the caller asked for.
+const AGREED: [&str; 10] = [
+    "works",
+    "is fine",
+    "that's fine",
+    "see you",
+    "perfect",
+    "sure",
+    "no problem",
+    "we can do",
+    "i can do",
+    "absolutely",
+];
+
+/// The time named in `source`, from its first word that names one: "Yeah, Thursday at four
+/// works." → "Thursday at four".
+fn time_phrase(source: &str) -> Option<String> {
+    let words: Vec<&str> = source.split_whitespace().collect();
+    let names_time = |from: usize, to: usize| {
+        let head = words[from..to.min(words.len())].join(" ").to_lowercase();
+        mentions_time(head.trim_end_matches([',', '.', '!', '?']))
+    };
+    // A word that names a time, or starts a pair that does only together ("at ten", "three
+    // fifteen"), not "you" before "tomorrow".
+    let from = (0..words.len())
+        .find(|&i| names_time(i, i + 1) || names_time(i, i + 2) && !names_time(i + 1, i + 2))?;
+    let mut time = tidy(&words[from..].join(" "), 6);
+    while let Some((head, last)) = time.rsplit_once(' ') {
+        if !AFTER_TIME.contains(&last.to_lowercase().as_str()) {
+            break;
+        }
+        time = head.to_owned();
+    }
+    (!time.is_empty()).then_some(time)
 }
 
 /// Words after a time that are not part of it ("Thursday works", "ten is fine").
@@ -1960,6 +2039,10 @@ pub const OWNED: &[&str] = &[
     "the system",
     "prescription",
     "refill",
+    "i ordered",
+    "we ordered",
+    "my delivery",
+    "the delivery",
 ];
 
 /// An agent stating a price: a caller reacting to it discusses pricing.

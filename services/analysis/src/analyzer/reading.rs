@@ -226,6 +226,33 @@ const HEDGES: &[&str] = &[
     "do i need to",
 ];
 
+/// Whether the sentence says an amount, in digits or words ("Eighteen fifty. Okay.").
+fn says_a_number(lower: &str) -> bool {
+    const NUMBERS: [&str; 20] = [
+        "twenty",
+        "thirty",
+        "forty",
+        "fifty",
+        "sixty",
+        "seventy",
+        "eighty",
+        "ninety",
+        "hundred",
+        "thousand",
+        "eleven",
+        "twelve",
+        "thirteen",
+        "fourteen",
+        "fifteen",
+        "sixteen",
+        "seventeen",
+        "eighteen",
+        "nineteen",
+        "grand",
+    ];
+    lower.chars().any(|c| c.is_ascii_digit()) || has_any(lower, &NUMBERS)
+}
+
 /// A "yes" with one of these after it is no acceptance ("Yeah, I'm not coming back").
 const NOT: &[&str] = &[
     "not", "don't", "won't", "can't", "cannot", "never", "isn't", "doesn't", "wouldn't",
@@ -278,6 +305,36 @@ fn sarcastic(lower: &str, grievance_nearby: bool) -> bool {
     }
     has_any(lower, lexicon::SARCASM)
         || (has_any(lower, lexicon::PRAISE) && has_any(lower, lexicon::GRIEVANCE_CUES))
+}
+
+/// Which of a turn's sentences are sarcastic: a sarcasm phrase or praise beside what went
+/// wrong, or bare praise right after a problem ("It's been down every evening. That's
+/// great."), given whether the call had a grievance before this turn.
+fn sarcasm_in(line: &Line<'_>, grievance_before: bool) -> Vec<bool> {
+    let nearby = grievance_before
+        || line
+            .sentences
+            .iter()
+            .any(|s| grievance(&s.lower) || has_any(&s.lower, lexicon::GRIEVANCE_CUES));
+    let mut problem_before = false;
+    line.sentences
+        .iter()
+        .map(|sentence| {
+            let lower = sentence.lower.as_str();
+            let words: Vec<&str> = lower.split_whitespace().collect();
+            let ending = words[words.len().saturating_sub(3)..].join(" ");
+            let bare_praise = problem_before
+                && has_any(&ending, lexicon::PRAISE)
+                && !has_any(
+                    lower,
+                    &["thank", "thanks", "fixed", "sorted", "solved", "works now"],
+                );
+            problem_before |= grievance(lower)
+                || has_any(lower, lexicon::SUPPORT)
+                || has_any(lower, lexicon::GRIEVANCE_CUES);
+            bare_praise || sarcastic(lower, nearby)
+        })
+        .collect()
 }
 
 #[derive(Default)]
@@ -433,6 +490,7 @@ fn intents_of(lines: &[Line<'_>]) -> Vec<Intent> {
             .filter(|l| l.speaker == Speaker::Agent);
         let prompt = prompt_line.map(prompt_of).unwrap_or_default();
         let prompt_text = prompt_line.map(Line::last_sentence).unwrap_or_default();
+        let sarcasm = sarcasm_in(line, found.has("complaint"));
         for (position, sentence) in line.sentences.iter().enumerate() {
             let lower = sentence.lower.as_str();
             let evidence = || clip(sentence.text, 200);
@@ -451,27 +509,42 @@ fn intents_of(lines: &[Line<'_>]) -> Vec<Intent> {
                 && !has_any(lower, NOT);
 
             // "Wrong number, I never asked for a quote": nothing else in that sentence counts.
+            // "Am I speaking with Jordan?" — "No, there's no Jordan here" / "He moved out".
+            let whole_turn = line
+                .sentences
+                .iter()
+                .map(|s| s.lower.as_str())
+                .collect::<Vec<_>>()
+                .join(" ");
             let not_them = prompt.asks_for_person
-                && declines
-                && has_any(
-                    &line
-                        .sentences
-                        .iter()
-                        .map(|s| s.lower.as_str())
-                        .collect::<Vec<_>>()
-                        .join(" "),
-                    &[
-                        "here",
-                        "wrong",
-                        "don't know",
-                        "not me",
-                        "there's no",
-                        "there is no",
-                        "nobody",
-                        "no one",
-                        "never heard",
-                    ],
-                );
+                && first
+                && (declines
+                    && has_any(
+                        &whole_turn,
+                        &[
+                            "here",
+                            "wrong",
+                            "don't know",
+                            "not me",
+                            "there's no",
+                            "there is no",
+                            "nobody",
+                            "no one",
+                            "never heard",
+                        ],
+                    )
+                    || has_any(
+                        &whole_turn,
+                        &[
+                            "moved out",
+                            "moved away",
+                            "no longer lives",
+                            "doesn't live",
+                            "passed away",
+                            "anymore",
+                            "not here anymore",
+                        ],
+                    ));
             if has_any(lower, lexicon::WRONG_NUMBER) || not_them {
                 found.add("wrong_number", evidence());
                 continue;
@@ -481,8 +554,10 @@ fn intents_of(lines: &[Line<'_>]) -> Vec<Intent> {
                 continue;
             }
             let strong_refusal = has_any(lower, lexicon::STRONG_REFUSAL);
-            let weak_refusal = has_any(lower, lexicon::WEAK_REFUSAL)
-                || (declines && (prompt.booking || prompt.purchase || prompt.pitch));
+            // A soft "not really" refuses only an offer (or stands alone, unprompted).
+            let offered =
+                prompt.booking || prompt.purchase || prompt.pitch || prompt_line.is_none();
+            let weak_refusal = (has_any(lower, lexicon::WEAK_REFUSAL) || declines) && offered;
             let refusing = strong_refusal || weak_refusal;
             if strong_refusal {
                 found.add("not_interested", evidence());
@@ -517,7 +592,7 @@ fn intents_of(lines: &[Line<'_>]) -> Vec<Intent> {
             if has_any(lower, lexicon::SUPPORT) {
                 found.add("support", evidence());
             }
-            if grievance(lower) {
+            if grievance(lower) || sarcasm[position] {
                 found.add("complaint", evidence());
             }
             let own_call = has_any(lower, lexicon::CALLER_WILL_CALL)
@@ -539,7 +614,7 @@ fn intents_of(lines: &[Line<'_>]) -> Vec<Intent> {
             if prompt.states_price
                 && first
                 && !declines
-                && has_any(&sentence.lower, lexicon::PRICE_REACTION)
+                && (has_any(&sentence.lower, lexicon::PRICE_REACTION) || says_a_number(lower))
             {
                 found.add("pricing", answering(sentence.text, prompt_text));
             }
@@ -865,6 +940,18 @@ fn pleasantry(lower: &str) -> bool {
             <= usize::from(words.len() >= 5)
 }
 
+/// Refusals said in annoyance: a grievance for the caller's mood, though no complaint.
+const ANNOYED: &[&str] = &[
+    "stop calling",
+    "quit calling",
+    "take me off",
+    "remove me",
+    "remove my number",
+    "don't call me",
+    "do not call",
+    "leave me alone",
+];
+
 /// Delight and warm thanks: what a pleased caller says, beyond manners.
 const DELIGHT: &[&str] = &[
     "no way",
@@ -980,27 +1067,20 @@ fn mood_of(lines: &[Line<'_>], voicemail: bool) -> Mood {
             1.0
         };
         let turn_grievance = line.sentences.iter().any(|s| grievance(&s.lower));
-        let nearby = grievance_so_far
-            || turn_grievance
-            || line
-                .sentences
-                .iter()
-                .any(|s| has_any(&s.lower, lexicon::GRIEVANCE_CUES));
-        for sentence in &line.sentences {
+        let sarcasm = sarcasm_in(line, grievance_so_far);
+        for (sentence, sarcastic) in line.sentences.iter().zip(sarcasm) {
             let lower = sentence.lower.as_str();
             // Opening with a grievance is the reason for the call: it weighs in full.
             let weight = position.max(1.0);
-            if sarcastic(lower, nearby) {
+            if sarcastic {
                 read.push((sentence.text, Kind::Sarcasm, 1.5 * weight));
-            } else if grievance(lower) {
+            } else if grievance(lower) || has_any(lower, ANNOYED) {
                 read.push((sentence.text, Kind::Grievance, weight));
             } else if !pleasantry(lower) || has_any(lower, DELIGHT) {
                 let score = vader(lower);
                 let delighted = has_any(lower, DELIGHT) && score > -0.5 || score >= 0.6;
                 if delighted {
-                    // Warm thanks as a closing weighs less than delight in what was said.
-                    let manners = 1.0;
-                    read.push((sentence.text, Kind::Delight, manners * position));
+                    read.push((sentence.text, Kind::Delight, position));
                     ends_delighted |= index == last;
                 } else if score <= -0.5 {
                     read.push((sentence.text, Kind::Grievance, 0.4 * position));
@@ -1250,5 +1330,44 @@ mod tests {
         assert_eq!(read(&turns).caller_name.as_deref(), Some("Marcus Bell"));
         let turns = [user("This is terrible.")];
         assert_eq!(read(&turns).caller_name, None);
+    }
+
+    #[test]
+    fn more_of_the_same_kinds_said_differently() {
+        // Non-native phrasing of a viewing request, and a price repeated back.
+        let turns = [
+            agent("Yes, it's available. Rent is eighteen fifty a month."),
+            user(
+                "Eighteen fifty. Okay. It is possible to see tomorrow? After my work, six o'clock?",
+            ),
+        ];
+        assert_eq!(names(&turns), vec!["booking", "pricing"]);
+        // The person asked for has moved on.
+        let turns = [
+            agent("Hi, may I speak with Jordan about the gym membership?"),
+            user("Jordan moved out months ago, this isn't his number anymore."),
+        ];
+        assert_eq!(names(&turns), vec!["wrong_number"]);
+        // Bare praise right after a problem is sarcasm, and a complaint.
+        let reading = read(&[
+            agent("Northside Internet, how can I help?"),
+            user(
+                "My internet has been going down every evening for a week. I work from home, so that's great.",
+            ),
+        ]);
+        assert!(reading.intents.iter().any(|i| i.name == "complaint"));
+        assert_eq!(reading.mood.label, SentimentLabel::Negative);
+        // "Not really" to a question that offers nothing is no refusal.
+        let turns = [
+            agent("Your lease ends next month. Have you thought about what's next?"),
+            user("Not really, to be honest. I'll call you guys when I've decided."),
+        ];
+        assert!(names(&turns).is_empty(), "{:?}", names(&turns));
+        // "No" to "are you still interested?" is.
+        let turns = [
+            agent("You looked at the RAV4 last week. Are you still interested?"),
+            user("No, we bought one already, from another dealer."),
+        ];
+        assert_eq!(names(&turns), vec!["not_interested"]);
     }
 }
