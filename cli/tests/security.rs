@@ -348,3 +348,42 @@ async fn a_crm_url_inside_the_network_is_refused_on_save_and_on_connect() {
         mesh.shutdown().await;
     }
 }
+
+#[tokio::test]
+async fn conversation_ids_reach_elevenlabs_encoded_and_only_after_ownership() {
+    let mesh = Mesh::start(Backend::Sqlite, |_| {}).await;
+    let shop = mesh
+        .create_organization("Bike Shop", TWILIO_NUMBER, Some(settings()))
+        .await;
+    let token = token_for(&mesh, &shop).await;
+    let rerun = |id: &str| format!("{}/api/conversations/{id}/analysis/run", mesh.gateway());
+
+    // An organization asking about a conversation it does not own asks nobody else.
+    let answer = mesh
+        .http
+        .post(rerun("conv_of_someone_else"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(answer.status(), 403);
+    assert!(
+        mesh.fake_api.requests.lock().expect("lock").is_empty(),
+        "ElevenLabs was asked before ownership was checked"
+    );
+
+    // The admin may ask ElevenLabs; the id arrives as one path segment, whatever it holds.
+    let answer = mesh
+        .http
+        .post(rerun("conv%3Fpage%3D2"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(answer.status(), 404);
+    assert_eq!(
+        *mesh.fake_api.requests.lock().expect("lock"),
+        ["conv?page=2"]
+    );
+    mesh.shutdown().await;
+}

@@ -39,9 +39,14 @@ impl ElevenLabsApi {
     /// `GET /v1/convai/conversations/{id}`: `None` when ElevenLabs does not know it.
     pub async fn conversation(&self, conversation_id: &str) -> Result<Option<Value>, ApiError> {
         let key = self.api_key.as_ref().ok_or(ApiError::NotConfigured)?;
+        // Dots alone would be read as "this" or "the parent" directory even encoded.
+        if conversation_id.is_empty() || conversation_id.bytes().all(|b| b == b'.') {
+            return Ok(None);
+        }
         let url = format!(
-            "{}/v1/convai/conversations/{conversation_id}",
-            self.base_url
+            "{}/v1/convai/conversations/{}",
+            self.base_url,
+            path_segment(conversation_id)
         );
         let response = self
             .http
@@ -67,4 +72,18 @@ impl ElevenLabsApi {
             .map(Some)
             .map_err(|e| ApiError::Transport(e.to_string()))
     }
+}
+
+/// `text` as one URL path segment: every byte but letters, digits, `-`, `_`, `.` and `~`
+/// percent-encoded, so `/`, `?` and `#` cannot leave the segment.
+fn path_segment(text: &str) -> String {
+    let mut encoded = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            encoded.push(char::from(byte));
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    encoded
 }

@@ -13,6 +13,7 @@ use tonic::Code;
 
 use callmesh_proto::analysis::v1 as pb;
 use callmesh_proto::common::v1 as common;
+use callmesh_proto::context::v1 as context_pb;
 use callmesh_runtime::timestamps;
 
 use crate::AppState;
@@ -51,6 +52,23 @@ pub async fn rerun(
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     let principal = authenticate(&state, &headers).await?;
+    if let Some(own) = principal.organization() {
+        // Ownership first, from callmesh's own records: nothing is asked of ElevenLabs about a
+        // conversation this organization may not see.
+        let request = context_pb::GetTranscriptRequest {
+            conversation_id: conversation_id.clone(),
+        };
+        match state.clients.context.clone().get_transcript(request).await {
+            Ok(answer) => {
+                let owner = answer.into_inner().transcript.unwrap_or_default();
+                if owner.organization_id != own {
+                    return Err(forbidden());
+                }
+            }
+            Err(status) if status.code() == Code::NotFound => return Err(forbidden()),
+            Err(status) => return Err(status.into()),
+        }
+    }
     let stored = match conversation(&state, &conversation_id).await {
         // An organization cannot tell a missing conversation from another's.
         Err(ApiError::NotFound(_)) if principal != Principal::Admin => return Err(forbidden()),
