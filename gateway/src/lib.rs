@@ -11,6 +11,7 @@ pub mod error;
 pub mod flows;
 mod health;
 pub mod inbox;
+pub mod live;
 pub mod policy;
 mod router;
 mod routes;
@@ -41,6 +42,8 @@ pub struct AppState {
     initiation_limiter: callmesh_runtime::limits::RateLimiter,
     /// Cancelled when the gateway stops: live streams end so shutdown does not wait on them.
     pub shutdown: CancellationToken,
+    /// One upstream live feed per organization, shared by its SSE clients.
+    pub live: live::LiveHub,
     webhooks: Arc<routes::metrics::WebhookCounters>,
 }
 
@@ -80,6 +83,7 @@ pub async fn serve(
         ),
         config: config.clone(),
         db: connection,
+        live: live::LiveHub::new(clients.notification.clone(), shutdown.clone()),
         clients,
         inbox: inbox.clone(),
         flows: flows.clone(),

@@ -1,7 +1,7 @@
-//! Live updates as Server-Sent Events: one notification `Subscribe` stream per connection,
-//! `id:` on every event, resume with `Last-Event-ID` (header, or `last_event_id` in the query
-//! for clients that cannot set it), a heartbeat every 15 s, and teardown when the client goes
-//! (dropping the response drops the gRPC stream, which ends the subscription).
+//! Live updates as Server-Sent Events: `id:` on every event, resume with `Last-Event-ID`
+//! (header, or `last_event_id` in the query for clients that cannot set it), a heartbeat every
+//! 15 s. Every connection of one organization shares one notification `Subscribe` stream
+//! (`crate::live`); the last one to go ends it.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -11,11 +11,9 @@ use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::{Stream, StreamExt};
 use serde::Deserialize;
-use serde_json::{Value, json};
 use tonic::Code;
 
 use callmesh_proto::lead::v1 as lead_pb;
-use callmesh_proto::notification::v1 as pb;
 
 use crate::AppState;
 use crate::auth::{Principal, authenticate_read, forbidden};
@@ -103,69 +101,10 @@ async fn subscribe(
     lead_id: String,
     after: u64,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>> + use<>>, ApiError> {
-    let request = pb::SubscribeRequest {
-        filter: Some(pb::EventFilter {
-            organization_id,
-            lead_id,
-            types: Vec::new(),
-        }),
-        after_event_id: after,
-    };
     let events = state
-        .clients
-        .notification
-        .clone()
-        .subscribe(request)
+        .live
+        .subscribe(&organization_id, &lead_id, after)
         .await?
-        .into_inner();
-    // An error ends the stream; EventSource reconnects with the last id it saw.
-    let stream = events
-        .take_while(|item| {
-            if let Err(status) = item {
-                tracing::info!(code = ?status.code(), message = status.message(), "live stream ended");
-            }
-            futures_util::future::ready(item.is_ok())
-        })
-        .filter_map(|item| futures_util::future::ready(item.ok().and_then(to_sse).map(Ok)));
-    let stream = stream.take_until(state.shutdown.clone().cancelled_owned());
-    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(HEARTBEAT).text("heartbeat")))
-}
-
-fn to_sse(response: pb::SubscribeResponse) -> Option<Event> {
-    match response.item? {
-        pb::subscribe_response::Item::Event(event) => {
-            let name = event_name(event.r#type);
-            let payload: Value = serde_json::from_str(&event.payload_json).unwrap_or(Value::Null);
-            let data = json!({
-                "id": event.id,
-                "type": name,
-                "organization_id": event.organization_id,
-                "lead_id": event.lead_id,
-                "occurred_at": event.occurred_at.map(|t| t.seconds),
-                "payload": payload,
-            });
-            Some(
-                Event::default()
-                    .id(event.id.to_string())
-                    .event(name)
-                    .data(data.to_string()),
-            )
-        }
-        pb::subscribe_response::Item::Reset(reset) => {
-            let data =
-                json!({"oldest_available_id": reset.oldest_available_id, "reason": reset.reason});
-            Some(Event::default().event("reset").data(data.to_string()))
-        }
-    }
-}
-
-/// `call_ended`, `sms_received`, ...: the SSE event name of an event type.
-pub fn event_name(kind: i32) -> String {
-    pb::EventType::try_from(kind)
-        .map(|k| {
-            k.as_str_name()
-                .trim_start_matches("EVENT_TYPE_")
-                .to_ascii_lowercase()
-        })
-        .unwrap_or_else(|_| "event".to_owned())
+        .map(Ok);
+    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(HEARTBEAT).text("heartbeat")))
 }

@@ -215,8 +215,14 @@ impl NotificationService for NotificationGrpc {
             _ => return Err(ServiceError::invalid("limit", "must be between 1 and 500").into()),
         };
         let events = self.log.list(&filter, after_event_id, limit).await?;
+        let oldest_available_id = if after_event_id > 0 {
+            self.log.oldest_id().await?
+        } else {
+            0
+        };
         Ok(Response::new(pb::ListEventsResponse {
             events: events.into_iter().map(Into::into).collect(),
+            oldest_available_id,
         }))
     }
 }
