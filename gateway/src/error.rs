@@ -6,6 +6,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use callmesh_runtime::redact::mask_numbers;
+
 use crate::verify::VerifyError;
 
 #[derive(Debug, thiserror::Error)]
@@ -68,7 +70,8 @@ impl IntoResponse for ApiError {
             message,
         } = &self
         {
-            tracing::warn!(%provider, %provider_code, %message, "provider refused the request");
+            // By code: providers' messages quote the numbers they refused.
+            tracing::warn!(%provider, %provider_code, "provider refused the request");
             let body = json!({"error": {"code": code, "provider": provider,
                 "provider_code": provider_code, "message": message}});
             return (status, Json(body)).into_response();
@@ -80,10 +83,12 @@ impl IntoResponse for ApiError {
                 "internal error".to_owned()
             }
             other => {
+                let error = other.to_string();
+                let error = mask_numbers(&error);
                 if status.is_client_error() {
-                    tracing::info!(%status, error = %other, "request refused");
+                    tracing::info!(%status, %error, "request refused");
                 } else {
-                    tracing::warn!(%status, error = %other, "request not served");
+                    tracing::warn!(%status, %error, "request not served");
                 }
                 other.to_string()
             }
@@ -165,4 +170,52 @@ fn timed_out(rejection: &axum::extract::rejection::BytesRejection) -> bool {
         source = error.source();
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().expect("lock").extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn logs_name_provider_errors_by_code_and_show_last_four_digits() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            let _ = ApiError::Provider {
+                provider: "twilio".into(),
+                code: "21211".into(),
+                message: "The 'To' number +15005550001 is not a valid phone number.".into(),
+            }
+            .into_response();
+            let _ = ApiError::BadRequest("to: +1 (415) 555-0123 is not reachable".into())
+                .into_response();
+        });
+        let logs = String::from_utf8(captured.0.lock().expect("lock").clone()).expect("utf-8");
+        assert!(logs.contains("21211"), "{logs}");
+        for whole in ["5005550001", "not a valid phone number", "555-0123"] {
+            assert!(!logs.contains(whole), "{whole:?} logged: {logs}");
+        }
+        assert!(logs.contains("0123"), "{logs}");
+    }
 }

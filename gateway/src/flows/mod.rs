@@ -69,7 +69,12 @@ pub enum FlowError {
 
 impl From<tonic::Status> for FlowError {
     fn from(status: tonic::Status) -> Self {
-        let message = format!("{:?}: {}", status.code(), status.message());
+        // Kept with the inbox item and logged: the numbers a service quotes are masked.
+        let message = format!(
+            "{:?}: {}",
+            status.code(),
+            callmesh_runtime::redact::mask_numbers(status.message())
+        );
         match status.code() {
             Code::InvalidArgument
             | Code::NotFound

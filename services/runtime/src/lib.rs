@@ -13,6 +13,7 @@ pub mod errors;
 pub mod grpc;
 pub mod limits;
 pub mod paging;
+pub mod redact;
 pub mod telemetry;
 pub mod timestamps;
 
