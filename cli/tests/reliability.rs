@@ -62,3 +62,28 @@ async fn a_busy_twilio_is_tried_again_and_a_replay_sends() {
         mesh.shutdown().await;
     }
 }
+
+#[tokio::test]
+async fn a_transcript_larger_than_grpc_defaults_goes_through() {
+    use serde_json::Value;
+    let mesh = Mesh::start(callmesh_testkit::Backend::Sqlite, |_| {}).await;
+    let mut call: Value = serde_json::from_str(
+        &include_str!("fixtures/post_call_transcription.json")
+            .replace("CONVERSATION_ID", "conv_long"),
+    )
+    .expect("fixture");
+    // 6 MiB of agent monologue: over gRPC's 4 MiB default, well under the webhook limit.
+    let chunk = "Our opening hours are nine to five on weekdays. ".repeat(2_000);
+    let turns = call["data"]["transcript"].as_array_mut().expect("turns");
+    for _ in 0..80 {
+        turns.push(json!({"role": "agent", "message": chunk, "time_in_call_secs": 60}));
+    }
+    let body = call.to_string();
+    assert!(body.len() > 6 * 1024 * 1024);
+    let (status, answer) = mesh
+        .post_signed("/api/webhooks/elevenlabs/post-call", &body)
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    mesh.wait_processed(1).await;
+    mesh.shutdown().await;
+}

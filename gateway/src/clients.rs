@@ -9,6 +9,8 @@ use callmesh_proto::notification::v1::notification_service_client::NotificationS
 use callmesh_proto::telephony::v1::telephony_service_client::TelephonyServiceClient;
 use callmesh_runtime::auth::{MeshChannel, authenticated};
 use callmesh_runtime::clients::lazy_channel;
+// Recordings and transcripts travel whole in one message.
+use callmesh_runtime::grpc::MAX_MESSAGE_BYTES;
 use callmesh_runtime::{Component, ConfigError};
 
 #[derive(Clone)]
@@ -20,9 +22,6 @@ pub struct Clients {
     pub notification: NotificationServiceClient<MeshChannel>,
     pub channels: Vec<(Component, Channel)>,
 }
-
-/// Recordings travel whole in one message.
-const MAX_MESSAGE_BYTES: usize = 128 * 1024 * 1024;
 
 impl Clients {
     pub fn new(urls: &[(Component, String)]) -> Result<Self, ConfigError> {
@@ -39,8 +38,12 @@ impl Clients {
         };
         Ok(Clients {
             lead: LeadServiceClient::new(channel(Component::Lead)?),
-            context: ContextServiceClient::new(channel(Component::Context)?),
-            analysis: AnalysisServiceClient::new(channel(Component::Analysis)?),
+            context: ContextServiceClient::new(channel(Component::Context)?)
+                .max_encoding_message_size(MAX_MESSAGE_BYTES)
+                .max_decoding_message_size(MAX_MESSAGE_BYTES),
+            analysis: AnalysisServiceClient::new(channel(Component::Analysis)?)
+                .max_encoding_message_size(MAX_MESSAGE_BYTES)
+                .max_decoding_message_size(MAX_MESSAGE_BYTES),
             telephony: TelephonyServiceClient::new(channel(Component::Telephony)?)
                 .max_encoding_message_size(MAX_MESSAGE_BYTES),
             notification: NotificationServiceClient::new(channel(Component::Notification)?),

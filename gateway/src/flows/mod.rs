@@ -82,7 +82,9 @@ impl From<tonic::Status> for FlowError {
             | Code::FailedPrecondition
             | Code::PermissionDenied
             | Code::Unimplemented
-            | Code::OutOfRange => FlowError::Permanent(message),
+            | Code::OutOfRange
+            // A message over the limit stays over it; a limit reached is not waited out here.
+            | Code::ResourceExhausted => FlowError::Permanent(message),
             _ => FlowError::Retryable(message),
         }
     }
@@ -258,4 +260,26 @@ pub(crate) fn last_four(number: &str) -> String {
 /// A stored payload that no longer parses is not going to parse on a retry either.
 pub(crate) fn unparseable(error: String) -> FlowError {
     FlowError::Permanent(format!("payload: {error}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_message_too_large_is_not_retried() {
+        for status in [
+            tonic::Status::resource_exhausted("message too large"),
+            tonic::Status::out_of_range("decoded message length too large"),
+        ] {
+            assert!(
+                matches!(FlowError::from(status.clone()), FlowError::Permanent(_)),
+                "{status:?}"
+            );
+        }
+        assert!(matches!(
+            FlowError::from(tonic::Status::unavailable("down")),
+            FlowError::Retryable(_)
+        ));
+    }
 }

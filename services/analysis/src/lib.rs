@@ -84,12 +84,16 @@ pub async fn serve(
         listener,
         shutdown,
         move |db, gate| {
-            tonic::service::Routes::new(AnalysisServiceServer::with_interceptor(
-                grpc::AnalysisGrpc::new(
-                    store::AnalysisStore::new(db.clone()),
-                    interviews::InterviewStore::new(db),
-                    engine.clone(),
-                ),
+            // Transcripts as long as the post-call webhooks that carry them.
+            let server = AnalysisServiceServer::new(grpc::AnalysisGrpc::new(
+                store::AnalysisStore::new(db.clone()),
+                interviews::InterviewStore::new(db),
+                engine.clone(),
+            ))
+            .max_decoding_message_size(callmesh_runtime::grpc::MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(callmesh_runtime::grpc::MAX_MESSAGE_BYTES);
+            tonic::service::Routes::new(tonic::service::interceptor::InterceptedService::new(
+                server,
                 gate.interceptor(),
             ))
         },

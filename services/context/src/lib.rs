@@ -9,6 +9,7 @@ pub mod model;
 
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tonic::service::interceptor::InterceptedService;
 
 use callmesh_migration_context::Migrator;
 use callmesh_proto::context::v1::context_service_server::ContextServiceServer;
@@ -16,6 +17,7 @@ use callmesh_proto::lead::v1::lead_service_client::LeadServiceClient;
 use callmesh_runtime::auth::authenticated;
 use callmesh_runtime::clients::lazy_channel;
 use callmesh_runtime::db::DatabaseUrl;
+use callmesh_runtime::grpc::MAX_MESSAGE_BYTES;
 use callmesh_runtime::{Component, ConfigError, ServeError};
 
 #[derive(Debug, Clone)]
@@ -50,10 +52,12 @@ pub async fn serve(
         listener,
         shutdown,
         |db, gate| {
-            tonic::service::Routes::new(ContextServiceServer::with_interceptor(
-                grpc::ContextGrpc::new(memory::Memory::new(db), leads),
-                gate.interceptor(),
-            ))
+            // Transcripts as long as the post-call webhooks that carry them.
+            let server =
+                ContextServiceServer::new(grpc::ContextGrpc::new(memory::Memory::new(db), leads))
+                    .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                    .max_encoding_message_size(MAX_MESSAGE_BYTES);
+            tonic::service::Routes::new(InterceptedService::new(server, gate.interceptor()))
         },
     )
     .await

@@ -18,6 +18,11 @@ use tonic_health::ServingStatus;
 use crate::config::{Component, ConfigError};
 use crate::db::DatabaseError;
 
+/// The largest message a service that carries transcripts or audio takes or sends: above the
+/// largest webhook the gateway accepts (64 MiB of post-call JSON), so whatever was acknowledged
+/// fits in the RPCs its flow makes. Protobuf is smaller than the JSON it came from.
+pub const MAX_MESSAGE_BYTES: usize = 128 * 1024 * 1024;
+
 /// Concurrent RPCs per connection; the gateway multiplexes all its subscribers on one.
 const MAX_CONCURRENT_STREAMS: u32 = 50_000;
 

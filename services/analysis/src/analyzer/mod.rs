@@ -662,7 +662,20 @@ fn quote(intent: &Intent, max: usize) -> String {
         .next()
         .unwrap_or(evidence);
     let mut parts = evidence.splitn(2, " (answering \"");
-    let said = parts.next().unwrap_or(evidence);
+    let mut said = parts.next().unwrap_or(evidence);
+    // "Hi, um, this is the third time…" → "this is the third time…".
+    while let Some((head, rest)) = said.split_once([',', ' ']) {
+        let opener = [
+            "hi", "hello", "hey", "yeah", "yes", "so", "um", "uh", "oh", "well", "okay", "ok",
+            "honestly", "look",
+        ]
+        .iter()
+        .any(|o| head.eq_ignore_ascii_case(o));
+        if !opener || rest.split_whitespace().count() < 3 {
+            break;
+        }
+        said = rest.trim_start_matches([',', ' ']);
+    }
     match parts.next().map(|o| o.trim_end_matches("\")")) {
         Some(offer) if said.split_whitespace().count() < 4 => format!(
             "accepting \"{}\"",

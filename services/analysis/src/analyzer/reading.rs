@@ -7,7 +7,9 @@
 use std::sync::LazyLock;
 
 use super::lexicon::{self, Intent};
-use super::text::{clip, find_affirmed, find_phrase, has_any, mentions_time, normalize, sentences};
+use super::text::{
+    clip, find_affirmed, find_phrase, found_in, has_any, mentions_time, normalize, sentences,
+};
 use super::{SentimentLabel, Speaker, Turn};
 
 static SENTIMENT: LazyLock<vader_sentiment::SentimentIntensityAnalyzer<'static>> =
@@ -469,10 +471,8 @@ fn intents_of(lines: &[Line<'_>]) -> Vec<Intent> {
             }
             if interviewer_cues.len() < 6 {
                 for sentence in &line.sentences {
-                    for cue in lexicon::INTERVIEWER {
-                        if !interviewer_cues.contains(cue)
-                            && !find_phrase(&sentence.lower, cue).is_empty()
-                        {
+                    for cue in found_in(&sentence.lower, lexicon::INTERVIEWER) {
+                        if !interviewer_cues.contains(&cue) {
                             interviewer_cues.push(cue);
                         }
                     }
@@ -495,8 +495,8 @@ fn intents_of(lines: &[Line<'_>]) -> Vec<Intent> {
             let lower = sentence.lower.as_str();
             let evidence = || clip(sentence.text, 200);
             if candidate_cues.len() < 6 {
-                for cue in lexicon::CANDIDATE {
-                    if !candidate_cues.contains(cue) && !find_phrase(lower, cue).is_empty() {
+                for cue in found_in(lower, lexicon::CANDIDATE) {
+                    if !candidate_cues.contains(&cue) {
                         candidate_cues.push(cue);
                     }
                 }
@@ -580,10 +580,7 @@ fn intents_of(lines: &[Line<'_>]) -> Vec<Intent> {
                     found.add("booking", evidence());
                 }
             }
-            if let Some(phrase) = lexicon::PRICING
-                .iter()
-                .find(|p| !find_phrase(lower, p).is_empty())
-            {
+            if let Some(phrase) = found_in(lower, lexicon::PRICING).first() {
                 let disputed = MONEY_WORDS.contains(phrase) && has_any(lower, BILLED);
                 if !disputed {
                     found.add("pricing", evidence());
@@ -909,7 +906,7 @@ fn vader(lower: &str) -> f64 {
             text = format!(" {}", &rest[1..]);
         }
     }
-    for word in TRANSACTIONAL {
+    for word in found_in(&text, TRANSACTIONAL) {
         let mut at = 0;
         while let Some(found) = find_phrase(&text[at..], word).first().copied() {
             let start = at + found;

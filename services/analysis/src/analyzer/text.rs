@@ -1,6 +1,10 @@
 //! Small text helpers the rules share: sentences, normalised lowercase text, whole-word phrase
 //! search, negation, times of day.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
 /// The sentences of `text`, trimmed, without empty ones. Splits after `.`, `!`, `?` and at
 /// line breaks; good enough for speech-to-text output, which has few abbreviations.
 pub fn sentences(text: &str) -> impl Iterator<Item = &str> {
@@ -102,14 +106,105 @@ pub fn normalize(text: &str) -> String {
     out
 }
 
+/// A phrase list indexed by each phrase's first word, so a sentence is checked against the
+/// few phrases that can start at one of its words instead of against every phrase.
+struct PhraseIndex {
+    by_first_word: HashMap<String, Vec<u16>>,
+    /// Phrases that do not start with a word character ("$", "'d like"): always tried.
+    others: Vec<u16>,
+}
+
+fn word_char(c: char) -> bool {
+    c.is_alphanumeric() || c == '\''
+}
+
+/// The first word of `text` (letters, digits and apostrophes).
+fn first_word(text: &str) -> &str {
+    let end = text.find(|c: char| !word_char(c)).unwrap_or(text.len());
+    &text[..end]
+}
+
+impl PhraseIndex {
+    fn new(phrases: &[&str]) -> Self {
+        let mut index = PhraseIndex {
+            by_first_word: HashMap::new(),
+            others: Vec::new(),
+        };
+        for (i, phrase) in phrases.iter().enumerate() {
+            let i = u16::try_from(i).unwrap_or(u16::MAX);
+            match first_word(phrase) {
+                "" => index.others.push(i),
+                word => index
+                    .by_first_word
+                    .entry(word.to_owned())
+                    .or_default()
+                    .push(i),
+            }
+        }
+        index
+    }
+}
+
+thread_local! {
+    /// One index per phrase list (a `'static` slice, known by its address), built on first use.
+    static INDEXES: RefCell<HashMap<(usize, usize), Rc<PhraseIndex>>> = RefCell::new(HashMap::new());
+}
+
+/// The phrases of `phrases` that may occur in `lower`: those whose first word is one of its
+/// words, and those that start with no word at all. Each once, in list order.
+fn candidates(lower: &str, phrases: &'static [&'static str]) -> Vec<&'static str> {
+    let key = (phrases.as_ptr() as usize, phrases.len());
+    let index = INDEXES.with(|indexes| {
+        indexes
+            .borrow_mut()
+            .entry(key)
+            .or_insert_with(|| Rc::new(PhraseIndex::new(phrases)))
+            .clone()
+    });
+    let mut found: Vec<u16> = index.others.clone();
+    let mut rest = lower;
+    while let Some(start) = rest.find(word_char) {
+        let word = first_word(&rest[start..]);
+        if let Some(ids) = index.by_first_word.get(word) {
+            found.extend(ids);
+        }
+        // "tuesday's" also starts "tuesday …", as whole-word search has it.
+        for (at, _) in word.match_indices('\'') {
+            if let Some(ids) = index.by_first_word.get(&word[..at]) {
+                found.extend(ids);
+            }
+        }
+        rest = &rest[start + word.len().max(1)..];
+        while !rest.is_empty() && !rest.is_char_boundary(0) {
+            rest = &rest[1..];
+        }
+    }
+    found.sort_unstable();
+    found.dedup();
+    found
+        .into_iter()
+        .filter_map(|i| phrases.get(usize::from(i)).copied())
+        .collect()
+}
+
 /// Whether any of `phrases` occurs in `lower` as whole words.
-pub fn has_any(lower: &str, phrases: &[&str]) -> bool {
-    phrases.iter().any(|p| !find_phrase(lower, p).is_empty())
+pub fn has_any(lower: &str, phrases: &'static [&'static str]) -> bool {
+    candidates(lower, phrases)
+        .into_iter()
+        .any(|p| !find_phrase(lower, p).is_empty())
+}
+
+/// The phrases of `phrases` that occur in `lower` as whole words, in list order.
+pub fn found_in(lower: &str, phrases: &'static [&'static str]) -> Vec<&'static str> {
+    candidates(lower, phrases)
+        .into_iter()
+        .filter(|p| !find_phrase(lower, p).is_empty())
+        .collect()
 }
 
 /// The first of `phrases` found in `lower` where no negation in front cancels it.
-pub fn find_affirmed<'p>(lower: &str, phrases: &[&'p str]) -> Option<&'p str> {
-    phrases.iter().copied().find(|p| {
+pub fn find_affirmed(lower: &str, phrases: &'static [&'static str]) -> Option<&'static str> {
+    candidates(lower, phrases).into_iter().find(|p| {
         find_phrase(lower, p)
             .into_iter()
             .any(|at| !negated(lower, at))
@@ -154,7 +249,7 @@ pub fn mentions_time(lower: &str) -> bool {
     if has_any(lower, &DAYS) {
         return true;
     }
-    let spoken = HOURS.iter().any(|hour| {
+    let spoken = found_in(lower, &HOURS).into_iter().any(|hour| {
         find_phrase(lower, hour).into_iter().any(|at| {
             let before = lower[..at].trim_end();
             let after = lower[at + hour.len()..].trim_start();
@@ -286,5 +381,40 @@ mod tests {
         let all: Vec<&str> = sentences("Hello there. How much? \n\n Great!").collect();
         assert_eq!(all, vec!["Hello there.", "How much?", "Great!"]);
         assert_eq!(clip("héllo wörld", 4), "héll…");
+    }
+
+    #[test]
+    fn the_phrase_index_finds_what_a_plain_search_finds() {
+        use crate::analyzer::lexicon;
+        let lists: [&'static [&'static str]; 8] = [
+            lexicon::PURCHASE,
+            lexicon::PRICING,
+            lexicon::BOOKING,
+            lexicon::COMPLAINT,
+            lexicon::WRONG_NUMBER,
+            lexicon::SARCASM,
+            lexicon::PRICE_STATED,
+            lexicon::AFFIRM,
+        ];
+        for sentence in [
+            "tuesday's good, ten o'clock works.",
+            "it's $40 — i was charged twice?! unacceptable.",
+            "oh great, the highlight of my week. again?",
+            "i'll take it, let's do the forty-two one.",
+            "must've been a typo, i thought this was tony's.",
+            "café naïve 价格是多少 — how much?",
+            "",
+            "'d like a co-pay quote",
+        ] {
+            for list in lists {
+                let plain: Vec<&str> = list
+                    .iter()
+                    .copied()
+                    .filter(|p| !find_phrase(sentence, p).is_empty())
+                    .collect();
+                assert_eq!(found_in(sentence, list), plain, "{sentence:?}");
+                assert_eq!(has_any(sentence, list), !plain.is_empty());
+            }
+        }
     }
 }
