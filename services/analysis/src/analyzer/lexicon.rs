@@ -201,6 +201,11 @@ pub const PRICING: &[&str] = &[
     "over budget",
     "over our budget",
     "price range",
+    "what they cover",
+    "what it covers",
+    "what's covered",
+    "cover it",
+    "covers it",
 ];
 
 /// Booking, asking for or moving a visit, appointment, viewing or demo.
@@ -590,6 +595,13 @@ pub const COMPLAINT: &[&str] = &[
     "hasn't arrived",
     "never arrived",
     "never came",
+    "actually happen",
+    "happen this time",
+    "for once",
+    "was told it would",
+    "were told it would",
+    "told me it would",
+    "said it would be",
 ];
 
 /// Asking the business to call back; the caller's own "I'll call back" is not this.
@@ -1068,7 +1080,6 @@ pub const DECLINE: &[&str] = &[
     "not right now",
     "not at the moment",
     "not today",
-    "not yet",
     "no thanks",
     "no thank you",
     "i'm good",
@@ -1776,7 +1787,9 @@ pub fn action_items(turns: &[(Speaker, &str)]) -> Vec<String> {
                         continue;
                     };
                     let by_caller = *speaker == Speaker::User && own;
-                    push(imperative(verb, object, by_caller));
+                    if let Some(item) = imperative(verb, object, by_caller) {
+                        push(item);
+                    }
                 }
             }
         }
@@ -1882,7 +1895,7 @@ fn tidy(rest: &str, max: usize) -> String {
 
 /// "send" + " you a quote by friday." → "Send a quote by friday"; the caller's own
 /// "call" + " back when I'm ready" → "Caller will call back when I'm ready".
-fn imperative(verb: &str, rest: &str, by_caller: bool) -> String {
+fn imperative(verb: &str, rest: &str, by_caller: bool) -> Option<String> {
     let rest = rest.trim_start();
     if verb.starts_with("let ") {
         let who = if by_caller {
@@ -1893,11 +1906,11 @@ fn imperative(verb: &str, rest: &str, by_caller: bool) -> String {
         let object = tidy(rest, 10);
         let phrase = format!("let {who} know {object}");
         let phrase = phrase.trim_end();
-        return if by_caller {
+        return Some(if by_caller {
             format!("Caller will {phrase}")
         } else {
             capitalize(phrase)
-        };
+        });
     }
     // "send you", "call me back": the pronoun is the other side; drop it.
     let rest = ["you guys ", "you all ", "you ", "me ", "us ", "you,", "me,"]
@@ -1946,17 +1959,37 @@ fn imperative(verb: &str, rest: &str, by_caller: bool) -> String {
             .collect::<Vec<_>>()
             .join(" ");
     }
+    // "I'll pass." commits to nothing; "I'll call back." does.
+    if object.is_empty() && !VERBS_ALONE.contains(&verb) {
+        return None;
+    }
     let phrase = if object.is_empty() {
         verb.to_owned()
     } else {
         format!("{verb} {object}")
     };
-    if by_caller {
+    Some(if by_caller {
         format!("Caller will {phrase}")
     } else {
         capitalize(&phrase)
-    }
+    })
 }
+
+/// Verbs that are a next step without an object.
+const VERBS_ALONE: [&str; 12] = [
+    "call",
+    "ring",
+    "phone",
+    "come",
+    "come in",
+    "come by",
+    "stop by",
+    "swing by",
+    "come back",
+    "follow up",
+    "get back",
+    "be there",
+];
 
 /// Buying interest short of a decision: shopping, comparing, planning ("we'd rather buy in
 /// the spring", "do you carry…"). Not an intent, but a reason a lead is warm.
@@ -2179,5 +2212,7 @@ mod tests {
             (Speaker::User, "Monday at four is fine."),
         ]);
         assert_eq!(items, vec!["Booked: Monday at four"]);
+        let items = action_items(&[(Speaker::User, "Thanks, but I'll pass.")]);
+        assert!(items.is_empty(), "{items:?}");
     }
 }

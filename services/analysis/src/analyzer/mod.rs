@@ -692,8 +692,14 @@ fn quote(intent: &Intent, max: usize) -> String {
 fn summary_of(provider: &ProviderAnalysis, parts: &SummaryParts<'_>) -> String {
     if parts.no_conversation {
         return if parts.voicemail {
-            "The call reached voicemail; no conversation took place. No lead score was earned."
-                .to_owned()
+            format!(
+                "The call reached {}voicemail; no conversation took place. No lead score was \
+                 earned.",
+                parts
+                    .caller_name
+                    .map(|name| format!("{name}'s "))
+                    .unwrap_or_default()
+            )
         } else {
             "No conversation took place: the call was not answered or the caller said nothing. \
              No lead score was earned."
@@ -994,7 +1000,9 @@ mod tests {
             duration_secs: 12,
         });
         assert!(
-            voicemail.summary.starts_with("The call reached voicemail"),
+            voicemail
+                .summary
+                .starts_with("The call reached Dana's voicemail"),
             "{}",
             voicemail.summary
         );

@@ -815,7 +815,11 @@ fn caller_name(lines: &[Line<'_>]) -> Option<String> {
                     else {
                         continue;
                     };
-                    if intro == "it's " && !sentence.lower.contains(" here") && !asked {
+                    if intro == "it's "
+                        && !sentence.lower.contains(" here")
+                        && !asked
+                        && !has_any(&sentence.lower, lexicon::VOICEMAIL)
+                    {
                         continue;
                     }
                     if let Some(name) = name_at(rest) {
@@ -951,6 +955,15 @@ const ANNOYED: &[&str] = &[
 
 /// Delight and warm thanks: what a pleased caller says, beyond manners.
 const DELIGHT: &[&str] = &[
+    "really good",
+    "really well",
+    "going great",
+    "works great",
+    "so good",
+    "very good",
+    "very happy",
+    "really happy",
+    "been great",
     "no way",
     "oh wow",
     "wow",
@@ -1076,7 +1089,8 @@ fn mood_of(lines: &[Line<'_>], voicemail: bool) -> Mood {
             } else if !pleasantry(lower) || has_any(lower, DELIGHT) {
                 let score = vader(lower);
                 let delighted = has_any(lower, DELIGHT) && score > -0.5 || score >= 0.6;
-                if delighted {
+                // Thanks wrapped around a grievance is manners, not delight.
+                if delighted && !turn_grievance {
                     read.push((sentence.text, Kind::Delight, position));
                     ends_delighted |= index == last;
                 } else if score <= -0.5 {
@@ -1366,5 +1380,27 @@ mod tests {
             user("No, we bought one already, from another dealer."),
         ];
         assert_eq!(names(&turns), vec!["not_interested"]);
+    }
+
+    #[test]
+    fn thanks_around_a_grievance_and_a_postponement_are_read_for_what_they_are() {
+        let reading = read(&[
+            agent("Harbor Insurance, how can I help?"),
+            user(
+                "I was told three weeks ago my claim would be paid in ten days. I'm still waiting.",
+            ),
+            agent("I'm sorry for the delay. It goes out Friday."),
+            user("I appreciate you checking. I'd just like it to actually happen this time."),
+        ]);
+        assert_eq!(reading.mood.label, SentimentLabel::Negative);
+        let turns = [
+            agent("Would you like to schedule the crown?"),
+            user("Not yet. I want to check with my insurance first what they cover."),
+        ];
+        assert_eq!(names(&turns), vec!["pricing"]);
+        let turns = [user(
+            "Hey, it's Carlos, leave me a message and I'll call you back.",
+        )];
+        assert_eq!(read(&turns).caller_name.as_deref(), Some("Carlos"));
     }
 }
