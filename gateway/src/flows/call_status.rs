@@ -71,7 +71,7 @@ impl CallStatusName {
         }
     }
 
-    fn call_status(self) -> telephony_pb::CallStatus {
+    pub(crate) fn call_status(self) -> telephony_pb::CallStatus {
         use telephony_pb::CallStatus as S;
         match self {
             Self::Initiated => S::Initiated,

@@ -14,6 +14,7 @@ use callmesh_proto::telephony::v1 as telephony_pb;
 use crate::AppState;
 use crate::elevenlabs::api::ApiError as ElevenLabsError;
 use crate::error::ApiError;
+use crate::flows::CallStatusName;
 use crate::inbox::{InboxState, InboxSummary};
 
 /// Refuses the request unless it carries the admin token.
@@ -131,11 +132,13 @@ pub async fn agent_call_status(
         }
     };
     let mut source = "stored";
+    let mut fetched = None;
     if stale && let Some(conversation_id) = &conversation {
         match state.flows.api.conversation(conversation_id).await {
             Ok(Some(remote)) => {
                 source = "elevenlabs_api";
                 refresh_from_api(&state, conversation_id, &remote).await?;
+                fetched = Some(remote);
             }
             Ok(None) => {}
             Err(ElevenLabsError::NotConfigured) => {}
@@ -158,7 +161,23 @@ pub async fn agent_call_status(
         .pop()
         .and_then(|c| serde_json::from_str::<Value>(&c.raw_payload_json).ok())
         .unwrap_or(Value::Null);
+    // The documented shape: the call's id as the integration knows it (its conversation id,
+    // else its CallSid), its status in the call-status map's names, and the provider's latest
+    // answer about it (a status callback's payload, or what the API just said).
+    let call_id = [&call.conversation_id, &call.call_sid, &call.id]
+        .into_iter()
+        .find(|id| !id.is_empty())
+        .cloned()
+        .unwrap_or_default();
+    let raw_response = match (&latest, fetched) {
+        (Value::Object(_), _) => latest.clone(),
+        (_, Some(remote)) => remote,
+        _ => json!({}),
+    };
     Ok(Json(json!({
+        "callId": call_id,
+        "status": status_map_name(call.status, &latest),
+        "rawResponse": raw_response,
         "source": source,
         "call": {
             "id": call.id,
@@ -258,6 +277,31 @@ fn is_final(status: i32) -> bool {
 fn is_older_than(call: &telephony_pb::Call, age: std::time::Duration) -> bool {
     let updated = call.updated_at.as_ref().map(|t| t.seconds).unwrap_or(0);
     chrono::Utc::now().timestamp() - updated > age.as_secs() as i64
+}
+
+/// A stored call status in the names of the call-status map (`call.<name>` events): the
+/// latest callback's own name when it is one of them, else the name for the stored state.
+fn status_map_name(status: i32, latest: &Value) -> &'static str {
+    use telephony_pb::CallStatus as S;
+    let stored = telephony_pb::CallStatus::try_from(status).unwrap_or(S::Unspecified);
+    if let Some(name) = latest
+        .get("event_type")
+        .and_then(Value::as_str)
+        .and_then(CallStatusName::from_event)
+        && name.call_status() == stored
+    {
+        return name.as_str();
+    }
+    match stored {
+        S::Unspecified | S::Queued | S::Initiated => CallStatusName::Initiated.as_str(),
+        S::Ringing => CallStatusName::Ringing.as_str(),
+        S::InProgress => CallStatusName::Answered.as_str(),
+        S::Completed => CallStatusName::Completed.as_str(),
+        S::Busy => CallStatusName::Busy.as_str(),
+        S::NoAnswer => CallStatusName::NoAnswer.as_str(),
+        S::Canceled => CallStatusName::Canceled.as_str(),
+        S::Failed => CallStatusName::Failed.as_str(),
+    }
 }
 
 fn status_name(status: i32) -> String {
