@@ -274,7 +274,8 @@ pub struct ByJob {
     limit: Option<i32>,
 }
 
-/// `GET /api/interviews?job_id=…`: a job's evaluations, newest first.
+/// `GET /api/interviews?job_id=…`: a job's sessions (oldest first, `active` or `completed`
+/// with their latest evaluation) and its evaluations (newest first).
 pub async fn list_interviews(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -284,22 +285,47 @@ pub async fn list_interviews(
     if query.job_id.trim().is_empty() {
         return Err(ApiError::BadRequest("job_id: required".into()));
     }
-    let evaluations = state
-        .clients
-        .analysis
-        .clone()
+    let page = || {
+        Some(common::PageRequest {
+            page_size: query.limit.unwrap_or(100),
+            page_token: String::new(),
+        })
+    };
+    let mut analysis = state.clients.analysis.clone();
+    let sessions = analysis
+        .list_interview_sessions(pb::ListInterviewSessionsRequest {
+            job_id: query.job_id.trim().to_owned(),
+            page: page(),
+        })
+        .await?
+        .into_inner()
+        .sessions;
+    let evaluations = analysis
         .list_interview_evaluations(pb::ListInterviewEvaluationsRequest {
             job_id: query.job_id.trim().to_owned(),
-            page: Some(common::PageRequest {
-                page_size: query.limit.unwrap_or(100),
-                page_token: String::new(),
-            }),
+            page: page(),
         })
         .await?
         .into_inner()
         .evaluations;
+    // Each session as the interview integration groups them: `active` until evaluated, then
+    // `completed` with its latest evaluation.
+    let sessions: Vec<Value> = sessions
+        .iter()
+        .map(|summary| {
+            let mut session = session_json(&summary.session.clone().unwrap_or_default());
+            let (status, latest) = match &summary.latest_evaluation {
+                Some(evaluation) => ("completed", evaluation_json(evaluation)),
+                None => ("active", Value::Null),
+            };
+            session["status"] = json!(status);
+            session["latest_evaluation"] = latest;
+            session
+        })
+        .collect();
     Ok(Json(json!({
         "job_id": query.job_id.trim(),
+        "sessions": sessions,
         "evaluations": evaluations.iter().map(evaluation_json).collect::<Vec<_>>(),
     })))
 }

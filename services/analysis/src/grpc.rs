@@ -305,6 +305,31 @@ impl AnalysisService for AnalysisGrpc {
             next_page_token: String::new(),
         }))
     }
+
+    async fn list_interview_sessions(
+        &self,
+        request: Request<pb::ListInterviewSessionsRequest>,
+    ) -> Result<Response<pb::ListInterviewSessionsResponse>, Status> {
+        let pb::ListInterviewSessionsRequest { job_id, page } = request.into_inner();
+        let job_id = required("job_id", job_id)?;
+        let page = callmesh_runtime::paging::Page::from_proto(page).map_err(ServiceError::from)?;
+        let sessions = self
+            .interviews
+            .sessions_of_job(&job_id, page.after.as_deref(), page.size)
+            .await?;
+        let next_page_token =
+            page.next_token(sessions.iter().map(|(s, _)| s.id.as_str()), sessions.len());
+        Ok(Response::new(pb::ListInterviewSessionsResponse {
+            sessions: sessions
+                .into_iter()
+                .map(|(session, latest)| pb::InterviewSessionSummary {
+                    session: Some(session.into()),
+                    latest_evaluation: latest.map(Into::into),
+                })
+                .collect(),
+            next_page_token,
+        }))
+    }
 }
 
 impl From<StoredAnalysis> for pb::Analysis {

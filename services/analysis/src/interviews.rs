@@ -177,6 +177,45 @@ impl InterviewStore {
         Ok((stored, created))
     }
 
+    /// A job's sessions, oldest first, after `after` (a session id) when paging, each with its
+    /// latest evaluation: two queries whatever the number of sessions.
+    pub async fn sessions_of_job(
+        &self,
+        job_id: &str,
+        after: Option<&str>,
+        limit: u64,
+    ) -> Result<Vec<(Session, Option<StoredEvaluation>)>, ServiceError> {
+        let mut query = interview_session::Entity::find()
+            .filter(interview_session::Column::JobId.eq(job_id))
+            .order_by_asc(interview_session::Column::Id)
+            .limit(limit);
+        if let Some(after) = after {
+            query = query.filter(interview_session::Column::Id.gt(after));
+        }
+        let sessions = query.all(&self.db).await?;
+        let ids: Vec<&str> = sessions.iter().map(|s| s.id.as_str()).collect();
+        let mut latest = std::collections::HashMap::new();
+        if !ids.is_empty() {
+            let evaluations = interview_evaluation::Entity::find()
+                .filter(interview_evaluation::Column::SessionId.is_in(ids))
+                .order_by_desc(interview_evaluation::Column::Version)
+                .all(&self.db)
+                .await?;
+            for row in evaluations {
+                if !latest.contains_key(&row.session_id) {
+                    latest.insert(row.session_id.clone(), to_stored(row)?);
+                }
+            }
+        }
+        Ok(sessions
+            .into_iter()
+            .map(|row| {
+                let evaluation = latest.remove(&row.id);
+                (Session::from(row), evaluation)
+            })
+            .collect())
+    }
+
     /// A job's evaluations, newest first.
     pub async fn list_by_job(
         &self,
