@@ -77,7 +77,11 @@ fn post_call_webhook(template: &Value, tag: &str, n: usize) -> String {
         transcript.truncate(turns);
     }
     let phone = &mut data["metadata"]["phone_call"];
-    phone["external_number"] = json!(format!("+1415{:07}", n % 10_000_000));
+    // A valid number no earlier call used: each call brings a new lead.
+    let caller = if tag == "sustain" { 50_000 + n } else { n };
+    const AREAS: [u32; 10] = [415, 212, 312, 646, 303, 617, 206, 512, 702, 404];
+    let area = AREAS[(caller / 10_000) % AREAS.len()];
+    phone["external_number"] = json!(format!("+1{area}555{:04}", caller % 10_000));
     phone["call_sid"] = json!(format!("CA{tag}{n:030}"));
     body.to_string()
 }

@@ -15,15 +15,16 @@ pub mod dispatcher;
 mod entity;
 #[cfg(test)]
 mod tests;
+mod writer;
 
 use std::time::Duration;
 
 use callmesh_runtime::Durability;
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, LockBehavior, LockType, OnConflict, Order, Query};
+use sea_orm::sea_query::{Expr, LockBehavior, LockType, Order, Query};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, FromQueryResult,
-    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    QueryFilter, QueryOrder, QuerySelect,
 };
 use serde::Serialize;
 use std::sync::Arc;
@@ -31,8 +32,6 @@ use tokio::sync::{Notify, mpsc, oneshot};
 
 pub use entity::Model as InboxRow;
 
-/// Largest batch one commit takes.
-const MAX_BATCH: usize = 512;
 /// Requests waiting for the writer; beyond this, new webhooks wait for room (backpressure).
 const QUEUE_DEPTH: usize = 8192;
 
@@ -102,16 +101,11 @@ pub enum InboxError {
     WriterStopped,
 }
 
-struct Pending {
-    item: NewItem,
-    done: oneshot::Sender<Result<Admission, String>>,
-}
-
 /// Handle onto the inbox: admission through the group-commit writer, claims, and queries.
 #[derive(Clone)]
 pub struct Inbox {
     db: DatabaseConnection,
-    writer: mpsc::Sender<Pending>,
+    writer: mpsc::Sender<writer::Write>,
     /// Woken after each commit, so the dispatcher starts at once instead of at its next poll.
     pub(crate) committed: Arc<Notify>,
 }
@@ -144,7 +138,7 @@ impl Inbox {
     pub fn start(db: DatabaseConnection, durability: Durability) -> Inbox {
         let (writer, queue) = mpsc::channel(QUEUE_DEPTH);
         let committed = Arc::new(Notify::new());
-        tokio::spawn(write_batches(
+        tokio::spawn(writer::run(
             db.clone(),
             durability,
             queue,
@@ -161,7 +155,7 @@ impl Inbox {
     pub async fn admit(&self, item: NewItem) -> Result<Admission, InboxError> {
         let (done, answer) = oneshot::channel();
         self.writer
-            .send(Pending { item, done })
+            .send(writer::Write::Admit { item, done })
             .await
             .map_err(|_| InboxError::WriterStopped)?;
         answer
@@ -288,7 +282,8 @@ impl Inbox {
 
     /// Records the end of an attempt: `state` with `error` and, for a retry, when. Counts only
     /// while `claim` still holds the item; returns false when it no longer did (its lease ran
-    /// out and another dispatcher took it over: that one's result stands).
+    /// out and another dispatcher took it over: that one's result stands). Goes through the
+    /// writer, so the outcomes of many attempts share one commit.
     pub(crate) async fn settle(
         &self,
         id: i64,
@@ -297,19 +292,22 @@ impl Inbox {
         error: &str,
         next_attempt_at: DateTime<Utc>,
     ) -> Result<bool, InboxError> {
-        let settled = entity::Entity::update_many()
-            .col_expr(entity::Column::State, state.as_str().into())
-            .col_expr(entity::Column::LastError, error.into())
-            .col_expr(entity::Column::NextAttemptAt, next_attempt_at.into())
-            .col_expr(entity::Column::UpdatedAt, Utc::now().into())
-            .col_expr(entity::Column::ClaimedBy, "".into())
-            .filter(entity::Column::Id.eq(id))
-            .filter(entity::Column::ClaimedBy.eq(claim.owner.as_str()))
-            .filter(entity::Column::Attempts.eq(claim.attempt))
-            .filter(entity::Column::State.eq(InboxState::Processing.as_str()))
-            .exec(&self.db)
-            .await?;
-        Ok(settled.rows_affected == 1)
+        let (done, answer) = oneshot::channel();
+        let settlement = writer::Settlement {
+            id,
+            claim: claim.clone(),
+            state,
+            error: error.to_owned(),
+            next_attempt_at,
+        };
+        self.writer
+            .send(writer::Write::Settle { settlement, done })
+            .await
+            .map_err(|_| InboxError::WriterStopped)?;
+        answer
+            .await
+            .map_err(|_| InboxError::WriterStopped)?
+            .map_err(|e| InboxError::Database(sea_orm::DbErr::Custom(e)))
     }
 
     /// Deletes finished (`done`, `ignored`) items settled before `before`; dead ones stay for
@@ -397,81 +395,4 @@ fn summarised(
         ])
         .column_as(Expr::cust("CAST(LENGTH(raw_body) AS BIGINT)"), "body_bytes")
         .into_model::<InboxSummary>()
-}
-
-async fn write_batches(
-    db: DatabaseConnection,
-    durability: Durability,
-    mut queue: mpsc::Receiver<Pending>,
-    committed: Arc<Notify>,
-) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let items: Vec<&NewItem> = batch.iter().map(|p| &p.item).collect();
-        let inserted = insert_batch(&db, &items).await;
-        if inserted.is_ok() {
-            // Nobody hears "accepted" before the batch would survive a power cut.
-            durability.barrier().await;
-        }
-        match inserted {
-            Ok(admissions) => {
-                for (pending, admission) in batch.drain(..).zip(admissions) {
-                    let _ = pending.done.send(Ok(admission));
-                }
-                committed.notify_one();
-            }
-            Err(error) => {
-                tracing::error!(%error, size = batch.len(), "inbox commit failed");
-                for pending in batch.drain(..) {
-                    let _ = pending.done.send(Err(error.to_string()));
-                }
-            }
-        }
-    }
-}
-
-async fn insert_batch(
-    db: &DatabaseConnection,
-    items: &[&NewItem],
-) -> Result<Vec<Admission>, sea_orm::DbErr> {
-    let txn = db.begin().await?;
-    let mut admissions = Vec::with_capacity(items.len());
-    for item in items {
-        admissions.push(insert_one(&txn, item).await?);
-    }
-    txn.commit().await?;
-    Ok(admissions)
-}
-
-async fn insert_one(
-    db: &impl ConnectionTrait,
-    item: &NewItem,
-) -> Result<Admission, sea_orm::DbErr> {
-    let now = Utc::now();
-    let inserted = entity::Entity::insert(entity::ActiveModel {
-        provider: Set(item.provider.to_owned()),
-        event_type: Set(item.event_type.clone()),
-        idempotency_key: Set(item.idempotency_key.clone()),
-        raw_body: Set(item.raw_body.clone()),
-        received_at: Set(now),
-        state: Set(item.state.as_str().to_owned()),
-        attempts: Set(0),
-        next_attempt_at: Set(item.not_before),
-        last_error: Set(String::new()),
-        updated_at: Set(now),
-        claimed_by: Set(String::new()),
-        ..Default::default()
-    })
-    .on_conflict(
-        OnConflict::columns([entity::Column::Provider, entity::Column::IdempotencyKey])
-            .do_nothing()
-            .to_owned(),
-    )
-    .exec_without_returning(db)
-    .await?;
-    Ok(if inserted == 1 {
-        Admission::Accepted
-    } else {
-        Admission::Duplicate
-    })
 }

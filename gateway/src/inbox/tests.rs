@@ -195,3 +195,33 @@ async fn lists_give_body_sizes_and_pruning_keeps_dead_items() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_key_delivered_many_times_at_once_is_accepted_once() {
+    for backend in backends().await {
+        let database = TestDatabase::create(backend).await;
+        let inbox = inbox(&database).await;
+        let deliveries: Vec<_> = (0..50)
+            .map(|n| {
+                let inbox = inbox.clone();
+                // Ten deliveries of each of five keys, all in flight together.
+                tokio::spawn(async move { inbox.admit(item(n % 5)).await })
+            })
+            .collect();
+        let mut accepted = 0;
+        for delivery in deliveries {
+            if delivery.await.expect("joined").expect("admitted") == Admission::Accepted {
+                accepted += 1;
+            }
+        }
+        assert_eq!(accepted, 5, "{backend:?}");
+        assert_eq!(inbox.list(None, 100).await.expect("list").len(), 5);
+        // And again later, one at a time: all duplicates.
+        for n in 0..5 {
+            assert_eq!(
+                inbox.admit(item(n)).await.expect("admitted"),
+                Admission::Duplicate
+            );
+        }
+    }
+}

@@ -1,0 +1,205 @@
+//! The inbox's one writer: what concurrent requests and flows hand it — new webhooks and the
+//! outcomes of attempts — goes into the database together, one transaction (and, for new
+//! webhooks, one fsync) for a whole batch, as a group commit does. Webhooks are inserted a few
+//! hundred rows per statement; a request hears "accepted" only once its batch is durable.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, OnConflict, Query};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
+    QueryFilter, TransactionTrait,
+};
+use tokio::sync::{Notify, mpsc, oneshot};
+
+use callmesh_runtime::Durability;
+
+use super::{Admission, Claim, InboxState, NewItem, entity};
+
+/// Most writes one commit takes.
+pub(super) const MAX_BATCH: usize = 512;
+/// Rows one INSERT carries (well inside both databases' limits on bound values).
+const ROWS_PER_INSERT: usize = 200;
+
+/// The end of an attempt, as the dispatcher reports it.
+#[derive(Debug, Clone)]
+pub(crate) struct Settlement {
+    pub id: i64,
+    pub claim: Claim,
+    pub state: InboxState,
+    pub error: String,
+    pub next_attempt_at: DateTime<Utc>,
+}
+
+pub(super) enum Write {
+    Admit {
+        item: NewItem,
+        done: oneshot::Sender<Result<Admission, String>>,
+    },
+    Settle {
+        settlement: Settlement,
+        done: oneshot::Sender<Result<bool, String>>,
+    },
+}
+
+pub(super) async fn run(
+    db: DatabaseConnection,
+    durability: Durability,
+    mut queue: mpsc::Receiver<Write>,
+    committed: Arc<Notify>,
+) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let mut items = Vec::new();
+        let mut admitted = Vec::new();
+        let mut settlements = Vec::new();
+        let mut settled = Vec::new();
+        for write in batch.drain(..) {
+            match write {
+                Write::Admit { item, done } => {
+                    items.push(item);
+                    admitted.push(done);
+                }
+                Write::Settle { settlement, done } => {
+                    settlements.push(settlement);
+                    settled.push(done);
+                }
+            }
+        }
+        match write_batch(&db, &items, &settlements).await {
+            Ok((admissions, outcomes)) => {
+                if !items.is_empty() {
+                    // Nobody hears "accepted" before the batch would survive a power cut.
+                    durability.barrier().await;
+                    committed.notify_one();
+                }
+                for (done, admission) in admitted.into_iter().zip(admissions) {
+                    let _ = done.send(Ok(admission));
+                }
+                for (done, outcome) in settled.into_iter().zip(outcomes) {
+                    let _ = done.send(Ok(outcome));
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, items = items.len(), outcomes = settlements.len(), "inbox commit failed");
+                for done in admitted {
+                    let _ = done.send(Err(error.to_string()));
+                }
+                for done in settled {
+                    let _ = done.send(Err(error.to_string()));
+                }
+            }
+        }
+    }
+}
+
+async fn write_batch(
+    db: &DatabaseConnection,
+    items: &[NewItem],
+    settlements: &[Settlement],
+) -> Result<(Vec<Admission>, Vec<bool>), DbErr> {
+    let txn = db.begin().await?;
+    let mut admissions = Vec::with_capacity(items.len());
+    for chunk in items.chunks(ROWS_PER_INSERT) {
+        admissions.extend(insert_rows(&txn, chunk).await?);
+    }
+    let mut outcomes = Vec::with_capacity(settlements.len());
+    for settlement in settlements {
+        outcomes.push(settle(&txn, settlement).await?);
+    }
+    txn.commit().await?;
+    Ok((admissions, outcomes))
+}
+
+/// Inserts `items` in one statement; each is `Accepted` when its row went in, `Duplicate`
+/// when its key was already stored (or came earlier in the same batch).
+async fn insert_rows(
+    txn: &DatabaseTransaction,
+    items: &[NewItem],
+) -> Result<Vec<Admission>, DbErr> {
+    use entity::Column;
+    let now = Utc::now();
+    let mut insert = Query::insert();
+    insert.into_table(entity::Entity).columns([
+        Column::Provider,
+        Column::EventType,
+        Column::IdempotencyKey,
+        Column::RawBody,
+        Column::ReceivedAt,
+        Column::State,
+        Column::Attempts,
+        Column::NextAttemptAt,
+        Column::LastError,
+        Column::UpdatedAt,
+        Column::ClaimedBy,
+    ]);
+    for item in items {
+        insert
+            .values([
+                item.provider.into(),
+                item.event_type.clone().into(),
+                item.idempotency_key.clone().into(),
+                item.raw_body.clone().into(),
+                now.into(),
+                item.state.as_str().into(),
+                0i32.into(),
+                item.not_before.into(),
+                "".into(),
+                now.into(),
+                "".into(),
+            ])
+            .map_err(|e| DbErr::Custom(format!("inbox insert: {e}")))?;
+    }
+    insert
+        .on_conflict(
+            OnConflict::columns([Column::Provider, Column::IdempotencyKey])
+                .do_nothing()
+                .to_owned(),
+        )
+        .returning(Query::returning().columns([Column::Provider, Column::IdempotencyKey]));
+    let backend = txn.get_database_backend();
+    let mut inserted: HashMap<(String, String), ()> = HashMap::new();
+    for row in txn.query_all(backend.build(&insert)).await? {
+        let provider: String = row.try_get_by_index(0)?;
+        let key: String = row.try_get_by_index(1)?;
+        inserted.insert((provider, key), ());
+    }
+    Ok(items
+        .iter()
+        .map(|item| {
+            // The first of repeated keys took the row; the rest are its duplicates.
+            match inserted.remove(&(item.provider.to_owned(), item.idempotency_key.clone())) {
+                Some(()) => Admission::Accepted,
+                None => Admission::Duplicate,
+            }
+        })
+        .collect())
+}
+
+/// Records an attempt's outcome while its claim still stands; false when it no longer did.
+async fn settle(txn: &DatabaseTransaction, settlement: &Settlement) -> Result<bool, DbErr> {
+    let settled = entity::Entity::update_many()
+        .col_expr(
+            entity::Column::State,
+            Expr::value(settlement.state.as_str()),
+        )
+        .col_expr(
+            entity::Column::LastError,
+            Expr::value(settlement.error.as_str()),
+        )
+        .col_expr(
+            entity::Column::NextAttemptAt,
+            Expr::value(settlement.next_attempt_at),
+        )
+        .col_expr(entity::Column::UpdatedAt, Expr::value(Utc::now()))
+        .col_expr(entity::Column::ClaimedBy, Expr::value(""))
+        .filter(entity::Column::Id.eq(settlement.id))
+        .filter(entity::Column::ClaimedBy.eq(settlement.claim.owner.as_str()))
+        .filter(entity::Column::Attempts.eq(settlement.claim.attempt))
+        .filter(entity::Column::State.eq(InboxState::Processing.as_str()))
+        .exec(txn)
+        .await?;
+    Ok(settled.rows_affected == 1)
+}
