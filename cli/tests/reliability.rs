@@ -87,3 +87,53 @@ async fn a_transcript_larger_than_grpc_defaults_goes_through() {
     mesh.wait_processed(1).await;
     mesh.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_subscriber_resuming_far_behind_receives_everything_it_missed() {
+    use callmesh_proto::notification::v1 as notification_pb;
+    let mesh = Mesh::start(callmesh_testkit::Backend::Sqlite, |_| {}).await;
+    // More than a replay batch and more than a subscriber's outbox.
+    const MISSED: u64 = 1_200;
+    let mut first = 0;
+    for n in 0..=MISSED {
+        let published = mesh
+            .notification()
+            .publish(notification_pb::PublishRequest {
+                idempotency_key: format!("missed-{n}"),
+                organization_id: "org-resume".into(),
+                lead_id: "lead-1".into(),
+                r#type: notification_pb::EventType::SmsReceived.into(),
+                payload_json: json!({"n": n}).to_string(),
+                occurred_at: None,
+            })
+            .await
+            .expect("publish")
+            .into_inner();
+        if n == 0 {
+            first = published.event.expect("event").id;
+        }
+    }
+    let mut stream = mesh
+        .notification()
+        .subscribe(notification_pb::SubscribeRequest {
+            filter: Some(notification_pb::EventFilter {
+                organization_id: "org-resume".into(),
+                ..Default::default()
+            }),
+            after_event_id: first,
+        })
+        .await
+        .expect("subscribe")
+        .into_inner();
+    let mut received = 0;
+    while received < MISSED {
+        let next = tokio::time::timeout(std::time::Duration::from_secs(20), stream.message())
+            .await
+            .expect("the replay stalled");
+        match next {
+            Ok(Some(_)) => received += 1,
+            other => panic!("the replay ended after {received} of {MISSED}: {other:?}"),
+        }
+    }
+    mesh.shutdown().await;
+}

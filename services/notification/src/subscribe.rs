@@ -1,7 +1,9 @@
 //! `Subscribe`: replay from the log after the subscriber's last-seen id, then live events, with
-//! no gap and no duplicate between the two. Each subscriber has a bounded outbox; one that
-//! cannot keep up is cut off with RESOURCE_EXHAUSTED (and resumes from its last id) rather than
-//! slowing anyone else — publishers never wait for subscribers.
+//! no gap and no duplicate between the two. Each subscriber has a bounded outbox. The replay
+//! waits for room in it (the log is read batch by batch as the subscriber reads), and a
+//! subscriber that falls behind the live feed catches up from the log again; only one that
+//! stops reading altogether is cut off with RESOURCE_EXHAUSTED (and resumes from its last id).
+//! Publishers never wait for subscribers.
 
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
@@ -23,6 +25,8 @@ pub enum Delivery {
 /// Events a subscriber's connection may hold before it counts as too slow.
 pub const OUTBOX: usize = 256;
 const REPLAY_BATCH: u64 = 500;
+/// How long a replay waits for a subscriber to make room before it counts as stalled.
+const STALL: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Starts feeding one subscriber; the returned receiver is its stream.
 pub fn subscribe(
@@ -70,20 +74,7 @@ async fn feed(
                 },
             )?;
         }
-        loop {
-            let batch = log
-                .list(filter, last, REPLAY_BATCH)
-                .await
-                .map_err(Status::from)?;
-            let done = (batch.len() as u64) < REPLAY_BATCH;
-            for event in batch {
-                last = event.id;
-                push(outbox, Delivery::Event(event))?;
-            }
-            if done {
-                break;
-            }
-        }
+        last = replay(log, filter, last, outbox).await?;
     }
     loop {
         tokio::select! {
@@ -97,11 +88,40 @@ async fn feed(
                     last = event.id;
                     push(outbox, Delivery::Event(event))?;
                 }
-                Err(broadcast::error::RecvError::Lagged(missed)) => {
-                    return Err(too_slow(last, &format!("{missed} events behind")));
+                // Behind the live feed: what it missed is in the log.
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    last = replay(log, filter, last, outbox).await?;
                 }
                 Err(broadcast::error::RecvError::Closed) => return Ok(()),
             }
+        }
+    }
+}
+
+/// Sends the logged events after `last`, a batch at a time, each waiting for room in the
+/// outbox; answers the last id sent.
+async fn replay(
+    log: &EventLog,
+    filter: &EventFilter,
+    mut last: u64,
+    outbox: &mpsc::Sender<Result<Delivery, Status>>,
+) -> Result<u64, Status> {
+    loop {
+        let batch = log
+            .list(filter, last, REPLAY_BATCH)
+            .await
+            .map_err(Status::from)?;
+        let done = (batch.len() as u64) < REPLAY_BATCH;
+        for event in batch {
+            last = event.id;
+            match tokio::time::timeout(STALL, outbox.send(Ok(Delivery::Event(event)))).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return Err(Status::cancelled("subscriber gone")),
+                Err(_) => return Err(too_slow(last, "stalled during the replay")),
+            }
+        }
+        if done {
+            return Ok(last);
         }
     }
 }
