@@ -127,7 +127,15 @@ impl AnalysisSettings {
         self.interview_vocabularies
             .iter()
             .find(|(name, _)| name.trim().to_lowercase() == role)
-            .map(|(_, terms)| terms.clone())
+            .map(|(_, terms)| {
+                // An empty term would match everywhere: ignored, like the organizations' ones.
+                terms
+                    .iter()
+                    .map(|t| t.trim())
+                    .filter(|t| !t.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
             .unwrap_or_default()
     }
 }
@@ -208,5 +216,22 @@ mod tests {
         assert_eq!(settings.vocabulary("org-2"), vec!["e-bike", "helmet"]);
         let error = AnalysisSettings::parse(r#"{"scoring": {"basline": 30}}"#).unwrap_err();
         assert!(error.contains("basline"), "{error}");
+    }
+
+    #[test]
+    fn empty_vocabulary_terms_are_ignored() {
+        let settings = AnalysisSettings::parse(
+            r#"{"vocabularies": {"*": ["", " ", "helmet"]},
+                "interview_vocabularies": {"Backend Engineer": ["", "  ", "Postgres"]}}"#,
+        )
+        .unwrap();
+        assert_eq!(settings.vocabulary("org-1"), vec!["helmet"]);
+        assert_eq!(
+            settings.interview_vocabulary("backend engineer"),
+            vec!["Postgres"]
+        );
+        // Whatever reaches the analyzer, an empty phrase matches nothing and never panics.
+        assert!(crate::analyzer::text::find_phrase("I use postgres daily", "").is_empty());
+        assert!(crate::analyzer::text::find_phrase("", "").is_empty());
     }
 }

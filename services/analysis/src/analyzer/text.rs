@@ -16,6 +16,10 @@ pub fn sentences(text: &str) -> impl Iterator<Item = &str> {
 /// Byte offsets where `phrase` (lowercase) occurs in `haystack` (lowercase) as whole words.
 pub fn find_phrase(haystack: &str, phrase: &str) -> Vec<usize> {
     let mut found = Vec::new();
+    // An empty phrase is no phrase (and would walk off the end of the haystack).
+    if phrase.is_empty() {
+        return found;
+    }
     let mut from = 0;
     while let Some(at) = haystack[from..].find(phrase) {
         let start = from + at;
