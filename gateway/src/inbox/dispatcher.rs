@@ -22,14 +22,31 @@ use super::{Claim, Inbox, InboxRow, InboxState};
 use crate::config::InboxConfig;
 use crate::flows::{FlowError, Flows, Handled};
 
+/// What the dispatcher runs for an item: the gateway's flows (a seam for tests).
+pub trait RunFlow: Send + Sync + 'static {
+    fn run_flow<'a>(
+        &'a self,
+        row: &'a InboxRow,
+    ) -> impl Future<Output = Result<Handled, FlowError>> + Send + 'a;
+}
+
+impl RunFlow for Flows {
+    fn run_flow<'a>(
+        &'a self,
+        row: &'a InboxRow,
+    ) -> impl Future<Output = Result<Handled, FlowError>> + Send + 'a {
+        self.run(row)
+    }
+}
+
 /// Most items one claim takes.
 const CLAIM_BATCH: usize = 256;
 /// How long shutdown waits for running flows before leaving them to the lease.
 const DRAIN: Duration = Duration::from_secs(30);
 
-pub async fn run(
+pub async fn run<F: RunFlow>(
     inbox: Inbox,
-    flows: Arc<Flows>,
+    flows: Arc<F>,
     config: InboxConfig,
     shutdown: CancellationToken,
 ) {
@@ -95,7 +112,7 @@ pub async fn run(
             );
             tokio::spawn(async move {
                 let id = row.id;
-                attempt(&inbox, &flows, &config, &owner, row).await;
+                attempt(&inbox, flows.as_ref(), &config, &owner, row).await;
                 if let Ok(mut held) = held.lock() {
                     held.remove(&id);
                 }
@@ -155,14 +172,20 @@ async fn prune(inbox: Inbox, retention: Duration, shutdown: CancellationToken) {
     }
 }
 
-async fn attempt(inbox: &Inbox, flows: &Flows, config: &InboxConfig, owner: &str, row: InboxRow) {
+async fn attempt<F: RunFlow>(
+    inbox: &Inbox,
+    flows: &F,
+    config: &InboxConfig,
+    owner: &str,
+    row: InboxRow,
+) {
     let claim = Claim {
         owner: owner.to_owned(),
         attempt: row.attempts,
     };
     let attempts = u32::try_from(row.attempts).unwrap_or(u32::MAX);
     let span = tracing::info_span!("inbox_item", item = row.id, event_type = %row.event_type, event_key = %row.idempotency_key, attempt = attempts);
-    let run = std::panic::AssertUnwindSafe(flows.run(&row)).catch_unwind();
+    let run = std::panic::AssertUnwindSafe(flows.run_flow(&row)).catch_unwind();
     let outcome = match tracing::Instrument::instrument(run, span.clone()).await {
         Ok(outcome) => outcome,
         Err(panic) => Err(FlowError::Retryable(format!(

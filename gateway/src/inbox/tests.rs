@@ -225,3 +225,64 @@ async fn a_key_delivered_many_times_at_once_is_accepted_once() {
         }
     }
 }
+
+/// Panics on conversation 0, succeeds on the rest.
+struct Panicky;
+
+impl dispatcher::RunFlow for Panicky {
+    fn run_flow<'a>(
+        &'a self,
+        row: &'a InboxRow,
+    ) -> impl std::future::Future<Output = Result<crate::flows::Handled, crate::flows::FlowError>>
+    + Send
+    + 'a {
+        async move {
+            if row.idempotency_key.ends_with("conv_0") {
+                panic!("a bug in a flow");
+            }
+            Ok(crate::flows::Handled::Done)
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_panicking_flow_is_retried_then_dead_lettered_and_the_rest_still_run() {
+    let database = TestDatabase::create(callmesh_testkit::Backend::Sqlite).await;
+    let inbox = inbox(&database).await;
+    for n in 0..3 {
+        inbox.admit(item(n)).await.expect("admitted");
+    }
+    let config = crate::config::InboxConfig {
+        max_attempts: 2,
+        base_delay: Duration::from_millis(10),
+        max_delay: Duration::from_millis(20),
+        lease: Duration::from_secs(5),
+        poll_interval: Duration::from_millis(20),
+        concurrency: 4,
+        retention: Duration::from_secs(86_400),
+    };
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let running = tokio::spawn(dispatcher::run(
+        inbox.clone(),
+        std::sync::Arc::new(Panicky),
+        config,
+        shutdown.clone(),
+    ));
+    let settled = callmesh_testkit::wait_until(Duration::from_secs(10), || async {
+        let dead = inbox.list(Some(InboxState::Dead), 10).await.expect("list");
+        let done = inbox.list(Some(InboxState::Done), 10).await.expect("list");
+        dead.len() == 1 && done.len() == 2
+    })
+    .await;
+    assert!(settled, "{:?}", inbox.list(None, 10).await);
+    let dead = inbox.list(Some(InboxState::Dead), 10).await.expect("list");
+    assert_eq!(dead[0].attempts, 2, "retried once before giving up");
+    assert!(
+        dead[0].last_error.contains("panicked") && dead[0].last_error.contains("a bug in a flow"),
+        "{:?}",
+        dead[0].last_error
+    );
+    assert!(!running.is_finished(), "the dispatcher survived the panic");
+    shutdown.cancel();
+    running.await.expect("stopped cleanly");
+}
