@@ -17,6 +17,9 @@ mod router;
 mod routes;
 pub mod secret;
 mod server;
+
+#[cfg(test)]
+mod properties;
 pub mod verify;
 
 use std::sync::Arc;

@@ -80,7 +80,7 @@ pub async fn lead_organization(
     Ok(lead.organization_id)
 }
 
-fn last_event_id(headers: &HeaderMap, query: Option<&str>) -> Result<u64, ApiError> {
+pub(crate) fn last_event_id(headers: &HeaderMap, query: Option<&str>) -> Result<u64, ApiError> {
     let raw = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
