@@ -8,9 +8,11 @@
 //! ```
 //!
 //! A set's `split` says what it is: `seed` (written with the rules, in-sample), `dev` (tuned on)
-//! or `test` (frozen, never tuned on). `--verbose` lists each disagreement with the labels, but
-//! never for a `test` split: its calls are reported only in aggregate. `--summaries` adds each
-//! call's summary to that list.
+//! or `test` (frozen, never tuned on). When more than one `dev` set is given, their calls are
+//! also reported together as one dev set. `--verbose` lists each disagreement with the labels,
+//! but never for a `test` split (nor for a file named `holdout.json`, whatever its `split`
+//! says): its calls are reported only in aggregate. `--summaries` adds each call's summary to
+//! that list.
 //!
 //! A benchmark of the analyzer's judgement, not a test: the numbers go in the README.
 
@@ -224,9 +226,8 @@ fn sentiment_name(label: SentimentLabel) -> &'static str {
     }
 }
 
-fn run(set: &EvalSet, summaries: bool) -> Report {
+fn run(set: &EvalSet, summaries: bool, report: &mut Report) {
     let weights = ScoringWeights::default();
-    let mut report = Report::default();
     for call in &set.calls {
         *report.kinds.entry(call.kind.clone()).or_default() += 1;
         let conversation = conversation_of(call);
@@ -237,9 +238,8 @@ fn run(set: &EvalSet, summaries: bool) -> Report {
                 vocabulary: &set.vocabulary,
             },
         );
-        score_call(summaries, set, call, &conversation, &findings, &mut report);
+        score_call(summaries, set, call, &conversation, &findings, report);
     }
-    report
 }
 
 fn score_call(
@@ -383,6 +383,7 @@ fn print(path: &str, split: &str, report: &Report, verbose: bool) {
     let heading = match split {
         "seed" => "seed set, written with the rules (in-sample)",
         "dev" => "dev split (tuned on)",
+        "dev-all" => "every dev set together (tuned on)",
         "test" => "test split (frozen, never tuned on)",
         _ => "labelled set",
     };
@@ -473,6 +474,8 @@ fn print(path: &str, split: &str, report: &Report, verbose: bool) {
     );
     if split == "test" {
         println!("  (not listed for a test split: its calls are reported only in aggregate)");
+    } else if split == "dev-all" {
+        println!("  (listed with each dev set above, with --verbose)");
     } else if verbose {
         for line in &report.disagreements {
             println!("  {line}");
@@ -482,6 +485,7 @@ fn print(path: &str, split: &str, report: &Report, verbose: bool) {
     }
 }
 
+/// A `test` split is reported after every dev set, so the dev sets' joint report comes first.
 fn main() -> ExitCode {
     let mut paths = Vec::new();
     let (mut verbose, mut summaries) = (false, false);
@@ -497,6 +501,7 @@ fn main() -> ExitCode {
         paths.push("eval/calls.json".to_owned());
     }
     let mut failed = false;
+    let mut sets = Vec::new();
     for path in &paths {
         let text = match std::fs::read_to_string(path) {
             Ok(text) => text,
@@ -518,9 +523,33 @@ fn main() -> ExitCode {
                 continue;
             }
         };
-        let split = set.split.clone().unwrap_or_else(|| "seed".to_owned());
-        let report = run(&set, summaries);
-        print(path, &split, &report, verbose);
+        let mut split = set.split.clone().unwrap_or_else(|| "seed".to_owned());
+        // The held-out split is only ever reported in aggregate, whatever its file says.
+        if std::path::Path::new(path).file_name() == Some(std::ffi::OsStr::new("holdout.json")) {
+            split = "test".to_owned();
+        }
+        sets.push((path.clone(), split, set));
+    }
+    sets.sort_by_key(|(_, split, _)| split == "test");
+
+    let mut dev_paths = Vec::new();
+    let mut dev_all = Report::default();
+    let mut dev_all_printed = false;
+    for (path, split, set) in &sets {
+        if split == "test" && !dev_all_printed && dev_paths.len() > 1 {
+            print(&dev_paths.join(" + "), "dev-all", &dev_all, false);
+            dev_all_printed = true;
+        }
+        let mut report = Report::default();
+        run(set, summaries && split != "test", &mut report);
+        print(path, split, &report, verbose);
+        if split == "dev" {
+            run(set, false, &mut dev_all);
+            dev_paths.push(path.clone());
+        }
+    }
+    if !dev_all_printed && dev_paths.len() > 1 {
+        print(&dev_paths.join(" + "), "dev-all", &dev_all, false);
     }
     if failed {
         ExitCode::FAILURE
