@@ -137,3 +137,52 @@ async fn a_subscriber_resuming_far_behind_receives_everything_it_missed() {
     }
     mesh.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_metrics_summary_counts_recent_calls_behind_a_long_history() {
+    use callmesh_proto::notification::v1 as notification_pb;
+    use sea_orm::ConnectionTrait;
+    let mesh = Mesh::start(callmesh_testkit::Backend::Sqlite, |_| {}).await;
+    let shop = mesh
+        .create_organization("Bike Shop", TWILIO_NUMBER, Some(settings()))
+        .await;
+    // Years of history: more old events than one summary ever read.
+    let log =
+        sea_orm::Database::connect(mesh.database_url(callmesh_runtime::Component::Notification))
+            .await
+            .expect("event log");
+    log.execute_unprepared(&format!(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100500) \
+         INSERT INTO events (idempotency_key, organization_id, lead_id, event_type, payload_json, occurred_at) \
+         SELECT 'old-' || i, '{shop}', 'lead-old', 'call_ended', \
+                '{{\"duration_secs\": 60, \"outcome\": \"success\"}}', '2020-01-01 00:00:00+00:00' FROM n"
+    ))
+    .await
+    .expect("old events");
+    mesh.notification()
+        .publish(notification_pb::PublishRequest {
+            idempotency_key: "recent-call".into(),
+            organization_id: shop.clone(),
+            lead_id: "lead-new".into(),
+            r#type: notification_pb::EventType::CallEnded.into(),
+            payload_json: json!({"duration_secs": 30, "outcome": "success"}).to_string(),
+            occurred_at: None,
+        })
+        .await
+        .expect("publish");
+    let response = mesh
+        .http
+        .get(format!(
+            "{}/api/metrics/summary?org_id={shop}",
+            mesh.gateway()
+        ))
+        .bearer_auth(support::ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(response.status(), 200);
+    let summary: serde_json::Value = response.json().await.expect("json");
+    assert_eq!(summary["calls"], 1, "{summary}");
+    assert_eq!(summary["average_call_duration_secs"], 30.0, "{summary}");
+    mesh.shutdown().await;
+}

@@ -300,6 +300,7 @@ impl Client {
             }),
             after_event_id: after,
             limit: PAGE,
+            occurred_since: None,
         };
         let answer = self
             .notification

@@ -741,6 +741,7 @@ impl Mesh {
                 }),
                 after_event_id: 0,
                 limit: 500,
+                occurred_since: None,
             })
             .await
             .expect("list events")

@@ -112,6 +112,8 @@ pub async fn summary(
                 }),
                 after_event_id: after,
                 limit: 500,
+                // The period is chosen by the database, not by reading the whole history.
+                occurred_since: Some(callmesh_runtime::timestamps::to_proto(since)),
             })
             .await?
             .into_inner()

@@ -207,6 +207,7 @@ impl NotificationService for NotificationGrpc {
             filter,
             after_event_id,
             limit,
+            occurred_since,
         } = request.into_inner();
         let filter = filter_from_proto(filter.unwrap_or_default())?;
         let limit = match limit {
@@ -214,7 +215,14 @@ impl NotificationService for NotificationGrpc {
             1..=500 => limit as u64,
             _ => return Err(ServiceError::invalid("limit", "must be between 1 and 500").into()),
         };
-        let events = self.log.list(&filter, after_event_id, limit).await?;
+        let events = match callmesh_runtime::timestamps::from_proto(occurred_since) {
+            Some(since) => {
+                self.log
+                    .list_occurred_since(&filter, after_event_id, since, limit)
+                    .await?
+            }
+            None => self.log.list(&filter, after_event_id, limit).await?,
+        };
         let oldest_available_id = if after_event_id > 0 {
             self.log.oldest_id().await?
         } else {

@@ -220,7 +220,19 @@ impl EventLog {
         after: u64,
         limit: u64,
     ) -> Result<Vec<Event>, ServiceError> {
-        list_after(&self.db, filter, after, limit).await
+        list_after(&self.db, filter, after, None, limit).await
+    }
+
+    /// As [`EventLog::list`], only events that occurred at or after `since` (filtered by the
+    /// database, so a long history before it is never read).
+    pub async fn list_occurred_since(
+        &self,
+        filter: &EventFilter,
+        after: u64,
+        since: DateTime<Utc>,
+        limit: u64,
+    ) -> Result<Vec<Event>, ServiceError> {
+        list_after(&self.db, filter, after, Some(since), limit).await
     }
 }
 
@@ -228,6 +240,7 @@ async fn list_after(
     db: &DatabaseConnection,
     filter: &EventFilter,
     after: u64,
+    since: Option<DateTime<Utc>>,
     limit: u64,
 ) -> Result<Vec<Event>, ServiceError> {
     let mut query = event::Entity::find()
@@ -239,6 +252,9 @@ async fn list_after(
     }
     if let Some(lead_id) = &filter.lead_id {
         query = query.filter(event::Column::LeadId.eq(lead_id.as_str()));
+    }
+    if let Some(since) = since {
+        query = query.filter(event::Column::OccurredAt.gte(since));
     }
     if !filter.kinds.is_empty() {
         query =
@@ -373,7 +389,7 @@ async fn tail(
         let _ = tokio::time::timeout(TAIL_BACKSTOP, wake.notified()).await;
         drop(wake);
         loop {
-            match list_after(&db, &EventFilter::default(), after, TAIL_BATCH).await {
+            match list_after(&db, &EventFilter::default(), after, None, TAIL_BATCH).await {
                 Ok(events) => {
                     let more = events.len() as u64 == TAIL_BATCH;
                     for event in events {
