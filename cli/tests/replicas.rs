@@ -13,6 +13,8 @@ mod support;
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -40,11 +42,14 @@ struct ReplicaSet {
     addrs: HashMap<Component, SocketAddr>,
     children: HashMap<Component, Child>,
     http: reqwest::Client,
+    /// The OpenAI-compatible API set B's analysis asks.
+    model_url: String,
 }
 
 impl ReplicaSet {
-    /// Starts all six roles against `mesh`'s databases, on ports of their own.
-    async fn start(mesh: &Mesh) -> ReplicaSet {
+    /// Starts all six roles against `mesh`'s databases, on ports of their own; B's analysis
+    /// asks `model`.
+    async fn start(mesh: &Mesh, model: &SlowModel) -> ReplicaSet {
         let mut addrs = HashMap::new();
         for component in Component::ALL {
             let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -54,6 +59,7 @@ impl ReplicaSet {
             addrs,
             children: HashMap::new(),
             http: reqwest::Client::new(),
+            model_url: model.url.clone(),
         };
         for component in Component::SERVICES {
             set.spawn(mesh, component);
@@ -122,7 +128,13 @@ impl ReplicaSet {
                     .env("CRM_RETRY_MAX_MS", "200")
                     .env("CRM_MAX_ATTEMPTS", "5");
             }
-            Component::Context | Component::Analysis => {}
+            Component::Analysis => {
+                command
+                    .env("OPENAI_API_KEY", "sk-test")
+                    .env("OPENAI_BASE_URL", &self.model_url)
+                    .env("ANALYSIS_LLM_ATTEMPTS", "1");
+            }
+            Component::Context => {}
         }
         let child = command.spawn().expect("start a replica");
         self.children.insert(component, child);
@@ -164,6 +176,48 @@ impl Drop for ReplicaSet {
             let _ = child.wait();
         }
     }
+}
+
+/// An OpenAI-compatible API that refuses at once (a 400, which neither the client library nor
+/// the analysis retries: it falls back to its rules), or, while `slow` is set, only after
+/// holding the request for three inbox leases.
+#[derive(Clone, Default)]
+struct SlowModel {
+    url: String,
+    slow: Arc<AtomicBool>,
+    /// Requests that arrived while `slow` was set.
+    held: Arc<AtomicUsize>,
+}
+
+impl SlowModel {
+    async fn start() -> SlowModel {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let model = SlowModel {
+            url: format!("http://{}/v1", listener.local_addr().expect("addr")),
+            ..SlowModel::default()
+        };
+        let app = axum::Router::new()
+            .route("/v1/chat/completions", axum::routing::post(complete))
+            .with_state(model.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        model
+    }
+}
+
+async fn complete(
+    axum::extract::State(model): axum::extract::State<SlowModel>,
+) -> (axum::http::StatusCode, axum::Json<Value>) {
+    if model.slow.load(Ordering::SeqCst) {
+        model.held.fetch_add(1, Ordering::SeqCst);
+        // A model taking far longer than a lease: the flow's claim must be renewed meanwhile.
+        let lease: u64 = LEASE_SECS.parse().unwrap_or(2);
+        tokio::time::sleep(Duration::from_secs(3 * lease)).await;
+    }
+    let refusal = json!({"error": {"message": "not today", "type": "invalid_request_error",
+                                   "param": null, "code": null}});
+    (axum::http::StatusCode::BAD_REQUEST, axum::Json(refusal))
 }
 
 /// The `post_call_transcription` fixture for conversation `id`, with a CallSid of its own.
@@ -413,7 +467,8 @@ async fn two_replicas_of_every_role_process_each_webhook_once_and_take_over_a_de
     let shop = mesh
         .create_organization("Bike Shop", SHOP_NUMBER, None)
         .await;
-    let mut b = ReplicaSet::start(&mesh).await;
+    let model = SlowModel::start().await;
+    let mut b = ReplicaSet::start(&mesh, &model).await;
     let (gateway_a, gateway_b) = (mesh.gateway(), b.gateway());
 
     // A dashboard on gateway B.
@@ -476,6 +531,38 @@ async fn two_replicas_of_every_role_process_each_webhook_once_and_take_over_a_de
         1,
         "one auto-reply for two texts in the cooldown"
     );
+
+    // A flow held past its lease by a slow model is not run twice: its gateway renews the
+    // claim, and the other gateway, free to claim anything due, leaves it alone.
+    mesh.stop(Component::Gateway).await;
+    model.slow.store(true, Ordering::SeqCst);
+    let slow = "conv_slow_model".to_owned();
+    assert_eq!(
+        deliver(&mesh.http, &gateway_b, &transcription(&slow)).await,
+        "accepted"
+    );
+    let asked = wait_until(Duration::from_secs(20), || async {
+        model.held.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    assert!(asked, "B's analysis never asked the model");
+    mesh.restart(Component::Gateway).await;
+    wait_all_done(&mesh, conversations.len() + texts + 1).await;
+    model.slow.store(false, Ordering::SeqCst);
+    assert_eq!(
+        model.held.load(Ordering::SeqCst),
+        1,
+        "the model was asked once"
+    );
+    let slow_item = mesh
+        .inbox("done")
+        .await
+        .into_iter()
+        .find(|item| item.to_string().contains(slow.as_str()))
+        .expect("the slow call's item");
+    assert_eq!(slow_item["attempts"], 1, "claimed once: {slow_item}");
+    let conversations: Vec<String> = conversations.into_iter().chain([slow]).collect();
+    assert_processed_once(&mesh, &shop, &conversations).await;
 
     // Gateway B dies mid-flow. Only B takes work (A's gateway is stopped) and B's flows are
     // held at their first call (B's telephony is frozen), so B holds claims when it dies.
