@@ -299,6 +299,69 @@ fn grievance(lower: &str) -> bool {
     has_any(lower, lexicon::COMPLAINT) || has_any(lower, lexicon::NEGATIVE_FEELING)
 }
 
+/// Someone other than this business: a competitor, the old provider, the old way of doing
+/// things, a neighbour. Trouble told about them is no grievance against this business (often
+/// the opposite: "the last place charged a hundred").
+const ELSEWHERE: &[&str] = &[
+    "the last place",
+    "the other place",
+    "other places",
+    "the last shop",
+    "the other shop",
+    "the last dentist",
+    "my old",
+    "our old",
+    "my previous",
+    "our previous",
+    "my last",
+    "our last",
+    "old company",
+    "previous company",
+    "other company",
+    "other guys",
+    "the spreadsheet",
+    "went back to",
+    "my neighbor",
+    "my neighbour",
+    "my neighbor's",
+    "my neighbour's",
+    "everything's going up",
+    "everything is going up",
+];
+
+/// Words that turn a sentence to this business ("you", "your people").
+const ADDRESSED: &[&str] = &[
+    "you", "your", "you're", "you've", "y'all", "you guys", "yours",
+];
+
+/// Trouble laid at someone else's door, not this business's.
+fn elsewhere(lower: &str) -> bool {
+    has_any(lower, ELSEWHERE) && !has_any(lower, ADDRESSED)
+}
+
+/// A grievance against this business, for the caller's mood: negation cancels it ("not
+/// terrible", "no harm done") and trouble with someone else is not one.
+fn mood_grievance(lower: &str) -> bool {
+    let affirmed = find_affirmed(lower, lexicon::COMPLAINT).is_some()
+        || find_affirmed(lower, lexicon::NEGATIVE_FEELING).is_some()
+        || find_affirmed(lower, ANNOYED).is_some();
+    affirmed && !elsewhere(lower)
+}
+
+/// Relief: praise beside a worry that did not come true ("perfect, I was worried we'd lose
+/// it all") is no sarcasm.
+const RELIEF: &[&str] = &[
+    "i was worried",
+    "was worried",
+    "i was afraid",
+    "was afraid",
+    "i was scared",
+    "i thought i'd have to",
+    "thought we'd have to",
+    "i was dreading",
+    "been dreading",
+];
+
 /// Sarcasm: a phrase only said in sarcasm, or praise beside what went wrong, in a call where
 /// something did go wrong.
 fn sarcastic(lower: &str, grievance_nearby: bool) -> bool {
@@ -313,6 +376,12 @@ fn sarcastic(lower: &str, grievance_nearby: bool) -> bool {
 /// wrong, or bare praise right after a problem ("It's been down every evening. That's
 /// great."), given whether the call had a grievance before this turn.
 fn sarcasm_in(line: &Line<'_>, grievance_before: bool) -> Vec<bool> {
+    sarcasm_with(line, grievance_before, false)
+}
+
+/// As `sarcasm_in`, and with `grievance_later` a sarcasm phrase also counts before the
+/// grievance it mocks ("Oh great, a robot. Just what I needed." opening a complaint).
+fn sarcasm_with(line: &Line<'_>, grievance_before: bool, grievance_later: bool) -> Vec<bool> {
     let nearby = grievance_before
         || line
             .sentences
@@ -334,7 +403,10 @@ fn sarcasm_in(line: &Line<'_>, grievance_before: bool) -> Vec<bool> {
             problem_before |= grievance(lower)
                 || has_any(lower, lexicon::SUPPORT)
                 || has_any(lower, lexicon::GRIEVANCE_CUES);
-            bare_praise || sarcastic(lower, nearby)
+            let mocking = bare_praise
+                || sarcastic(lower, nearby)
+                || grievance_later && has_any(lower, lexicon::SARCASM);
+            mocking && !has_any(lower, RELIEF) && !elsewhere(lower)
         })
         .collect()
 }
@@ -883,6 +955,7 @@ const TRANSACTIONAL: &[&str] = &[
     "well",
     "hello",
     "hi",
+    "like",
 ];
 
 /// An interjection opening a sentence ("Great, that works"), manners more than mood.
@@ -941,16 +1014,121 @@ fn pleasantry(lower: &str) -> bool {
             <= usize::from(words.len() >= 5)
 }
 
-/// Refusals said in annoyance: a grievance for the caller's mood, though no complaint.
+/// Annoyance short of a complaint: a grievance for the caller's mood, though no complaint
+/// intent. Refusals said in anger ("don't call here again"; a polite "you can take me off the
+/// list" is no anger), outrage at a price, taking their business elsewhere, arguing the point
+/// ("explain to me how…", "I told him that"), grudging endings ("we'll see", "I'll believe it
+/// when…", "are we done?").
 const ANNOYED: &[&str] = &[
     "stop calling",
     "quit calling",
-    "take me off",
-    "remove me",
-    "remove my number",
     "don't call me",
+    "don't call here",
+    "don't call again",
     "do not call",
+    "never call",
     "leave me alone",
+    "how did you get this number",
+    "how did you get my number",
+    "these calls",
+    "rip-off",
+    "rip off",
+    "ripoff",
+    "insane",
+    "outrageous",
+    "highway robbery",
+    "daylight robbery",
+    "unbelievable",
+    "unacceptable",
+    "going somewhere else",
+    "go somewhere else",
+    "going elsewhere",
+    "go elsewhere",
+    "take my business",
+    "not coming back",
+    "not going to be coming back",
+    "won't be coming back",
+    "never coming back",
+    "not renewing",
+    "not my fault",
+    "wasn't my fault",
+    "expected better",
+    "would hope so",
+    "i'd hope so",
+    "i'll believe it when",
+    "we'll see",
+    "whatever",
+    "are we done",
+    "hmph",
+    "explain to me how",
+    "how is that fair",
+    "how is that okay",
+    "none of it",
+    "i told him",
+    "i told her",
+    "i told them",
+    "i told you",
+    "i already told",
+    "not another",
+    "take it or leave it",
+    "nobody explained",
+    "no one explained",
+    "disappointed",
+    "disappointing",
+    "frustrated",
+    "frustrating",
+    "fed up",
+    "sick of",
+    "tired of",
+    "waste of time",
+    "wasted my",
+];
+
+/// A bare "Fine." (or "Yeah. Fine.") after a grievance: giving in, not content.
+fn grudging(lower: &str) -> bool {
+    let words: Vec<&str> = lower
+        .split(|c: char| !(c.is_alphanumeric() || c == '\''))
+        .filter(|w| !w.is_empty())
+        .collect();
+    words.contains(&"fine")
+        && words.len() <= 3
+        && words
+            .iter()
+            .all(|w| ["fine", "yeah", "ok", "okay", "alright", "then", "whatever"].contains(w))
+}
+
+/// "Thanks, but you might want to fix that": the thanks is manners, the "but" the point.
+fn criticism_after_thanks(lower: &str) -> bool {
+    lower.split_once(" but ").is_some_and(|(before, after)| {
+        has_any(before, &["thanks", "thank", "appreciate"]) && has_any(after, DEMAND)
+    })
+}
+
+/// Acceptance of an offer in the conditional ("oh, that would be amazing"): manners, not
+/// delight.
+const CONDITIONAL: &[&str] = &[
+    "that would be",
+    "that'd be",
+    "it would be",
+    "it'd be",
+    "would be great",
+    "would be amazing",
+    "would be awesome",
+    "would be perfect",
+    "would be wonderful",
+];
+
+/// Thanks that is a demand ("I'd appreciate it if I got that in writing").
+const DEMAND: &[&str] = &[
+    "appreciate it if",
+    "appreciate if",
+    "you might want to",
+    "you should",
+    "you need to",
+    "you guys need to",
+    "you guys should",
+    "next time",
+    "in the future",
 ];
 
 /// Delight and warm thanks: what a pleased caller says, beyond manners.
@@ -1030,6 +1208,42 @@ const DELIGHT: &[&str] = &[
     "really like",
     "perfect!",
     "great!",
+    // Praise of how the call went, said at its close.
+    "that was easy",
+    "that was painless",
+    "that was quick",
+    "that was fast",
+    "was easy",
+    "so easy",
+    "way easier",
+    "easier than i thought",
+    "easier than i expected",
+    "painless",
+    "very kind",
+    "so kind",
+    "you're kind",
+    "very nice",
+    "this is nice",
+    "how nice",
+    "exciting",
+    "good about",
+    "you guys are good",
+    "sweet",
+    "a relief",
+    "loved it",
+    "loved",
+    "good call",
+    "seriously, thank you",
+    "my god, thank you",
+    "thank you, thank you",
+    "thanks for calling",
+    "thanks for the reminder",
+    "thanks for the nudge",
+    "thanks for checking",
+    "thanks for following up",
+    "thanks a lot",
+    "made it easy",
+    "made that easy",
 ];
 
 /// Positive from this balance of the caller's delight over their grievances up, negative
@@ -1058,6 +1272,11 @@ fn mood_of(lines: &[Line<'_>], voicemail: bool) -> Mood {
     }
     let step = caller.len().div_ceil(SENTIMENT_TURN_LIMIT).max(1);
     let last = caller.len() - 1;
+    let call_grievance = caller
+        .iter()
+        .step_by(step)
+        .flat_map(|l| &l.sentences)
+        .any(|s| mood_grievance(&s.lower));
     let mut grievance_so_far = false;
     // (sentence, kind, points)
     let mut read: Vec<(&str, Kind, f64)> = Vec::new();
@@ -1076,24 +1295,35 @@ fn mood_of(lines: &[Line<'_>], voicemail: bool) -> Mood {
         } else {
             1.0
         };
-        let turn_grievance = line.sentences.iter().any(|s| grievance(&s.lower));
-        let sarcasm = sarcasm_in(line, grievance_so_far);
+        let turn_grievance = line.sentences.iter().any(|s| mood_grievance(&s.lower));
+        let sarcasm = sarcasm_with(line, grievance_so_far, call_grievance);
         for (sentence, sarcastic) in line.sentences.iter().zip(sarcasm) {
             let lower = sentence.lower.as_str();
             // Opening with a grievance is the reason for the call: it weighs in full.
             let weight = position.max(1.0);
+            let sore = grievance_so_far || turn_grievance;
             if sarcastic {
                 read.push((sentence.text, Kind::Sarcasm, 1.5 * weight));
-            } else if grievance(lower) || has_any(lower, ANNOYED) {
+            } else if mood_grievance(lower) {
+                read.push((sentence.text, Kind::Grievance, weight));
+            } else if sore && (grudging(lower) || has_any(lower, DEMAND))
+                || criticism_after_thanks(lower)
+            {
+                // "Fine." / "I'd appreciate it if…" / "thanks, but you might want to fix that"
+                // after a grievance: polite anger.
                 read.push((sentence.text, Kind::Grievance, weight));
             } else if !pleasantry(lower) || has_any(lower, DELIGHT) {
                 let score = vader(lower);
-                let delighted = has_any(lower, DELIGHT) && score > -0.5 || score >= 0.6;
+                let delighted = (has_any(lower, DELIGHT) && score > -0.5 || score >= 0.6)
+                    && !has_any(lower, CONDITIONAL)
+                    && !has_any(lower, DEMAND);
                 // Thanks wrapped around a grievance is manners, not delight.
                 if delighted && !turn_grievance {
                     read.push((sentence.text, Kind::Delight, position));
                     ends_delighted |= index == last;
-                } else if score <= -0.5 {
+                } else if score <= -0.5 && has_any(lower, ADDRESSED) && !elsewhere(lower) {
+                    // Bad luck told ("my tooth is killing me") is no grievance against the
+                    // business; only what is said to or about it.
                     read.push((sentence.text, Kind::Grievance, 0.4 * position));
                 }
             }
@@ -1308,6 +1538,229 @@ mod tests {
             user("Okay, thank you."),
         ]);
         assert_eq!(polite.mood.label, SentimentLabel::Negative);
+    }
+
+    fn mood(turns: &[Turn]) -> Mood {
+        read(turns).mood
+    }
+
+    fn says(mood: &Mood, kind: &str, text: &str) -> bool {
+        mood.reasons
+            .iter()
+            .any(|r| r.starts_with(kind) && r.contains(text))
+    }
+
+    #[test]
+    fn praise_of_how_the_call_went_is_satisfaction() {
+        let easy = mood(&[
+            agent("Your new card is active now, and the renewal is on the same account."),
+            user("Oh, okay. Do I need to do anything else?"),
+            agent("Nothing else, you're all set."),
+            user("Thanks, that was painless."),
+        ]);
+        assert_eq!(easy.label, SentimentLabel::Positive, "{}", easy.score);
+        assert!(
+            says(&easy, "pleased", "that was painless"),
+            "{:?}",
+            easy.reasons
+        );
+        let kind = mood(&[
+            agent("A technician can be there today between two and four."),
+            user("Today? Oh, that's a relief. Two to four, I'll be home."),
+            agent("You're booked."),
+            user("You're very kind. Thank you."),
+        ]);
+        assert_eq!(kind.label, SentimentLabel::Positive, "{}", kind.score);
+    }
+
+    #[test]
+    fn trouble_with_someone_else_is_no_grievance_against_this_business() {
+        // Praise beside a competitor's price is not sarcasm.
+        let cheaper = mood(&[
+            agent("An eye exam is seventy-five dollars without insurance."),
+            user("Oh, that's great, the last place charged a hundred and forty."),
+            agent("Would Friday at nine work?"),
+            user("Friday at nine. Thanks, that was easy!"),
+        ]);
+        assert_eq!(
+            cheaper.label,
+            SentimentLabel::Positive,
+            "{:?}",
+            cheaper.reasons
+        );
+        assert!(
+            !says(&cheaper, "sarcasm", "last place"),
+            "{:?}",
+            cheaper.reasons
+        );
+        // The old provider's failings, and the caller's own bad luck.
+        let switched = mood(&[
+            agent("Welcome aboard. Any questions about the policy?"),
+            user("No, it's all clear. My old company never answered the phone, honestly."),
+            agent("We're glad to have you."),
+            user("My back is killing me today anyway. Thanks for calling, really."),
+        ]);
+        assert_ne!(
+            switched.label,
+            SentimentLabel::Negative,
+            "{:?}",
+            switched.reasons
+        );
+        // Relief beside a worry is no sarcasm either.
+        let relieved = mood(&[
+            agent("All your old invoices will be restored when you renew."),
+            user("Oh, perfect, I was worried we'd have to type them in again."),
+        ]);
+        assert!(
+            !says(&relieved, "sarcasm", "worried"),
+            "{:?}",
+            relieved.reasons
+        );
+    }
+
+    #[test]
+    fn a_negated_complaint_is_none() {
+        let fine = mood(&[
+            agent("Does the tooth hurt?"),
+            user("A bit sore, but not terrible, honestly."),
+            agent("We can see you tomorrow at nine."),
+            user("Nine's good. See you then."),
+        ]);
+        assert_eq!(fine.label, SentimentLabel::Neutral, "{:?}", fine.reasons);
+    }
+
+    #[test]
+    fn outrage_at_a_price_and_taking_business_elsewhere_are_negative() {
+        let outraged = mood(&[
+            agent("The estimate for the brakes is nine hundred and forty dollars."),
+            user("Nine forty? That's a rip-off. My cousin paid half that."),
+            agent("We do offer financing."),
+            user("No. I'm going somewhere else."),
+        ]);
+        assert_eq!(
+            outraged.label,
+            SentimentLabel::Negative,
+            "{:?}",
+            outraged.reasons
+        );
+        let renewal = mood(&[
+            agent("Your premium goes to one ninety a month at renewal."),
+            user("That wasn't my fault, the other driver ran the light."),
+            agent("I'll ask for a review of the claim."),
+            user("Do that. But I'm not renewing at this price."),
+        ]);
+        assert_eq!(
+            renewal.label,
+            SentimentLabel::Negative,
+            "{:?}",
+            renewal.reasons
+        );
+    }
+
+    #[test]
+    fn a_grudging_ending_after_a_grievance_is_negative() {
+        let grudging = mood(&[
+            agent("I'm sorry the install went wrong. An engineer can call you Monday."),
+            user("The import lost half my staff list. I spent the whole trial retyping it."),
+            agent("I'll have them call you Monday morning."),
+            user("Fine. We'll see."),
+        ]);
+        assert_eq!(
+            grudging.label,
+            SentimentLabel::Negative,
+            "{:?}",
+            grudging.reasons
+        );
+        let believe = mood(&[
+            agent("The manager will call you back this afternoon."),
+            user("This afternoon. Sure. I'll believe it when my phone rings."),
+        ]);
+        assert_eq!(
+            believe.label,
+            SentimentLabel::Negative,
+            "{:?}",
+            believe.reasons
+        );
+    }
+
+    #[test]
+    fn thanks_that_is_a_demand_or_a_but_is_polite_anger() {
+        let but = mood(&[
+            agent("You're right, I'll take the late fee off."),
+            user("Okay. Thanks, but you should really fix how you log cancellations."),
+        ]);
+        assert_eq!(but.label, SentimentLabel::Negative, "{:?}", but.reasons);
+        let demand = mood(&[
+            user("I was billed twice for the same visit and nobody called me back."),
+            agent("I'm sorry, I've removed the second charge."),
+            user("Alright. I'd appreciate it if I got that in writing."),
+        ]);
+        assert_eq!(
+            demand.label,
+            SentimentLabel::Negative,
+            "{:?}",
+            demand.reasons
+        );
+    }
+
+    #[test]
+    fn an_angry_refusal_is_negative_a_polite_opt_out_is_not() {
+        let angry = mood(&[
+            agent("Hi, I'm calling about our window cleaning special."),
+            user("How did you get this number? I don't want it. Don't call here again."),
+        ]);
+        assert_eq!(angry.label, SentimentLabel::Negative, "{:?}", angry.reasons);
+        let polite = mood(&[
+            agent("Are you still looking for a truck?"),
+            user("No, I bought one last week. You can take me off the list, thanks."),
+            agent("Will do. Enjoy the truck."),
+            user("Thanks, bye."),
+        ]);
+        assert_eq!(
+            polite.label,
+            SentimentLabel::Neutral,
+            "{:?}",
+            polite.reasons
+        );
+    }
+
+    #[test]
+    fn a_conditional_yes_to_an_offer_is_manners_not_delight() {
+        let offered = mood(&[
+            agent("I can email you the receipt with the serial number."),
+            user("Oh, that would be amazing. Please."),
+            agent("Sent."),
+            user("Okay, got it."),
+        ]);
+        assert_eq!(
+            offered.label,
+            SentimentLabel::Neutral,
+            "{:?}",
+            offered.reasons
+        );
+        // Spoken "like" is a filler, not fondness.
+        let filler = mood(&[
+            agent("Which kind of whitening?"),
+            user("Like the in-office kind, not the strips. How much is it?"),
+        ]);
+        assert_eq!(
+            filler.label,
+            SentimentLabel::Neutral,
+            "{:?}",
+            filler.reasons
+        );
+    }
+
+    #[test]
+    fn sarcasm_before_the_grievance_it_mocks_counts() {
+        let robot = mood(&[
+            agent("Service desk, I'm the automated assistant."),
+            user("Oh great, a robot. Just what I needed today."),
+            agent("What's going on?"),
+            user("You scratched my door during the oil change and nobody told me."),
+        ]);
+        assert!(says(&robot, "sarcasm", "robot"), "{:?}", robot.reasons);
+        assert_eq!(robot.label, SentimentLabel::Negative);
     }
 
     #[test]
