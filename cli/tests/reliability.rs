@@ -186,3 +186,46 @@ async fn the_metrics_summary_counts_recent_calls_behind_a_long_history() {
     assert_eq!(summary["average_call_duration_secs"], 30.0, "{summary}");
     mesh.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_metrics_summary_counts_every_lead_by_tier() {
+    use sea_orm::ConnectionTrait;
+    let mesh = Mesh::start(callmesh_testkit::Backend::Sqlite, |_| {}).await;
+    let shop = mesh
+        .create_organization("Bike Shop", TWILIO_NUMBER, Some(settings()))
+        .await;
+    // More leads than a summary used to page through; every 201st is hot and converted.
+    let book = sea_orm::Database::connect(mesh.database_url(callmesh_runtime::Component::Lead))
+        .await
+        .expect("lead book");
+    book.execute_unprepared(&format!(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100500) \
+         INSERT INTO leads (id, organization_id, phone_number, name, email, status, score, tier, \
+                            summary, interaction_count, source, notes, created_at, updated_at) \
+         SELECT printf('01000000-0000-7000-8000-%012d', i), '{shop}', printf('+1415%07d', i), '', '', \
+                CASE WHEN i % 201 = 0 THEN 'converted' ELSE 'new' END, \
+                CASE WHEN i % 201 = 0 THEN 90 ELSE 20 END, \
+                CASE WHEN i % 201 = 0 THEN 'hot' ELSE 'cold' END, \
+                '', 0, 'import', '', '2026-01-01 00:00:00+00:00', '2026-01-01 00:00:00+00:00' FROM n"
+    ))
+    .await
+    .expect("leads");
+    let response = mesh
+        .http
+        .get(format!(
+            "{}/api/metrics/summary?org_id={shop}",
+            mesh.gateway()
+        ))
+        .bearer_auth(support::ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("answer");
+    let status = response.status();
+    let summary: serde_json::Value = response.json().await.expect("json");
+    assert_eq!(status, 200, "{summary}");
+    let tiers = &summary["lead_conversion_by_tier"];
+    assert_eq!(tiers["hot"]["leads"], 500, "{tiers}");
+    assert_eq!(tiers["hot"]["converted"], 500, "{tiers}");
+    assert_eq!(tiers["cold"]["leads"], 100_000, "{tiers}");
+    mesh.shutdown().await;
+}

@@ -184,40 +184,31 @@ pub async fn summary(
     })))
 }
 
-/// Per tier: how many leads, how many converted, and the rate.
+/// Per tier: how many leads, how many converted, and the rate, counted by the lead service.
 async fn conversion_by_tier(state: &AppState, organization_id: &str) -> Result<Value, ApiError> {
     let mut tiers: BTreeMap<&'static str, (u64, u64)> = BTreeMap::new();
-    let mut token = String::new();
-    let mut leads = state.clients.lead.clone();
-    for _ in 0..200 {
-        let page = leads
-            .list_leads(lead_pb::ListLeadsRequest {
-                organization_id: organization_id.to_owned(),
-                page: Some(common::PageRequest {
-                    page_size: 500,
-                    page_token: token.clone(),
-                }),
-                status: 0,
-            })
-            .await?
-            .into_inner();
-        for lead in &page.leads {
-            let tier = match common::LeadTier::try_from(lead.tier) {
-                Ok(common::LeadTier::Hot) => "hot",
-                Ok(common::LeadTier::Warm) => "warm",
-                Ok(common::LeadTier::Cold) => "cold",
-                _ => "unscored",
-            };
-            let entry = tiers.entry(tier).or_default();
-            entry.0 += 1;
-            if lead.status == lead_pb::LeadStatus::Converted as i32 {
-                entry.1 += 1;
-            }
+    let counts = state
+        .clients
+        .lead
+        .clone()
+        .count_leads(lead_pb::CountLeadsRequest {
+            organization_id: organization_id.to_owned(),
+        })
+        .await?
+        .into_inner()
+        .counts;
+    for count in counts {
+        let tier = match common::LeadTier::try_from(count.tier) {
+            Ok(common::LeadTier::Hot) => "hot",
+            Ok(common::LeadTier::Warm) => "warm",
+            Ok(common::LeadTier::Cold) => "cold",
+            _ => "unscored",
+        };
+        let entry = tiers.entry(tier).or_default();
+        entry.0 += count.leads;
+        if count.status == lead_pb::LeadStatus::Converted as i32 {
+            entry.1 += count.leads;
         }
-        if page.next_page_token.is_empty() {
-            break;
-        }
-        token = page.next_page_token;
     }
     Ok(Value::Object(
         tiers

@@ -10,7 +10,7 @@ use callmesh_runtime::errors::{optional, required};
 use callmesh_runtime::paging::Page;
 use callmesh_runtime::timestamps;
 
-use crate::book::{LeadBook, OrganizationToken};
+use crate::book::{LeadBook, LeadCount, OrganizationToken};
 use crate::error::LeadError;
 use crate::model::{
     AnalysisOutcome, Channel, ContactAttempt, ContactOutcome, Lead, LeadChanges, LeadContact,
@@ -348,6 +348,32 @@ impl LeadService for LeadGrpc {
         }))
     }
 
+    async fn count_leads(
+        &self,
+        request: Request<pb::CountLeadsRequest>,
+    ) -> Result<Response<pb::CountLeadsResponse>, Status> {
+        let pb::CountLeadsRequest { organization_id } = request.into_inner();
+        let organization_id = required("organization_id", organization_id)?;
+        let counts = self.book.count_leads(&organization_id).await?;
+        Ok(Response::new(pb::CountLeadsResponse {
+            counts: counts
+                .into_iter()
+                .map(|count| {
+                    let LeadCount {
+                        tier,
+                        status,
+                        leads,
+                    } = count;
+                    pb::LeadCount {
+                        tier: tier_to_proto(tier).into(),
+                        status: status_to_proto(status).into(),
+                        leads,
+                    }
+                })
+                .collect(),
+        }))
+    }
+
     async fn search_leads(
         &self,
         request: Request<pb::SearchLeadsRequest>,
@@ -605,20 +631,8 @@ impl From<Lead> for pb::Lead {
             created_at,
             updated_at,
         } = lead;
-        let status = match status {
-            LeadStatus::New => pb::LeadStatus::New,
-            LeadStatus::Contacted => pb::LeadStatus::Contacted,
-            LeadStatus::Qualified => pb::LeadStatus::Qualified,
-            LeadStatus::Converted => pb::LeadStatus::Converted,
-            LeadStatus::Lost => pb::LeadStatus::Lost,
-            LeadStatus::DoNotContact => pb::LeadStatus::DoNotContact,
-        };
-        let tier = match tier {
-            None => common::LeadTier::Unspecified,
-            Some(LeadTier::Cold) => common::LeadTier::Cold,
-            Some(LeadTier::Warm) => common::LeadTier::Warm,
-            Some(LeadTier::Hot) => common::LeadTier::Hot,
-        };
+        let status = status_to_proto(status);
+        let tier = tier_to_proto(tier);
         let last_attempt_outcome = match last_attempt_outcome {
             None => pb::ContactOutcome::Unspecified,
             Some(ContactOutcome::Connected) => pb::ContactOutcome::Connected,
@@ -647,5 +661,25 @@ impl From<Lead> for pb::Lead {
             created_at: Some(timestamps::to_proto(created_at)),
             updated_at: Some(timestamps::to_proto(updated_at)),
         }
+    }
+}
+
+fn status_to_proto(status: LeadStatus) -> pb::LeadStatus {
+    match status {
+        LeadStatus::New => pb::LeadStatus::New,
+        LeadStatus::Contacted => pb::LeadStatus::Contacted,
+        LeadStatus::Qualified => pb::LeadStatus::Qualified,
+        LeadStatus::Converted => pb::LeadStatus::Converted,
+        LeadStatus::Lost => pb::LeadStatus::Lost,
+        LeadStatus::DoNotContact => pb::LeadStatus::DoNotContact,
+    }
+}
+
+fn tier_to_proto(tier: Option<LeadTier>) -> common::LeadTier {
+    match tier {
+        None => common::LeadTier::Unspecified,
+        Some(LeadTier::Cold) => common::LeadTier::Cold,
+        Some(LeadTier::Warm) => common::LeadTier::Warm,
+        Some(LeadTier::Hot) => common::LeadTier::Hot,
     }
 }

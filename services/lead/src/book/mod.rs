@@ -3,10 +3,12 @@
 //! them. Uniqueness and idempotency are enforced by the database (unique indexes and
 //! `INSERT ... ON CONFLICT DO NOTHING`), never by a read-then-write.
 
+mod counts;
 mod leads;
 mod organizations;
 mod tokens;
 
+pub use counts::LeadCount;
 pub use tokens::OrganizationToken;
 
 use chrono::Utc;
