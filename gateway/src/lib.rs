@@ -33,6 +33,10 @@ use callmesh_runtime::{Component, ServeError, db};
 pub use config::GatewayConfig;
 pub use router::router;
 
+/// The gateway database's tables of limits shared by its replicas (see its migrations).
+pub(crate) const RATE_COUNTERS: &str = "gateway_rate_counters";
+const COOLDOWNS: &str = "gateway_cooldowns";
+
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
@@ -73,6 +77,7 @@ pub async fn serve(
         config: config.clone(),
         sms_follow_up: callmesh_runtime::limits::Cooldown::new(
             connection.clone(),
+            COOLDOWNS,
             "sms_follow_up",
             config.twilio.sms_follow_up_cooldown,
         ),

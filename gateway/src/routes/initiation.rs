@@ -25,6 +25,7 @@ use crate::verify::{self, elevenlabs};
 pub fn caller_limiter(db: sea_orm::DatabaseConnection, config: &InitiationConfig) -> RateLimiter {
     RateLimiter::new(
         db,
+        crate::RATE_COUNTERS,
         "initiation",
         u64::from(config.rate_limit.max(1)),
         config.rate_window,

@@ -4,7 +4,8 @@ use sea_orm_migration::{prelude::*, schema::*};
 pub struct Migration;
 
 /// Limits shared by every gateway replica (`callmesh_runtime::limits`): rate counters, one row
-/// per key and fixed window, and cooldowns, one row per key with its holder and end.
+/// per key and fixed window, and cooldowns, one row per key with its holder and end. Named for
+/// the gateway: services sharing one database keep disjoint tables.
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
@@ -49,6 +50,7 @@ impl MigrationTrait for Migration {
 
 #[derive(DeriveIden)]
 enum RateCounters {
+    #[sea_orm(iden = "gateway_rate_counters")]
     Table,
     Key,
     WindowStart,
@@ -57,6 +59,7 @@ enum RateCounters {
 
 #[derive(DeriveIden)]
 enum Cooldowns {
+    #[sea_orm(iden = "gateway_cooldowns")]
     Table,
     Key,
     Holder,

@@ -4,7 +4,8 @@ use sea_orm_migration::{prelude::*, schema::*};
 pub struct Migration;
 
 /// Limits shared by every telephony replica (`callmesh_runtime::limits`): rate counters, one row
-/// per key and fixed window (the per-lead SMS limit).
+/// per key and fixed window (the per-lead SMS limit). Named for telephony: services sharing one
+/// database keep disjoint tables.
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
@@ -35,6 +36,7 @@ impl MigrationTrait for Migration {
 
 #[derive(DeriveIden)]
 enum RateCounters {
+    #[sea_orm(iden = "telephony_rate_counters")]
     Table,
     Key,
     WindowStart,

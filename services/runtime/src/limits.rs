@@ -4,31 +4,32 @@
 //! (`INSERT … ON CONFLICT DO UPDATE … RETURNING`), the same SQL on SQLite and PostgreSQL, so two
 //! replicas racing on one key never both get through.
 //!
-//! The tables (`rate_counters`, `cooldowns`) come from the migrations of each database that
-//! uses them; times are milliseconds since the epoch, so both backends store plain integers.
+//! The tables come from the migrations of each database that uses them, named for their
+//! service (`gateway_rate_counters`, …) so that services sharing one database keep disjoint
+//! tables; times are milliseconds since the epoch, so both backends store plain integers.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, OnConflict, Query};
+use sea_orm::sea_query::{Alias, Expr, OnConflict, Query};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, DeriveIden};
 
 /// Stale rows are deleted every this many uses of one limiter (cheap, and keeps tables small).
 const PRUNE_EVERY: u64 = 1024;
 
+/// Columns of a rate-counter table (`key`, `window_start`, `count`).
 #[derive(DeriveIden)]
 enum RateCounters {
-    Table,
     Key,
     WindowStart,
     Count,
 }
 
+/// Columns of a cooldown table (`key`, `holder`, `until_ms`).
 #[derive(DeriveIden)]
 enum Cooldowns {
-    Table,
     Key,
     Holder,
     UntilMs,
@@ -58,6 +59,7 @@ impl Verdict {
 #[derive(Clone)]
 pub struct RateLimiter {
     db: DatabaseConnection,
+    table: &'static str,
     /// Prefixes every key, so several limits share one table.
     scope: &'static str,
     limit: u64,
@@ -66,9 +68,17 @@ pub struct RateLimiter {
 }
 
 impl RateLimiter {
-    pub fn new(db: DatabaseConnection, scope: &'static str, limit: u64, window: Duration) -> Self {
+    /// Counts in `table` (created by the database's migrations), keys prefixed with `scope`.
+    pub fn new(
+        db: DatabaseConnection,
+        table: &'static str,
+        scope: &'static str,
+        limit: u64,
+        window: Duration,
+    ) -> Self {
         RateLimiter {
             db,
+            table,
             scope,
             limit,
             window_ms: i64::try_from(window.as_millis()).unwrap_or(i64::MAX).max(1),
@@ -97,7 +107,7 @@ impl RateLimiter {
         let backend = self.db.get_database_backend();
         let mut upsert = Query::insert();
         upsert
-            .into_table(RateCounters::Table)
+            .into_table(Alias::new(self.table))
             .columns([
                 RateCounters::Key,
                 RateCounters::WindowStart,
@@ -109,7 +119,7 @@ impl RateLimiter {
                 OnConflict::columns([RateCounters::Key, RateCounters::WindowStart])
                     .value(
                         RateCounters::Count,
-                        Expr::col((RateCounters::Table, RateCounters::Count)).add(1),
+                        Expr::col((Alias::new(self.table), RateCounters::Count)).add(1),
                     )
                     .to_owned(),
             )
@@ -123,7 +133,7 @@ impl RateLimiter {
             .unwrap_or(1);
         let previous = Query::select()
             .column(RateCounters::Count)
-            .from(RateCounters::Table)
+            .from(Alias::new(self.table))
             .and_where(Expr::col(RateCounters::Key).eq(key.as_str()))
             .and_where(Expr::col(RateCounters::WindowStart).eq(start - self.window_ms))
             .to_owned();
@@ -152,7 +162,7 @@ impl RateLimiter {
             return;
         }
         let stale = Query::delete()
-            .from_table(RateCounters::Table)
+            .from_table(Alias::new(self.table))
             .and_where(Expr::col(RateCounters::Key).like(format!("{}:%", self.scope)))
             .and_where(Expr::col(RateCounters::WindowStart).lt(start - self.window_ms))
             .to_owned();
@@ -169,15 +179,23 @@ impl RateLimiter {
 #[derive(Clone)]
 pub struct Cooldown {
     db: DatabaseConnection,
+    table: &'static str,
     scope: &'static str,
     period_ms: i64,
     uses: Arc<AtomicU64>,
 }
 
 impl Cooldown {
-    pub fn new(db: DatabaseConnection, scope: &'static str, period: Duration) -> Self {
+    /// Kept in `table` (created by the database's migrations), keys prefixed with `scope`.
+    pub fn new(
+        db: DatabaseConnection,
+        table: &'static str,
+        scope: &'static str,
+        period: Duration,
+    ) -> Self {
         Cooldown {
             db,
+            table,
             scope,
             period_ms: i64::try_from(period.as_millis()).unwrap_or(i64::MAX),
             uses: Arc::default(),
@@ -194,7 +212,7 @@ impl Cooldown {
         let now = Utc::now().timestamp_millis();
         let backend = self.db.get_database_backend();
         let mut take = Query::insert();
-        take.into_table(Cooldowns::Table)
+        take.into_table(Alias::new(self.table))
             .columns([Cooldowns::Key, Cooldowns::Holder, Cooldowns::UntilMs])
             .values([
                 key.clone().into(),
@@ -205,7 +223,9 @@ impl Cooldown {
             .on_conflict(
                 OnConflict::column(Cooldowns::Key)
                     .update_columns([Cooldowns::Holder, Cooldowns::UntilMs])
-                    .action_and_where(Expr::col((Cooldowns::Table, Cooldowns::UntilMs)).lte(now))
+                    .action_and_where(
+                        Expr::col((Alias::new(self.table), Cooldowns::UntilMs)).lte(now),
+                    )
                     .to_owned(),
             )
             .returning_col(Cooldowns::Holder);
@@ -216,7 +236,7 @@ impl Cooldown {
         }
         let current = Query::select()
             .column(Cooldowns::Holder)
-            .from(Cooldowns::Table)
+            .from(Alias::new(self.table))
             .and_where(Expr::col(Cooldowns::Key).eq(key.as_str()))
             .to_owned();
         let current = self
@@ -233,7 +253,7 @@ impl Cooldown {
             return;
         }
         let ended = Query::delete()
-            .from_table(Cooldowns::Table)
+            .from_table(Alias::new(self.table))
             .and_where(Expr::col(Cooldowns::Key).like(format!("{}:%", self.scope)))
             .and_where(Expr::col(Cooldowns::UntilMs).lt(now))
             .to_owned();

@@ -12,6 +12,10 @@ use callmesh_runtime::db::{self, DatabaseUrl};
 use callmesh_runtime::limits::{Cooldown, RateLimiter, Verdict};
 use callmesh_testkit::{TestDatabase, backends};
 
+/// The tables the gateway's migrations create.
+const RATES: &str = "gateway_rate_counters";
+const COOLDOWNS: &str = "gateway_cooldowns";
+
 /// Two connections to one fresh database with the limit tables in it.
 async fn two_replicas(database: &TestDatabase) -> (DatabaseConnection, DatabaseConnection) {
     let a = connect(database).await;
@@ -33,8 +37,8 @@ async fn two_replicas_racing_on_one_key_let_through_exactly_the_limit() {
         let (a, b) = two_replicas(&database).await;
         let window = Duration::from_secs(3600);
         let limiters = [
-            RateLimiter::new(a, "initiation", 10, window),
-            RateLimiter::new(b, "initiation", 10, window),
+            RateLimiter::new(a, RATES, "initiation", 10, window),
+            RateLimiter::new(b, RATES, "initiation", 10, window),
         ];
         // One instant for every hit, so no window boundary falls inside the race.
         let now = Utc::now();
@@ -70,8 +74,8 @@ async fn the_window_slides_so_a_boundary_burst_cannot_pass_twice_the_limit() {
         let (a, b) = two_replicas(&database).await;
         let window = Duration::from_secs(60);
         let (one, other) = (
-            RateLimiter::new(a, "sms", 4, window),
-            RateLimiter::new(b, "sms", 4, window),
+            RateLimiter::new(a, RATES, "sms", 4, window),
+            RateLimiter::new(b, RATES, "sms", 4, window),
         );
         let at = |secs: i64| {
             Utc.timestamp_opt(1_800_000_000 + secs, 0)
@@ -120,8 +124,8 @@ async fn a_cooldown_goes_to_one_holder_across_replicas_and_its_retry_keeps_it() 
         let (a, b) = two_replicas(&database).await;
         let period = Duration::from_secs(3600);
         let cooldowns = [
-            Cooldown::new(a, "sms_follow_up", period),
-            Cooldown::new(b, "sms_follow_up", period),
+            Cooldown::new(a, COOLDOWNS, "sms_follow_up", period),
+            Cooldown::new(b, COOLDOWNS, "sms_follow_up", period),
         ];
         let takes = (0..20).map(|i| {
             let cooldown = cooldowns[i % 2].clone();
@@ -150,7 +154,7 @@ async fn a_cooldown_goes_to_one_holder_across_replicas_and_its_retry_keeps_it() 
         // Another lead is not held back.
         assert!(cooldowns[0].take("lead-2", "SM-late").await.expect("take"));
         // A zero period holds nobody back.
-        let off = Cooldown::new(connect(&database).await, "off", Duration::ZERO);
+        let off = Cooldown::new(connect(&database).await, COOLDOWNS, "off", Duration::ZERO);
         assert!(off.take("lead-1", "x").await.expect("take"));
     }
 }

@@ -84,6 +84,7 @@ impl SmsBook {
     pub fn new(db: DatabaseConnection, twilio: TwilioApi, policy: SendPolicy) -> Self {
         let per_lead = RateLimiter::new(
             db.clone(),
+            "telephony_rate_counters",
             "sms_per_lead",
             policy.per_lead_limit,
             policy.window.to_std().unwrap_or_default(),
