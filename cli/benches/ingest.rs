@@ -30,6 +30,10 @@ use callmesh_runtime::Component;
 use callmesh_testkit::Backend;
 use support::{INITIATION_SECRET, Mesh, WEBHOOK_SECRET};
 
+/// As the `callmesh` binary runs.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const CONNECTIONS: usize = 64;
 const POST_CALL: &str = "/api/webhooks/elevenlabs/post-call";
 

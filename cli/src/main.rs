@@ -17,6 +17,11 @@ use tracing::Instrument;
 
 use callmesh_runtime::{Component, telemetry};
 
+/// Many threads allocate at once (request handling, database workers); the system allocator's
+/// locks showed up in profiles under load.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "callmesh",

@@ -270,11 +270,20 @@ impl Inbox {
             return Ok(0);
         }
         let now = Utc::now();
+        let mut held = Query::select();
+        held.column(entity::Column::Id)
+            .from(entity::Entity)
+            .and_where(entity::Column::Id.is_in(ids.iter().copied()))
+            .and_where(entity::Column::ClaimedBy.eq(owner))
+            .and_where(entity::Column::State.eq(InboxState::Processing.as_str()))
+            .order_by(entity::Column::Id, Order::Asc);
+        if self.db.get_database_backend() == DbBackend::Postgres {
+            // Lock in id order, as the writer settles: no deadlock between the two.
+            held.lock(LockType::Update);
+        }
         let renewed = entity::Entity::update_many()
             .col_expr(entity::Column::NextAttemptAt, lease_end(now, lease).into())
-            .filter(entity::Column::Id.is_in(ids.iter().copied()))
-            .filter(entity::Column::ClaimedBy.eq(owner))
-            .filter(entity::Column::State.eq(InboxState::Processing.as_str()))
+            .filter(entity::Column::Id.in_subquery(held))
             .exec(&self.db)
             .await?;
         Ok(renewed.rows_affected)

@@ -54,20 +54,20 @@ pub(super) async fn run(
     while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let mut items = Vec::new();
         let mut admitted = Vec::new();
-        let mut settlements = Vec::new();
-        let mut settled = Vec::new();
+        let mut settling = Vec::new();
         for write in batch.drain(..) {
             match write {
                 Write::Admit { item, done } => {
                     items.push(item);
                     admitted.push(done);
                 }
-                Write::Settle { settlement, done } => {
-                    settlements.push(settlement);
-                    settled.push(done);
-                }
+                Write::Settle { settlement, done } => settling.push((settlement, done)),
             }
         }
+        // Rows are locked in id order, as renewals lock them: two transactions never wait on
+        // each other in a circle.
+        settling.sort_by_key(|(settlement, _)| settlement.id);
+        let (settlements, settled): (Vec<_>, Vec<_>) = settling.into_iter().unzip();
         match write_batch(&db, &items, &settlements).await {
             Ok((admissions, outcomes)) => {
                 if !items.is_empty() {
