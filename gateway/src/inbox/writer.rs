@@ -12,7 +12,7 @@ use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
     QueryFilter, TransactionTrait,
 };
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
 
 use callmesh_runtime::Durability;
 
@@ -22,6 +22,8 @@ use super::{Admission, Claim, InboxState, NewItem, entity};
 pub(super) const MAX_BATCH: usize = 512;
 /// Rows one INSERT carries (well inside both databases' limits on bound values).
 const ROWS_PER_INSERT: usize = 200;
+/// Batches committing at once.
+const BATCHES_IN_FLIGHT: usize = 4;
 
 /// The end of an attempt, as the dispatcher reports it.
 #[derive(Debug, Clone)]
@@ -50,46 +52,68 @@ pub(super) async fn run(
     mut queue: mpsc::Receiver<Write>,
     committed: Arc<Notify>,
 ) {
+    // A few batches in flight: the next one commits while the last one's fsync (SQLite) or
+    // WAL flush (PostgreSQL) is still under way, and the database groups them.
+    let in_flight = Arc::new(Semaphore::new(BATCHES_IN_FLIGHT));
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let mut items = Vec::new();
-        let mut admitted = Vec::new();
-        let mut settling = Vec::new();
-        for write in batch.drain(..) {
-            match write {
-                Write::Admit { item, done } => {
-                    items.push(item);
-                    admitted.push(done);
-                }
-                Write::Settle { settlement, done } => settling.push((settlement, done)),
+        let Ok(permit) = in_flight.clone().acquire_owned().await else {
+            return;
+        };
+        let writes = std::mem::replace(&mut batch, Vec::with_capacity(MAX_BATCH));
+        let (db, durability, committed) = (db.clone(), durability.clone(), committed.clone());
+        tokio::spawn(async move {
+            commit(&db, &durability, &committed, writes).await;
+            drop(permit);
+        });
+    }
+    // Let the batches still in flight finish before the writer is gone.
+    let _ = in_flight.acquire_many(BATCHES_IN_FLIGHT as u32).await;
+}
+
+async fn commit(
+    db: &DatabaseConnection,
+    durability: &Durability,
+    committed: &Notify,
+    writes: Vec<Write>,
+) {
+    let mut items = Vec::new();
+    let mut admitted = Vec::new();
+    let mut settling = Vec::new();
+    for write in writes {
+        match write {
+            Write::Admit { item, done } => {
+                items.push(item);
+                admitted.push(done);
+            }
+            Write::Settle { settlement, done } => settling.push((settlement, done)),
+        }
+    }
+    // Rows are locked in id order, as renewals lock them: two transactions never wait on
+    // each other in a circle.
+    settling.sort_by_key(|(settlement, _)| settlement.id);
+    let (settlements, settled): (Vec<_>, Vec<_>) = settling.into_iter().unzip();
+    match write_batch(db, &items, &settlements).await {
+        Ok((admissions, outcomes)) => {
+            if !items.is_empty() {
+                // Nobody hears "accepted" before the batch would survive a power cut.
+                durability.barrier().await;
+                committed.notify_one();
+            }
+            for (done, admission) in admitted.into_iter().zip(admissions) {
+                let _ = done.send(Ok(admission));
+            }
+            for (done, outcome) in settled.into_iter().zip(outcomes) {
+                let _ = done.send(Ok(outcome));
             }
         }
-        // Rows are locked in id order, as renewals lock them: two transactions never wait on
-        // each other in a circle.
-        settling.sort_by_key(|(settlement, _)| settlement.id);
-        let (settlements, settled): (Vec<_>, Vec<_>) = settling.into_iter().unzip();
-        match write_batch(&db, &items, &settlements).await {
-            Ok((admissions, outcomes)) => {
-                if !items.is_empty() {
-                    // Nobody hears "accepted" before the batch would survive a power cut.
-                    durability.barrier().await;
-                    committed.notify_one();
-                }
-                for (done, admission) in admitted.into_iter().zip(admissions) {
-                    let _ = done.send(Ok(admission));
-                }
-                for (done, outcome) in settled.into_iter().zip(outcomes) {
-                    let _ = done.send(Ok(outcome));
-                }
+        Err(error) => {
+            tracing::error!(%error, items = items.len(), outcomes = settlements.len(), "inbox commit failed");
+            for done in admitted {
+                let _ = done.send(Err(error.to_string()));
             }
-            Err(error) => {
-                tracing::error!(%error, items = items.len(), outcomes = settlements.len(), "inbox commit failed");
-                for done in admitted {
-                    let _ = done.send(Err(error.to_string()));
-                }
-                for done in settled {
-                    let _ = done.send(Err(error.to_string()));
-                }
+            for done in settled {
+                let _ = done.send(Err(error.to_string()));
             }
         }
     }
@@ -101,9 +125,22 @@ async fn write_batch(
     settlements: &[Settlement],
 ) -> Result<(Vec<Admission>, Vec<bool>), DbErr> {
     let txn = db.begin().await?;
-    let mut admissions = Vec::with_capacity(items.len());
-    for chunk in items.chunks(ROWS_PER_INSERT) {
-        admissions.extend(insert_rows(&txn, chunk).await?);
+    // Keys are inserted in one order by every batch, so two batches carrying the same keys
+    // wait on each other at most one way.
+    let mut order: Vec<usize> = (0..items.len()).collect();
+    order.sort_by(|&a, &b| {
+        (items[a].provider, &items[a].idempotency_key)
+            .cmp(&(items[b].provider, &items[b].idempotency_key))
+            .then(a.cmp(&b))
+    });
+    let sorted: Vec<&NewItem> = order.iter().map(|&i| &items[i]).collect();
+    let mut admissions = vec![Admission::Duplicate; items.len()];
+    let mut position = 0;
+    for chunk in sorted.chunks(ROWS_PER_INSERT) {
+        for admission in insert_rows(&txn, chunk).await? {
+            admissions[order[position]] = admission;
+            position += 1;
+        }
     }
     let mut outcomes = Vec::with_capacity(settlements.len());
     for settlement in settlements {
@@ -117,7 +154,7 @@ async fn write_batch(
 /// when its key was already stored (or came earlier in the same batch).
 async fn insert_rows(
     txn: &DatabaseTransaction,
-    items: &[NewItem],
+    items: &[&NewItem],
 ) -> Result<Vec<Admission>, DbErr> {
     use entity::Column;
     let now = Utc::now();
