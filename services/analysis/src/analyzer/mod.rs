@@ -249,8 +249,9 @@ pub fn analyze(conversation: &Conversation, rules: &Rules<'_>) -> Findings {
     let voicemail = has("voicemail");
     let no_conversation = caller.is_empty() || (voicemail && caller.len() <= 2);
     // A voicemail greeting is nobody's mood.
-    // A wrong number is nobody's opinion of the business either, unless they were annoyed.
-    let bystander = has("wrong_number") && reading.mood.label != SentimentLabel::Negative;
+    // A wrong number is nobody's opinion of the business either (a grievance they meant for
+    // someone else included), unless they are fed up with being called.
+    let bystander = has("wrong_number") && !reading.mood.fed_up;
     let (sentiment, sentiment_score) = if no_conversation || bystander {
         (SentimentLabel::Neutral, 0.0)
     } else {
@@ -1197,6 +1198,63 @@ mod tests {
             "{findings:#?}"
         );
         assert!(!findings.has_intent("call_back"), "{:?}", findings.intents);
+    }
+
+    fn call(turns: Vec<Turn>) -> Conversation {
+        Conversation {
+            turns,
+            provider: None,
+            duration_secs: 60,
+        }
+    }
+
+    #[test]
+    fn a_grievance_meant_for_someone_else_on_a_wrong_number_is_neutral() {
+        let findings = run(&call(vec![
+            agent("Hillside Dental, how can I help?"),
+            user(
+                "Yes, my electric bill doubled this month and I want to know why you're charging me that!",
+            ),
+            agent(
+                "I'm sorry, this is a dental office. It sounds like you're trying to reach the power company.",
+            ),
+            user("Oh. Oh no. Sorry, I clicked the wrong link."),
+        ]));
+        assert!(
+            findings.has_intent("wrong_number"),
+            "{:?}",
+            findings.intents
+        );
+        assert_eq!(findings.sentiment, SentimentLabel::Neutral);
+        // Fed up with being called, a wrong number is still negative.
+        let fed_up = run(&call(vec![
+            agent("Hi, is this Marco? I'm calling about your car warranty."),
+            user(
+                "No Marco here. Wrong number, and this is the third time this week. Stop calling.",
+            ),
+        ]));
+        assert!(fed_up.has_intent("wrong_number"), "{:?}", fed_up.intents);
+        assert_eq!(fed_up.sentiment, SentimentLabel::Negative);
+    }
+
+    #[test]
+    fn a_pleased_caller_who_decided_is_positive_a_polite_one_who_only_asked_is_not() {
+        let decided = run(&call(vec![
+            agent("I have Friday at ten or Saturday at noon for the test drive."),
+            user("Saturday at noon. Awesome."),
+            agent("You're booked."),
+            user("Great, thank you."),
+        ]));
+        assert_eq!(decided.sentiment, SentimentLabel::Positive);
+        let sentiment = factor(&decided, "sentiment").unwrap();
+        assert!(sentiment.detail.contains("decided"), "{}", sentiment.detail);
+        let asked = run(&call(vec![
+            agent("We're open until six on weekdays."),
+            user("Okay, and Saturdays?"),
+            agent("Nine to two."),
+            user("Great, thank you."),
+        ]));
+        assert_eq!(asked.sentiment, SentimentLabel::Neutral);
     }
 
     #[test]

@@ -133,6 +133,46 @@ const ASKS_FOR_PERSON: &[&str] = &[
     "is that",
 ];
 
+/// An agent telling the caller they reached the wrong party, or owning that it dialled one.
+const AGENT_WRONG_PARTY: &[&str] = &[
+    "you're trying to reach",
+    "you are trying to reach",
+    "you might be trying to reach",
+    "you may be trying to reach",
+    "you were trying to reach",
+    "you might want the",
+    "you may want the",
+    "you'll want to call",
+    "you'd want to call",
+    "you've reached the wrong",
+    "you have the wrong",
+    "you've got the wrong",
+    "i may have the wrong",
+    "i might have the wrong",
+    "i must have the wrong",
+    "i have the wrong",
+    "i've got the wrong",
+    "wrong number",
+    "we're not the",
+    "we are not the",
+    "this isn't the",
+    "this is not the",
+];
+
+/// How a caller takes being told they reached the wrong party.
+const WRONG_PARTY_TAKEN: &[&str] = &[
+    "oh",
+    "ah",
+    "sorry",
+    "oops",
+    "whoops",
+    "my mistake",
+    "my bad",
+    "no harm",
+    "no problem",
+    "no worries",
+];
+
 const ASKS_NAME: &[&str] = &[
     "your name",
     "who am i speaking",
@@ -470,6 +510,10 @@ pub struct Mood {
     /// "grievance: \"…\"", "sarcasm: \"…\"", "ending: \"…\"" — the sentences behind the score.
     pub reasons: Vec<String>,
     pub grievances: usize,
+    /// How many sentences read as pleased.
+    pub pleased: usize,
+    /// Fed up with being called: the one grievance a wrong number or a voicemail can carry.
+    pub fed_up: bool,
 }
 
 pub fn read(turns: &[Turn]) -> Reading {
@@ -492,7 +536,28 @@ pub fn read(turns: &[Turn]) -> Reading {
     };
     let caller_name = caller_name(&lines);
     let voicemail_only = intents.iter().any(|i| i.name == "voicemail");
-    let mood = mood_of(&lines, voicemail_only);
+    let mut mood = mood_of(&lines, voicemail_only);
+    // A decision the caller made (a purchase, a sales visit booked), pleased and with no
+    // grievance anywhere: the substance of the call was good news to them.
+    let has = |name: &str| intents.iter().any(|i| i.name == name);
+    let decided = intents
+        .iter()
+        .find(|i| i.name == "purchase" || i.name == "booking")
+        .filter(|_| !has("support") && !has("complaint") && !refused);
+    if let Some(decision) = decided
+        && mood.label == SentimentLabel::Neutral
+        && mood.grievances == 0
+        && mood.pleased > 0
+    {
+        mood.label = SentimentLabel::Positive;
+        mood.reasons.insert(
+            0,
+            format!(
+                "decided \"{}\"",
+                clip(decision.evidence.first().map_or("", String::as_str), 120)
+            ),
+        );
+    }
     Reading {
         intents,
         caller_name,
@@ -617,7 +682,18 @@ fn intents_of(lines: &[Line<'_>]) -> Vec<Intent> {
                             "not here anymore",
                         ],
                     ));
-            if has_any(lower, lexicon::WRONG_NUMBER) || not_them {
+            // The agent found the caller reached the wrong party ("it sounds like you're
+            // trying to reach the city water department"; "I may have the wrong Hartman"),
+            // and the caller takes it ("Oh. Sorry.", "No harm done").
+            let misdirected = first
+                && prompt_line.is_some_and(|l| {
+                    l.sentences
+                        .iter()
+                        .any(|s| has_any(&s.lower, AGENT_WRONG_PARTY))
+                })
+                && (starts_with_any(lower, WRONG_PARTY_TAKEN)
+                    || has_any(&whole_turn, &["sorry", "my mistake", "my bad", "no harm"]));
+            if has_any(lower, lexicon::WRONG_NUMBER) || not_them || misdirected {
                 found.add("wrong_number", evidence());
                 continue;
             }
@@ -1268,6 +1344,8 @@ fn mood_of(lines: &[Line<'_>], voicemail: bool) -> Mood {
             score: 0.0,
             reasons: Vec::new(),
             grievances: 0,
+            pleased: 0,
+            fed_up: false,
         };
     }
     let step = caller.len().div_ceil(SENTIMENT_TURN_LIMIT).max(1);
@@ -1351,6 +1429,7 @@ fn mood_of(lines: &[Line<'_>], voicemail: bool) -> Mood {
     };
     let score = (delight - trouble) / (delight + trouble + 1.0);
     let grievances = read.iter().filter(|r| r.1 != Kind::Delight).count();
+    let pleased = read.len() - grievances;
     let mut weighty: Vec<&(&str, Kind, f64)> = read.iter().collect();
     weighty.sort_by(|a, b| b.2.total_cmp(&a.2));
     let reasons = weighty
@@ -1370,8 +1449,33 @@ fn mood_of(lines: &[Line<'_>], voicemail: bool) -> Mood {
         score: score.clamp(-1.0, 1.0),
         reasons,
         grievances,
+        pleased,
+        fed_up: caller
+            .iter()
+            .flat_map(|l| &l.sentences)
+            .any(|s| has_any(&s.lower, FED_UP)),
     }
 }
+
+/// Fed up with the calls themselves.
+const FED_UP: &[&str] = &[
+    "stop calling",
+    "quit calling",
+    "keep calling",
+    "don't call",
+    "do not call",
+    "never call",
+    "these calls",
+    "how did you get",
+    "leave me alone",
+    "second time",
+    "third time",
+    "fourth time",
+    "calls this week",
+    "calls a day",
+    "every day",
+    "every week",
+];
 
 #[cfg(test)]
 mod tests {
