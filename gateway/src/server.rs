@@ -21,6 +21,9 @@ use tower::ServiceExt;
 
 use crate::config::HttpLimits;
 
+/// How long accepting pauses after the listener fails (e.g. no file descriptors left).
+const ACCEPT_BACKOFF: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// What a connection beyond the cap is told before it is closed.
 const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
 connection: close\r\ncontent-length: 70\r\n\r\n\
@@ -50,10 +53,11 @@ pub async fn serve(
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
-                // Out of file descriptors and the like: the next accept may succeed.
+                // Out of file descriptors and the like: back off a little rather than spin;
+                // connections that close meanwhile make room.
                 Err(error) => {
                     tracing::warn!(%error, "cannot accept a connection");
-                    tokio::task::yield_now().await;
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
                     continue;
                 }
             },
