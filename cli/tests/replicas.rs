@@ -3,8 +3,10 @@
 //! role of B pointed at the same database as its twin in A. What a user running two replicas
 //! behind a load balancer would check: every webhook is processed once whichever gateway got
 //! it (and however often it was redelivered), one call record and one CRM POST per call, a
-//! dashboard on gateway B sees calls delivered to gateway A, and a gateway killed mid-flow
-//! leaves nothing behind: the other takes its claims over once their lease runs out.
+//! dashboard on gateway B sees calls delivered to gateway A, a caller's initiations and a
+//! lead's SMS follow-ups are limited across both gateways, a flow held past its lease by a slow
+//! model keeps its claim and runs once, a gateway killed mid-flow leaves nothing behind (the
+//! other takes its claims over once their lease runs out), and a rolling restart loses nothing.
 //!
 //! PostgreSQL only: the SQLite files are one machine's, not something replicas share.
 
