@@ -844,6 +844,20 @@ async fn dead_letters_wait_for_an_operator_and_replay_runs_them_again() {
             item["last_error"].as_str().is_some_and(|e| !e.is_empty()),
             "{item}"
         );
+        // The operator's view of the backlog: one dead item, nothing waiting.
+        let backlog: Value = mesh
+            .http
+            .get(format!("{}/api/inbox/backlog", mesh.gateway()))
+            .bearer_auth(support::ADMIN_TOKEN)
+            .send()
+            .await
+            .expect("backlog")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(backlog["items"]["dead"], 1, "{backlog}");
+        assert_eq!(backlog["items"]["pending"], 0, "{backlog}");
+        assert_eq!(backlog["oldest_waiting_secs"], Value::Null, "{backlog}");
 
         mesh.restart(Component::Notification).await;
         let replay = |id: &str| {

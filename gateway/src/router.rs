@@ -128,6 +128,7 @@ pub fn router(state: AppState) -> Router {
             get(stream::conversation),
         )
         .route("/api/inbox", get(admin::list_inbox))
+        .route("/api/inbox/backlog", get(admin::inbox_backlog))
         .route("/api/inbox/{id}/replay", post(admin::replay_inbox_item))
         .route(
             "/api/agent-calls/status",

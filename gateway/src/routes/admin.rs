@@ -62,6 +62,32 @@ pub async fn list_inbox(
     ))
 }
 
+/// `GET /api/inbox/backlog`: how many items are in each state and how long the oldest
+/// unfinished one has waited — what an operator watches to see the mesh keeping up.
+pub async fn inbox_backlog(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    require_admin(&state, &headers)?;
+    let backlog = state.inbox.backlog().await?;
+    let mut by_state = serde_json::Map::new();
+    for inbox_state in InboxState::ALL {
+        let count = backlog
+            .by_state
+            .iter()
+            .find(|(s, _)| *s == inbox_state)
+            .map_or(0, |(_, n)| *n);
+        by_state.insert(inbox_state.as_str().to_owned(), json!(count));
+    }
+    let oldest_waiting_secs = backlog
+        .oldest_waiting_received_at
+        .map(|at| (chrono::Utc::now() - at).num_milliseconds().max(0) as f64 / 1000.0);
+    Ok(Json(json!({
+        "items": by_state,
+        "oldest_waiting_secs": oldest_waiting_secs,
+    })))
+}
+
 pub async fn replay_inbox_item(
     State(state): State<AppState>,
     headers: HeaderMap,
