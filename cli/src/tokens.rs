@@ -28,7 +28,13 @@ pub enum TokenCommand {
 
 pub async fn run(command: TokenCommand) -> anyhow::Result<()> {
     let url = Component::Lead.service_url();
-    let channel = tonic::transport::Endpoint::from_shared(url.clone())?
+    let mut endpoint = tonic::transport::Endpoint::from_shared(url.clone())?;
+    if let Some(tls) = callmesh_runtime::tls::client_config()?
+        && url.starts_with("https://")
+    {
+        endpoint = endpoint.tls_config(tls)?;
+    }
+    let channel = endpoint
         .connect()
         .await
         .with_context(|| format!("cannot reach the lead service at {url} (LEAD_URL)"))?;

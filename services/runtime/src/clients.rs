@@ -66,6 +66,23 @@ pub fn channel(url: &str, variable: &str, balancing: Balancing) -> Result<Channe
     let endpoint = Endpoint::from_shared(url.to_owned())
         .map_err(|e| invalid(format!("invalid URL {url:?}: {e}")))?;
     let endpoint = configure(endpoint);
+    // TLS when a CA is configured and the URL says https.
+    let tls = match crate::tls::client_config()? {
+        Some(tls) if url.starts_with("https://") => Some(tls),
+        _ => None,
+    };
+    if tls.is_some() && balancing != Balancing::Off {
+        return Err(ConfigError::invalid(
+            crate::tls::CA_VAR,
+            "TLS is not supported with GRPC_BALANCING=dns yet",
+        ));
+    }
+    let endpoint = match tls {
+        Some(tls) => endpoint
+            .tls_config(tls)
+            .map_err(|e| invalid(format!("TLS for {url:?}: {e}")))?,
+        None => endpoint,
+    };
     match balancing {
         Balancing::Off => Ok(endpoint.connect_lazy()),
         Balancing::Dns { interval } => {

@@ -138,8 +138,12 @@ where
 
     let local_addr = listener.local_addr()?;
     let stop = shutdown.child_token();
+    let mut builder = Server::builder();
+    if let Some(tls) = crate::tls::server_config()? {
+        builder = builder.tls_config(tls)?;
+    }
     let mut server = tokio::spawn(
-        Server::builder()
+        builder
             // Every live SSE subscriber is a stream on the gateway's one connection.
             .max_concurrent_streams(Some(MAX_CONCURRENT_STREAMS))
             .layer(crate::durability::DurableWrites(durability))

@@ -16,6 +16,7 @@ pub mod paging;
 pub mod redact;
 pub mod telemetry;
 pub mod timestamps;
+pub mod tls;
 
 pub use config::{Component, ConfigError};
 pub use durability::Durability;
