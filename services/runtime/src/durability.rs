@@ -86,6 +86,7 @@ impl Durability {
 }
 
 async fn sync_loop(syncer: std::sync::Weak<Syncer>) {
+    let mut known_inode: Option<u64> = None;
     loop {
         let Some(strong) = syncer.upgrade() else {
             return;
@@ -97,8 +98,10 @@ async fn sync_loop(syncer: std::sync::Weak<Syncer>) {
             continue;
         }
         let wal = strong.wal.clone();
-        match tokio::task::spawn_blocking(move || sync_file(&wal)).await {
-            Ok(Ok(())) => {
+        let mut seen = known_inode;
+        match tokio::task::spawn_blocking(move || sync_file(&wal, &mut seen).map(|()| seen)).await {
+            Ok(Ok(seen)) => {
+                known_inode = seen;
                 strong.synced.send_replace(target);
             }
             Ok(Err(error)) => {
@@ -113,15 +116,20 @@ async fn sync_loop(syncer: std::sync::Weak<Syncer>) {
     }
 }
 
-/// Forces `wal` (and its directory entry) to disk. A missing WAL holds nothing to force: SQLite
-/// removes it only after checkpointing it into the (synced) database file.
-fn sync_file(wal: &std::path::Path) -> std::io::Result<()> {
+/// Forces `wal` to disk, and its directory entry the first time a WAL file is seen (it may have
+/// just been created). A missing WAL holds nothing to force: SQLite removes it only after
+/// checkpointing it into the (synced) database file.
+fn sync_file(wal: &std::path::Path, known: &mut Option<u64>) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
     match std::fs::File::open(wal) {
         Ok(file) => {
             file.sync_data()?;
-            if let Some(dir) = wal.parent().filter(|d| !d.as_os_str().is_empty()) {
-                // The WAL may have just been created: its name must survive too.
-                std::fs::File::open(dir)?.sync_all()?;
+            let inode = file.metadata()?.ino();
+            if *known != Some(inode) {
+                if let Some(dir) = wal.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::File::open(dir)?.sync_all()?;
+                }
+                *known = Some(inode);
             }
             Ok(())
         }
