@@ -1255,6 +1255,21 @@ mod tests {
             user("Great, thank you."),
         ]));
         assert_eq!(asked.sentiment, SentimentLabel::Neutral);
+        // Signing up and ending on an exclaimed thanks.
+        let exclaimed = run(&call(vec![
+            agent("The family plan is sixty a month. Shall I sign you up?"),
+            user("Yes, sign us up."),
+            agent("Done, you'll get the welcome email tonight."),
+            user("Thanks so much for sorting it!"),
+        ]));
+        assert_eq!(exclaimed.sentiment, SentimentLabel::Positive);
+        let plain = run(&call(vec![
+            agent("The family plan is sixty a month. Shall I sign you up?"),
+            user("Yes, sign us up."),
+            agent("Done, you'll get the welcome email tonight."),
+            user("Okay. Bye."),
+        ]));
+        assert_eq!(plain.sentiment, SentimentLabel::Neutral);
     }
 
     #[test]

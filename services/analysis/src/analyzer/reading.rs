@@ -367,6 +367,16 @@ const ELSEWHERE: &[&str] = &[
     "my neighbour's",
     "everything's going up",
     "everything is going up",
+    "my current",
+    "our current",
+    "the last guy",
+    "the other guy",
+    "the last company",
+    "the other dealer",
+    "another dealer",
+    "the old system",
+    "the old way",
+    "competitor",
 ];
 
 /// Words that turn a sentence to this business ("you", "your people").
@@ -400,6 +410,10 @@ const RELIEF: &[&str] = &[
     "thought we'd have to",
     "i was dreading",
     "been dreading",
+    "i was nervous",
+    "i was panicking",
+    "thought it was lost",
+    "thought i'd lost",
 ];
 
 /// Sarcasm: a phrase only said in sarcasm, or praise beside what went wrong, in a call where
@@ -516,6 +530,17 @@ pub struct Mood {
     pub fed_up: bool,
 }
 
+/// The caller's last sentence, when it ends on an exclamation ("Thanks!", "See you Saturday!").
+fn exclaimed_ending<'a>(lines: &[Line<'a>]) -> Option<&'a str> {
+    lines
+        .iter()
+        .rev()
+        .find(|l| l.speaker == Speaker::User)
+        .and_then(|l| l.sentences.last())
+        .map(|s| s.text)
+        .filter(|text| text.trim_end().ends_with('!'))
+}
+
 pub fn read(turns: &[Turn]) -> Reading {
     let lines = lines_of(turns);
     let intents = intents_of(&lines);
@@ -547,9 +572,15 @@ pub fn read(turns: &[Turn]) -> Reading {
     if let Some(decision) = decided
         && mood.label == SentimentLabel::Neutral
         && mood.grievances == 0
-        && mood.pleased > 0
+        && (mood.pleased > 0 || exclaimed_ending(&lines).is_some())
     {
         mood.label = SentimentLabel::Positive;
+        if mood.pleased == 0
+            && let Some(ending) = exclaimed_ending(&lines)
+        {
+            mood.reasons
+                .insert(0, format!("ending \"{}\"", clip(ending, 120)));
+        }
         mood.reasons.insert(
             0,
             format!(
@@ -1132,18 +1163,17 @@ const ANNOYED: &[&str] = &[
     "would hope so",
     "i'd hope so",
     "i'll believe it when",
-    "we'll see",
-    "whatever",
+    "whatever you say",
     "are we done",
     "hmph",
     "explain to me how",
     "how is that fair",
     "how is that okay",
     "none of it",
-    "i told him",
-    "i told her",
-    "i told them",
-    "i told you",
+    "i told him that",
+    "i told her that",
+    "i told them that",
+    "i told you that",
     "i already told",
     "not another",
     "take it or leave it",
@@ -1158,15 +1188,34 @@ const ANNOYED: &[&str] = &[
     "tired of",
     "waste of time",
     "wasted my",
+    "are you serious",
+    "give me a break",
+    "i give up",
+    "forget it",
+    "don't bother",
+    "cancel my account",
+    "cancel my subscription",
+    "cancel my membership",
+    "close my account",
+    "price gouging",
+    "gouging",
+    "scam",
+    "shady",
+    "doesn't happen again",
+    "don't let it happen again",
 ];
 
-/// A bare "Fine." (or "Yeah. Fine.") after a grievance: giving in, not content.
+/// A bare "Fine." (or "Yeah. Whatever.") after a grievance, or "…we'll see." at a sentence's
+/// end: giving in, not content.
 fn grudging(lower: &str) -> bool {
     let words: Vec<&str> = lower
         .split(|c: char| !(c.is_alphanumeric() || c == '\''))
         .filter(|w| !w.is_empty())
         .collect();
-    words.contains(&"fine")
+    if words.ends_with(&["we'll", "see"]) {
+        return true;
+    }
+    (words.contains(&"fine") || words.contains(&"whatever"))
         && words.len() <= 3
         && words
             .iter()
@@ -1320,6 +1369,25 @@ const DELIGHT: &[&str] = &[
     "thanks a lot",
     "made it easy",
     "made that easy",
+    "super easy",
+    "really easy",
+    "so quick",
+    "quick and easy",
+    "you're a star",
+    "you rock",
+    "you're awesome",
+    "thanks a million",
+    "much appreciated",
+    "can't thank you enough",
+    "so nice of you",
+    "that's so nice",
+    "how lovely",
+    "load off my mind",
+    "weight off my",
+    "couldn't be happier",
+    "over the moon",
+    "thrilled",
+    "stoked",
 ];
 
 /// Positive from this balance of the caller's delight over their grievances up, negative
@@ -1356,6 +1424,13 @@ fn mood_of(lines: &[Line<'_>], voicemail: bool) -> Mood {
         .flat_map(|l| &l.sentences)
         .any(|s| mood_grievance(&s.lower));
     let mut grievance_so_far = false;
+    // The agent owning a fault ("I apologize, that shouldn't have happened"): the call is about
+    // something that went wrong, whatever words the caller used for it.
+    let agent_owned_fault = lines
+        .iter()
+        .filter(|l| l.speaker == Speaker::Agent)
+        .flat_map(|l| &l.sentences)
+        .any(|s| has_any(&s.lower, lexicon::AGENT_APOLOGY));
     // (sentence, kind, points)
     let mut read: Vec<(&str, Kind, f64)> = Vec::new();
     let mut ends_delighted = false;
@@ -1379,7 +1454,7 @@ fn mood_of(lines: &[Line<'_>], voicemail: bool) -> Mood {
             let lower = sentence.lower.as_str();
             // Opening with a grievance is the reason for the call: it weighs in full.
             let weight = position.max(1.0);
-            let sore = grievance_so_far || turn_grievance;
+            let sore = grievance_so_far || turn_grievance || agent_owned_fault;
             if sarcastic {
                 read.push((sentence.text, Kind::Sarcasm, 1.5 * weight));
             } else if mood_grievance(lower) {
@@ -1764,7 +1839,7 @@ mod tests {
     #[test]
     fn a_grudging_ending_after_a_grievance_is_negative() {
         let grudging = mood(&[
-            agent("I'm sorry the install went wrong. An engineer can call you Monday."),
+            agent("I apologize, that shouldn't have happened. An engineer can call you Monday."),
             user("The import lost half my staff list. I spent the whole trial retyping it."),
             agent("I'll have them call you Monday morning."),
             user("Fine. We'll see."),
@@ -1784,6 +1859,19 @@ mod tests {
             SentimentLabel::Negative,
             "{:?}",
             believe.reasons
+        );
+        // The same words in an untroubled call are no grudge.
+        let easygoing = mood(&[
+            agent("Would Tuesday or Wednesday suit you?"),
+            user("Whatever works for you. Tuesday's fine."),
+            agent("Tuesday at ten, then."),
+            user("Great, we'll see you Tuesday. Thanks so much for sorting it!"),
+        ]);
+        assert_ne!(
+            easygoing.label,
+            SentimentLabel::Negative,
+            "{:?}",
+            easygoing.reasons
         );
     }
 
