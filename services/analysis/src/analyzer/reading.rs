@@ -184,6 +184,66 @@ const ASKS_NAME: &[&str] = &[
     "spell that",
 ];
 
+/// "Oh, yes!" is a "yes": the interjection in front dropped.
+fn without_interjection(lower: &str) -> &str {
+    let start = lower.trim_start_matches(|c: char| !c.is_alphanumeric());
+    for interjection in ["oh", "ah", "ooh", "well", "hmm", "mm"] {
+        if let Some(rest) = start.strip_prefix(interjection)
+            && rest.starts_with([',', '.', '!', ' '])
+        {
+            return rest.trim_start_matches(|c: char| !c.is_alphanumeric());
+        }
+    }
+    start
+}
+
+/// Hours and days said on their own ("Ten.", "Eight, okay", "The Thursday").
+const SLOT_WORDS: &[&str] = &[
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "noon",
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+    "tomorrow",
+    "today",
+    "morning",
+    "afternoon",
+    "evening",
+];
+
+/// A short answer naming one of the hours or days the agent just offered: "Ten." to "I have
+/// Saturday at ten or one thirty".
+fn picks_offered(lower: &str, prompt: Option<&Line<'_>>) -> bool {
+    let Some(offered) = prompt.and_then(|l| l.sentences.last()) else {
+        return false;
+    };
+    let words: Vec<&str> = lower
+        .split(|c: char| !(c.is_alphanumeric() || c == '\''))
+        .filter(|w| !w.is_empty())
+        .collect();
+    words.len() <= 6
+        && words.iter().any(|w| {
+            let w = w.trim_end_matches("'s");
+            (SLOT_WORDS.contains(&w) || w.chars().all(|c| c.is_ascii_digit()))
+                && !find_phrase(&offered.lower, w).is_empty()
+        })
+}
+
 fn prompt_of(line: &Line<'_>) -> Prompt {
     let tail = line.tail();
     let question = tail.contains('?');
@@ -207,6 +267,10 @@ fn prompt_of(line: &Line<'_>) -> Prompt {
                     "we can do",
                     "works",
                     "available",
+                    "opening",
+                    "cancellation",
+                    "free slot",
+                    "a slot",
                 ],
             ));
     // An offer is asked or put as one ("We'd need a site visit" offers nothing).
@@ -673,7 +737,7 @@ fn intents_of(lines: &[Line<'_>]) -> Vec<Intent> {
             let declines = first && starts_with_any(lower, lexicon::DECLINE);
             let accepts = first
                 && !declines
-                && starts_with_any(lower, lexicon::AFFIRM)
+                && starts_with_any(without_interjection(lower), lexicon::AFFIRM)
                 && !has_any(lower, NOT);
 
             // "Wrong number, I never asked for a quote": nothing else in that sentence counts.
@@ -805,7 +869,8 @@ fn intents_of(lines: &[Line<'_>]) -> Vec<Intent> {
                 .is_some_and(|s| has_any(&s.lower, &["but", "except", "unless"]));
             let asks_call_back = has_any(lower, lexicon::CALL_BACK) && !own_call;
             let timed = mentions_time(lower) && !lower.starts_with("no") && !asks_call_back;
-            if prompt.booking && !prompt.call_back && !conditional && (accepts || timed) {
+            let picks = first && picks_offered(lower, prompt_line);
+            if prompt.booking && !prompt.call_back && !conditional && (accepts || timed || picks) {
                 next_round |= prompt_line.is_some_and(|l| has_any(&l.tail(), lexicon::NEXT_ROUND));
                 found.add("booking", answering(sentence.text, prompt_text));
             } else if prompt.purchase && accepts {
@@ -1467,7 +1532,9 @@ fn mood_of(lines: &[Line<'_>], voicemail: bool) -> Mood {
                 read.push((sentence.text, Kind::Grievance, weight));
             } else if !pleasantry(lower) || has_any(lower, DELIGHT) {
                 let score = vader(lower);
-                let delighted = (has_any(lower, DELIGHT) && score > -0.5 || score >= 0.6)
+                // "Tuesday's not so good for me" is no delight: negation cancels it.
+                let delighted = (find_affirmed(lower, DELIGHT).is_some() && score > -0.5
+                    || score >= 0.6 && !has_any(lower, NOT))
                     && !has_any(lower, CONDITIONAL)
                     && !has_any(lower, DEMAND);
                 // Thanks wrapped around a grievance is manners, not delight.
@@ -1953,6 +2020,38 @@ mod tests {
         ]);
         assert!(says(&robot, "sarcasm", "robot"), "{:?}", robot.reasons);
         assert_eq!(robot.label, SentimentLabel::Negative);
+    }
+
+    #[test]
+    fn naming_an_offered_hour_or_an_interjected_yes_books_it() {
+        let hour = [
+            agent("I have Saturday at ten or Saturday at one thirty for a fitting."),
+            user("Ten. Ten's perfect."),
+        ];
+        assert_eq!(names(&hour), vec!["booking"]);
+        let oh_yes = [
+            agent("Dr. Park has a cancellation tomorrow at nine forty-five."),
+            user("Oh, yes! I'll take it."),
+        ];
+        assert_eq!(names(&oh_yes), vec!["booking"]);
+        // An hour the agent did not offer is no pick.
+        let other = [
+            agent("I have Saturday at ten or Saturday at one thirty for a fitting."),
+            user("Four?"),
+        ];
+        assert!(names(&other).is_empty(), "{:?}", names(&other));
+    }
+
+    #[test]
+    fn negated_praise_is_no_delight() {
+        let turned_down = mood(&[
+            agent("Would Tuesday at ten suit you?"),
+            user("Tuesday is not so good for me. Thursday?"),
+            agent("Thursday at eight, then."),
+            user("Okay. Bye."),
+        ]);
+        assert!(turned_down.reasons.is_empty(), "{:?}", turned_down.reasons);
+        assert_eq!(turned_down.label, SentimentLabel::Neutral);
     }
 
     #[test]
