@@ -337,16 +337,28 @@ pub fn analyze(conversation: &Conversation, rules: &Rules<'_>) -> Findings {
                 weights.max_engagement
             ),
         );
+        // An unhappy caller with a complaint who buys and books nothing: their talk of money
+        // is about the bill, not a price they are shopping for.
+        let dispute = has("complaint") && !committed && sentiment == SentimentLabel::Negative;
         for intent in &intents {
             let points = weights.intents.get(&intent.name).copied().unwrap_or(0);
             let evidence = intent.evidence.first().cloned().unwrap_or_default();
-            if intent.name == "booking" && service_only && points > 0 {
+            if intent.name == "pricing" && dispute && points > 0 {
+                factor(
+                    "intent:pricing",
+                    0,
+                    format!("\"{evidence}\" (money in a complaint, no buying)"),
+                );
+            } else if intent.name == "booking" && service_only && points > 0 {
                 factor(
                     "intent:booking",
                     0,
                     format!("\"{evidence}\" (a service visit, not a sale)"),
                 );
-            } else if intent.name == "complaint" && (committed || has("pricing")) && points < 0 {
+            } else if intent.name == "complaint"
+                && (committed || has("pricing") && !dispute)
+                && points < 0
+            {
                 factor(
                     "intent:complaint",
                     0,
@@ -1270,6 +1282,32 @@ mod tests {
             user("Okay. Bye."),
         ]));
         assert_eq!(plain.sentiment, SentimentLabel::Neutral);
+    }
+
+    #[test]
+    fn money_talk_in_an_unhappy_complaint_is_the_bill_not_a_sale() {
+        let findings = run(&call(vec![
+            agent("Lakeview Vet, how can I help?"),
+            user(
+                "I was charged a hundred and twenty dollars for a nail trim that was supposed to be thirty. That's ridiculous.",
+            ),
+            agent("I'm sorry, let me look. It was billed as a sedated trim."),
+            user(
+                "Nobody sedated my dog. How much is the plain trim, thirty? Then that's what I'm paying.",
+            ),
+            agent("I'll pass it to the practice manager to correct."),
+            user("Fine. We'll see."),
+        ]));
+        assert_eq!(findings.sentiment, SentimentLabel::Negative);
+        let pricing = factor(&findings, "intent:pricing");
+        assert!(pricing.is_none_or(|f| f.contribution == 0), "{pricing:?}");
+        assert_eq!(
+            Tier::of(findings.lead_score),
+            Tier::Cold,
+            "{:?}",
+            findings.score_factors
+        );
+        explained(&findings);
     }
 
     #[test]
