@@ -415,16 +415,22 @@ const ELSEWHERE: &[&str] = &[
     "the last dentist",
     "my old",
     "our old",
-    "my previous",
-    "our previous",
-    "my last",
-    "our last",
+    "my previous provider",
+    "my previous dentist",
+    "my previous doctor",
+    "my previous insurer",
+    "my last provider",
+    "my last dentist",
+    "my last doctor",
+    "my last insurer",
+    "my last company",
     "old company",
     "previous company",
     "other company",
     "other guys",
     "the spreadsheet",
-    "went back to",
+    "spreadsheets",
+    "back to paper",
     "my neighbor",
     "my neighbour",
     "my neighbor's",
@@ -1313,12 +1319,17 @@ const DEMAND: &[&str] = &[
     "appreciate it if",
     "appreciate if",
     "you might want to",
-    "you should",
-    "you need to",
+    "you may want to",
+    "you should really",
+    "you really should",
+    "you need to fix",
+    "you need to update",
     "you guys need to",
     "you guys should",
-    "next time",
-    "in the future",
+    "next time you",
+    "next time, please",
+    "in the future, please",
+    "make sure it doesn't",
 ];
 
 /// Delight and warm thanks: what a pleased caller says, beyond manners.
@@ -1862,6 +1873,12 @@ mod tests {
             "{:?}",
             relieved.reasons
         );
+        // The caller's own last appointment with this business is no one else's.
+        let own = mood(&[
+            agent("How can I help?"),
+            user("My last appointment was cancelled twice and nobody told me."),
+        ]);
+        assert_eq!(own.label, SentimentLabel::Negative, "{:?}", own.reasons);
     }
 
     #[test]
