@@ -598,6 +598,9 @@ pub struct Mood {
     pub pleased: usize,
     /// Fed up with being called: the one grievance a wrong number or a voicemail can carry.
     pub fed_up: bool,
+    /// Warm thanks said on its own ("Lovely, thanks so much."): manners on its own, warmth
+    /// beside a decision.
+    pub warm_thanks: Option<String>,
 }
 
 /// The caller's last sentence, when it ends on an exclamation ("Thanks!", "See you Saturday!").
@@ -631,7 +634,8 @@ pub fn read(turns: &[Turn]) -> Reading {
     };
     let caller_name = caller_name(&lines);
     let voicemail_only = intents.iter().any(|i| i.name == "voicemail");
-    let mut mood = mood_of(&lines, voicemail_only);
+    let interview = intents.iter().any(|i| i.name == "interview");
+    let mut mood = mood_of(&lines, voicemail_only, interview);
     // A decision the caller made (a purchase, a sales visit booked), pleased and with no
     // grievance anywhere: the substance of the call was good news to them.
     let has = |name: &str| intents.iter().any(|i| i.name == name);
@@ -642,14 +646,17 @@ pub fn read(turns: &[Turn]) -> Reading {
     if let Some(decision) = decided
         && mood.label == SentimentLabel::Neutral
         && mood.grievances == 0
-        && (mood.pleased > 0 || exclaimed_ending(&lines).is_some())
+        && (mood.pleased > 0 || mood.warm_thanks.is_some() || exclaimed_ending(&lines).is_some())
     {
         mood.label = SentimentLabel::Positive;
-        if mood.pleased == 0
-            && let Some(ending) = exclaimed_ending(&lines)
-        {
+        if mood.pleased == 0 {
+            let ending = mood
+                .warm_thanks
+                .clone()
+                .or_else(|| exclaimed_ending(&lines).map(str::to_owned))
+                .unwrap_or_default();
             mood.reasons
-                .insert(0, format!("ending \"{}\"", clip(ending, 120)));
+                .insert(0, format!("thanked \"{}\"", clip(&ending, 120)));
         }
         mood.reasons.insert(
             0,
@@ -1235,6 +1242,10 @@ const ANNOYED: &[&str] = &[
     "i'd hope so",
     "i'll believe it when",
     "whatever you say",
+    "okay, whatever",
+    "ok, whatever",
+    "fine, whatever",
+    "no offense",
     "are we done",
     "hmph",
     "explain to me how",
@@ -1445,6 +1456,12 @@ const DELIGHT: &[&str] = &[
     "thanks a lot",
     "made it easy",
     "made that easy",
+    "that worked",
+    "it worked",
+    "that did it",
+    "that did the trick",
+    "works now",
+    "working now",
     "super easy",
     "really easy",
     "so quick",
@@ -1466,6 +1483,20 @@ const DELIGHT: &[&str] = &[
     "stoked",
 ];
 
+/// Thanks said warmly: delight beside something said, manners when it is all there is.
+const WARM_THANKS: &[&str] = &[
+    "thank you so much",
+    "thanks so much",
+    "thank you very much",
+    "thanks a lot",
+    "thanks a million",
+    "much appreciated",
+    "appreciate it",
+    "i appreciate",
+    "appreciate you",
+    "really appreciate",
+];
+
 /// Positive from this balance of the caller's delight over their grievances up, negative
 /// from the other down; neutral between.
 const POSITIVE_FROM: f64 = 1.5;
@@ -1477,7 +1508,7 @@ enum Kind {
     Delight,
 }
 
-fn mood_of(lines: &[Line<'_>], voicemail: bool) -> Mood {
+fn mood_of(lines: &[Line<'_>], voicemail: bool, interview: bool) -> Mood {
     let caller: Vec<&Line<'_>> = lines
         .iter()
         .filter(|l| l.speaker == Speaker::User)
@@ -1490,15 +1521,25 @@ fn mood_of(lines: &[Line<'_>], voicemail: bool) -> Mood {
             grievances: 0,
             pleased: 0,
             fed_up: false,
+            warm_thanks: None,
         };
     }
+    // A candidate's stories ("one customer was very angry") are no grievance of theirs: on
+    // a screening interview only annoyance at the interview itself counts.
+    let against = |lower: &str| {
+        if interview {
+            find_affirmed(lower, ANNOYED).is_some()
+        } else {
+            mood_grievance(lower)
+        }
+    };
     let step = caller.len().div_ceil(SENTIMENT_TURN_LIMIT).max(1);
     let last = caller.len() - 1;
     let call_grievance = caller
         .iter()
         .step_by(step)
         .flat_map(|l| &l.sentences)
-        .any(|s| mood_grievance(&s.lower));
+        .any(|s| against(&s.lower));
     let mut grievance_so_far = false;
     // The agent owning a fault ("I apologize, that shouldn't have happened"): the call is about
     // something that went wrong, whatever words the caller used for it.
@@ -1510,6 +1551,8 @@ fn mood_of(lines: &[Line<'_>], voicemail: bool) -> Mood {
     // (sentence, kind, points)
     let mut read: Vec<(&str, Kind, f64)> = Vec::new();
     let mut ends_delighted = false;
+    // Warm thanks that is all the sentence says: manners, unless the caller decided something.
+    let mut warm_thanks: Option<&str> = None;
     for (index, line) in caller.iter().enumerate() {
         if !index.is_multiple_of(step) && index != last {
             continue;
@@ -1524,7 +1567,7 @@ fn mood_of(lines: &[Line<'_>], voicemail: bool) -> Mood {
         } else {
             1.0
         };
-        let turn_grievance = line.sentences.iter().any(|s| mood_grievance(&s.lower));
+        let turn_grievance = line.sentences.iter().any(|s| against(&s.lower));
         let sarcasm = sarcasm_with(line, grievance_so_far, call_grievance);
         for (sentence, sarcastic) in line.sentences.iter().zip(sarcasm) {
             let lower = sentence.lower.as_str();
@@ -1533,7 +1576,7 @@ fn mood_of(lines: &[Line<'_>], voicemail: bool) -> Mood {
             let sore = grievance_so_far || turn_grievance || agent_owned_fault;
             if sarcastic {
                 read.push((sentence.text, Kind::Sarcasm, 1.5 * weight));
-            } else if mood_grievance(lower) {
+            } else if against(lower) {
                 read.push((sentence.text, Kind::Grievance, weight));
             } else if sore && (grudging(lower) || has_any(lower, DEMAND))
                 || criticism_after_thanks(lower)
@@ -1544,10 +1587,22 @@ fn mood_of(lines: &[Line<'_>], voicemail: bool) -> Mood {
             } else if !pleasantry(lower) || has_any(lower, DELIGHT) {
                 let score = vader(lower);
                 // "Tuesday's not so good for me" is no delight: negation cancels it.
-                let delighted = (find_affirmed(lower, DELIGHT).is_some() && score > -0.5
+                // "Great, thanks so much, bye": warm thanks alone is still manners.
+                let warmth = found_in(lower, DELIGHT)
+                    .into_iter()
+                    .any(|d| !(pleasantry(lower) && WARM_THANKS.contains(&d)));
+                let delighted = (warmth && find_affirmed(lower, DELIGHT).is_some() && score > -0.5
                     || score >= 0.6 && !has_any(lower, NOT))
                     && !has_any(lower, CONDITIONAL)
                     && !has_any(lower, DEMAND);
+                if !delighted
+                    && !turn_grievance
+                    && pleasantry(lower)
+                    && has_any(lower, WARM_THANKS)
+                    && warm_thanks.is_none()
+                {
+                    warm_thanks = Some(sentence.text);
+                }
                 // Thanks wrapped around a grievance is manners, not delight.
                 if delighted && !turn_grievance {
                     read.push((sentence.text, Kind::Delight, position));
@@ -1607,6 +1662,7 @@ fn mood_of(lines: &[Line<'_>], voicemail: bool) -> Mood {
             .iter()
             .flat_map(|l| &l.sentences)
             .any(|s| has_any(&s.lower, FED_UP)),
+        warm_thanks: warm_thanks.map(str::to_owned),
     }
 }
 
@@ -2069,6 +2125,124 @@ mod tests {
         ]);
         assert!(turned_down.reasons.is_empty(), "{:?}", turned_down.reasons);
         assert_eq!(turned_down.label, SentimentLabel::Neutral);
+    }
+
+    #[test]
+    fn warm_thanks_alone_is_manners_beside_a_decision_warmth() {
+        let informational = mood(&[
+            agent("The estimate for the full roof is eleven thousand four hundred."),
+            user("Okay. I'll have to talk it over with my wife. Can you email it?"),
+            agent("Sure, sending it now."),
+            user("Great, thanks so much, bye."),
+        ]);
+        assert_eq!(
+            informational.label,
+            SentimentLabel::Neutral,
+            "{:?}",
+            informational.reasons
+        );
+        let ordered = mood(&[
+            agent("A full tray is ninety dollars. Shall I put one in for Saturday?"),
+            user("Yes, let's do a full tray for Saturday."),
+            agent("Done, pick up at four."),
+            user("Lovely, thanks so much."),
+        ]);
+        assert_eq!(
+            ordered.label,
+            SentimentLabel::Positive,
+            "{:?}",
+            ordered.reasons
+        );
+        assert!(
+            says(&ordered, "thanked", "thanks so much"),
+            "{:?}",
+            ordered.reasons
+        );
+    }
+
+    #[test]
+    fn a_complaint_put_right_and_thanked_for_is_still_a_complaint() {
+        let settled = mood(&[
+            agent("Thanks for calling, how can I help?"),
+            user(
+                "I was charged twice for my last order and I've called three times about it. Nobody called me back.",
+            ),
+            agent("I apologize. I've refunded the duplicate charge now."),
+            user("Okay. Thank you so much."),
+        ]);
+        assert_eq!(
+            settled.label,
+            SentimentLabel::Negative,
+            "{:?}",
+            settled.reasons
+        );
+        // Put right and delighted about it is another matter.
+        let delighted = mood(&[
+            user("My order arrived with a cracked screen."),
+            agent("I'm sorry. I'll ship a replacement today, no charge."),
+            user("Oh wow, that's fantastic, thank you so much! That was so easy."),
+        ]);
+        assert_eq!(
+            delighted.label,
+            SentimentLabel::Positive,
+            "{:?}",
+            delighted.reasons
+        );
+    }
+
+    #[test]
+    fn mock_praise_of_a_long_wait_is_sarcasm() {
+        let brakes = mood(&[
+            agent("Riverside Auto, how can I help?"),
+            user(
+                "Wow, you guys are really outdoing yourselves. Three weeks for a brake job. Amazing work.",
+            ),
+            agent("I understand. The part is on order."),
+            user("Sure it is. Thanks so much."),
+        ]);
+        assert_eq!(
+            brakes.label,
+            SentimentLabel::Negative,
+            "{:?}",
+            brakes.reasons
+        );
+        assert!(says(&brakes, "sarcasm", "outdoing"), "{:?}", brakes.reasons);
+    }
+
+    #[test]
+    fn a_candidates_stories_are_not_their_mood() {
+        let turns = [
+            agent("Thanks for joining. Tell me about a difficult customer you handled."),
+            user(
+                "One man was very angry, his internet was down three days and he wanted to cancel. I listened, said sorry, and got him a credit.",
+            ),
+            agent("How do you handle a stressful shift?"),
+            user(
+                "For example, last year we were short two people. I stayed calm and split the queue.",
+            ),
+            agent("Thank you, the team will email you about next steps."),
+            user("Okay, thank you very much. I will wait for the email."),
+        ];
+        let reading = read(&turns);
+        assert!(reading.intents.iter().any(|i| i.name == "interview"));
+        assert_ne!(
+            reading.mood.label,
+            SentimentLabel::Negative,
+            "{:?}",
+            reading.mood.reasons
+        );
+        let rude = read(&[
+            agent("Thanks for joining. Tell me about your forklift experience."),
+            user("It's on my resume. Sales is sales."),
+            agent("How do you handle a difficult customer?"),
+            user("I don't know. Okay, whatever. Are we done?"),
+        ]);
+        assert_eq!(
+            rude.mood.label,
+            SentimentLabel::Negative,
+            "{:?}",
+            rude.mood.reasons
+        );
     }
 
     #[test]
