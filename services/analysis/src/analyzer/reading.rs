@@ -1242,6 +1242,12 @@ const ANNOYED: &[&str] = &[
     "i'd hope so",
     "i'll believe it when",
     "whatever you say",
+    "not thrilled",
+    "not pleased",
+    "not amused",
+    "better this time",
+    "right this time",
+    "work this time",
     "okay, whatever",
     "ok, whatever",
     "fine, whatever",
@@ -2242,6 +2248,29 @@ mod tests {
             SentimentLabel::Negative,
             "{:?}",
             rude.mood.reasons
+        );
+    }
+
+    #[test]
+    fn understated_displeasure_and_a_doubtful_hope_are_negative() {
+        let orange = mood(&[
+            agent("Bella Salon, how can I help?"),
+            user(
+                "I had a color done Saturday and it's way more orange than we talked about. I'm not thrilled.",
+            ),
+            agent("I'm so sorry. Jess can fix it free of charge on Tuesday at ten."),
+            user("Tuesday at ten. Okay. I hope it goes better this time."),
+        ]);
+        assert_eq!(
+            orange.label,
+            SentimentLabel::Negative,
+            "{:?}",
+            orange.reasons
+        );
+        assert!(
+            !says(&orange, "pleased", "better this time"),
+            "{:?}",
+            orange.reasons
         );
     }
 
