@@ -66,6 +66,29 @@ fn lines_of(turns: &[Turn]) -> Vec<Line<'_>> {
         .collect()
 }
 
+/// "I'll take a look", "I'll take a pass": taking that buys nothing.
+const TAKES_NOTHING: &[&str] = &[
+    "take a look",
+    "take a peek",
+    "take a while",
+    "take a minute",
+    "take a second",
+    "take a break",
+    "take a pass",
+    "take a rain check",
+    "take a day",
+    "take a few days",
+    "take a week",
+    "take a step back",
+    "take a breath",
+    "take a message",
+    "take a note",
+    "take a picture",
+    "take a photo",
+    "take the weekend",
+    "take the day",
+];
+
 /// What an agent turn offers or asks, read from its last sentences.
 #[derive(Default, Clone, Copy)]
 struct Prompt {
@@ -824,7 +847,9 @@ fn intents_of(lines: &[Line<'_>]) -> Vec<Intent> {
 
             // What the caller says outright.
             if !refusing && !hedged && !grievance(lower) {
-                if find_affirmed(lower, lexicon::PURCHASE).is_some() {
+                if find_affirmed(lower, lexicon::PURCHASE).is_some()
+                    && !has_any(lower, TAKES_NOTHING)
+                {
                     // "We'll take it" to a table or a slot on offer takes the booking.
                     if prompt.booking && !prompt.purchase {
                         found.add("booking", answering(sentence.text, prompt_text));
@@ -2271,6 +2296,28 @@ mod tests {
             !says(&orange, "pleased", "better this time"),
             "{:?}",
             orange.reasons
+        );
+    }
+
+    #[test]
+    fn taking_a_look_buys_nothing() {
+        let look = [
+            agent("Would you like to see anything else in the area?"),
+            user("Maybe. Send me some listings under five hundred and I'll take a look."),
+        ];
+        assert!(
+            !names(&look).contains(&"purchase".to_owned()),
+            "{:?}",
+            names(&look)
+        );
+        let bought = [
+            agent("The blue one is two hundred dollars."),
+            user("I'll take it."),
+        ];
+        assert!(
+            names(&bought).contains(&"purchase".to_owned()),
+            "{:?}",
+            names(&bought)
         );
     }
 
