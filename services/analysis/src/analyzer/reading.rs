@@ -180,6 +180,11 @@ const AGENT_WRONG_PARTY: &[&str] = &[
     "we are not the",
     "this isn't the",
     "this is not the",
+    "no, this is",
+    "across the street",
+    "next door",
+    "different office",
+    "different company",
 ];
 
 /// How a caller takes being told they reached the wrong party.
@@ -824,7 +829,9 @@ fn intents_of(lines: &[Line<'_>]) -> Vec<Intent> {
                 })
                 && (starts_with_any(lower, WRONG_PARTY_TAKEN)
                     || has_any(&whole_turn, &["sorry", "my mistake", "my bad", "no harm"]));
-            if has_any(lower, lexicon::WRONG_NUMBER) || not_them || misdirected {
+            // "The person you are trying to reach is not available": a voicemail greeting.
+            let greeting = has_any(&whole_turn, lexicon::VOICEMAIL);
+            if has_any(lower, lexicon::WRONG_NUMBER) && !greeting || not_them || misdirected {
                 found.add("wrong_number", evidence());
                 continue;
             }
@@ -2319,6 +2326,29 @@ mod tests {
             "{:?}",
             names(&bought)
         );
+    }
+
+    #[test]
+    fn more_wrong_numbers_and_a_greeting_that_is_no_wrong_number() {
+        let inherited = [
+            agent("Hi, is this Greg? I'm calling about your renewal."),
+            user("Greg? No, Greg used to have this number I think. I've had it since March."),
+        ];
+        assert_eq!(names(&inherited), vec!["wrong_number"]);
+        let wrong_office = [
+            agent("Bright Smile Dental, how can I help?"),
+            user("Hi, is this Dr. Patel's office? The pediatric one?"),
+            agent("No, this is Bright Smile Dental. Dr. Patel is across the street, I think."),
+            user("Oh shoot, okay. Thanks, sorry!"),
+        ];
+        assert_eq!(names(&wrong_office), vec!["wrong_number"]);
+        let greeting = [
+            agent("Hi, this is the assistant from Metro Honda."),
+            user(
+                "The person you are trying to reach is not available. Please leave a message after the tone.",
+            ),
+        ];
+        assert_eq!(names(&greeting), vec!["voicemail"]);
     }
 
     #[test]
