@@ -179,6 +179,23 @@ async fn an_urgent_text_is_remembered_answered_and_called_back() {
             .as_str()
             .unwrap_or_default();
         assert!(context.contains("my e-bike won't start"), "{answer}");
+
+        // Ten more urgent texts within the cooldown: remembered, but no more paid calls (and
+        // no more auto-replies).
+        for n in 2..12 {
+            assert_eq!(
+                text_in(&mesh, n, DANA, "HELP urgent call me now").await.0,
+                200
+            );
+        }
+        mesh.wait_processed(11).await;
+        let calls = mesh.fake_api.outbound_calls.lock().expect("lock").len();
+        assert_eq!(
+            calls, 1,
+            "{backend:?}: one triggered call per lead per cooldown"
+        );
+        let sent = mesh.fake_api.messages.lock().expect("lock").len();
+        assert_eq!(sent, 1, "{backend:?}: one auto-reply per lead per cooldown");
         mesh.shutdown().await;
     }
 }

@@ -295,7 +295,7 @@ impl GatewayConfig {
                 call_retry_spacing: Duration::from_secs(env_parse("CALL_RETRY_SPACING_SECS", 900)?),
                 sms_follow_up_cooldown: Duration::from_secs(env_parse(
                     "SMS_FOLLOW_UP_COOLDOWN_SECS",
-                    600,
+                    900,
                 )?),
             },
             http: HttpLimits::from_env()?,
@@ -377,7 +377,7 @@ impl GatewayConfig {
                 call_on_sms_failure: true,
                 call_retry_attempts: 2,
                 call_retry_spacing: Duration::from_secs(900),
-                sms_follow_up_cooldown: Duration::from_secs(600),
+                sms_follow_up_cooldown: Duration::from_secs(900),
             },
             http: HttpLimits::default(),
             follow_up: FollowUpDefaults {
