@@ -163,7 +163,11 @@ async fn lists_give_body_sizes_and_pruning_keeps_dead_items() {
             inbox.admit(item(n)).await.expect("admitted");
         }
         let backlog = inbox.backlog().await.expect("backlog");
-        assert_eq!(backlog.by_state, vec![(InboxState::Pending, 3)], "{backend:?}");
+        assert_eq!(
+            backlog.by_state,
+            vec![(InboxState::Pending, 3)],
+            "{backend:?}"
+        );
         assert!(backlog.oldest_waiting_received_at.is_some());
         let claimed = inbox
             .claim_due("a", 10, Duration::from_secs(30))
