@@ -281,7 +281,7 @@ async fn a_crm_url_inside_the_network_is_refused_on_save_and_on_connect() {
         // On save: the cloud metadata address, loopback by name, a private network.
         for url in [
             "http://169.254.169.254/latest/meta-data/",
-            "http://localhost:8080/crm",
+            "http://localhost:9/crm",
             "http://10.1.2.3/crm",
         ] {
             let refused = mesh
