@@ -20,11 +20,15 @@ build:
 ## SQLite and PostgreSQL
 test: fmt-check clippy lint k8s-check test-deps unit
 
+# Tests run side by side, each a whole mesh (the replicas test two): small PostgreSQL pools keep
+# them all inside the server's max_connections (100 by default).
+TEST_POOL  ?= 4
+
 unit:
 ifeq ($(NEXTEST),yes)
-	CALLMESH_PYTHON=$(abspath $(PYTHON)) $(CARGO) nextest run --workspace --no-fail-fast
+	DATABASE_MAX_CONNECTIONS=$(TEST_POOL) CALLMESH_PYTHON=$(abspath $(PYTHON)) $(CARGO) nextest run --workspace --no-fail-fast
 else
-	CALLMESH_PYTHON=$(abspath $(PYTHON)) $(CARGO) test --workspace --no-fail-fast
+	DATABASE_MAX_CONNECTIONS=$(TEST_POOL) CALLMESH_PYTHON=$(abspath $(PYTHON)) $(CARGO) test --workspace --no-fail-fast
 endif
 
 ## test-deps: independent clients the tests drive: Python grpcio + reflection and Twilio's own

@@ -126,6 +126,8 @@ pub struct EventLog {
     /// Publishing goes through one writer task: it appends what concurrent publishers hand it
     /// in one transaction (one commit for many events).
     writer: mpsc::Sender<PendingPublish>,
+    /// The highest id this replica's live subscribers have been handed.
+    announced: watch::Receiver<u64>,
 }
 
 struct PendingPublish {
@@ -138,6 +140,8 @@ struct PendingPublish {
 const MAX_BATCH: usize = 512;
 /// The PostgreSQL channel that tells every replica the log grew (ids only, never payloads).
 const APPENDED_CHANNEL: &str = "callmesh_events_appended";
+/// Longest a publisher waits for its event to reach this replica's live subscribers.
+const ANNOUNCE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 /// How often the log is read even without a wake-up, in case one was lost.
 const TAIL_BACKSTOP: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -152,6 +156,7 @@ impl EventLog {
         let appended = Arc::new(Notify::new());
         // Nothing is appended before the tail knows where the log ends, so it misses nothing.
         let (tailing, tail_started) = watch::channel(false);
+        let (announce, announced) = watch::channel(0u64);
         tokio::spawn(write_batches(
             db.clone(),
             queue,
@@ -166,8 +171,14 @@ impl EventLog {
             live.clone(),
             Arc::downgrade(&appended),
             tailing,
+            announce,
         ));
-        EventLog { db, live, writer }
+        EventLog {
+            db,
+            live,
+            writer,
+            announced,
+        }
     }
 
     /// Live events from now on; a receiver that falls `LIVE_BUFFER` behind gets `Lagged`.
@@ -207,10 +218,18 @@ impl EventLog {
             })
             .await
             .map_err(|_| ServiceError::Internal("the event writer has stopped".into()))?;
-        answer
+        let (event, created) = answer
             .await
             .map_err(|_| ServiceError::Internal("the event writer has stopped".into()))?
-            .map_err(ServiceError::Internal)
+            .map_err(ServiceError::Internal)?;
+        if created {
+            // Answer once this replica's subscribers have it, so a subscriber that arrives
+            // after the answer never sees it as live. Bounded: the log has it either way.
+            let mut announced = self.announced.clone();
+            let _ =
+                tokio::time::timeout(ANNOUNCE_WAIT, announced.wait_for(|id| *id >= event.id)).await;
+        }
+        Ok((event, created))
     }
 
     /// Events matching `filter` with an id above `after`, oldest first.
@@ -370,6 +389,7 @@ async fn tail(
     live: broadcast::Sender<Event>,
     appended: Weak<Notify>,
     started: watch::Sender<bool>,
+    announce: watch::Sender<u64>,
 ) {
     // Live means from now on: start at the end of the log, once its table exists.
     let mut after = loop {
@@ -381,6 +401,7 @@ async fn tail(
             Err(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
         }
     };
+    announce.send_replace(after);
     started.send_replace(true);
     loop {
         let Some(wake) = appended.upgrade() else {
@@ -397,6 +418,7 @@ async fn tail(
                         // No receivers is fine: nobody is watching.
                         let _ = live.send(event);
                     }
+                    announce.send_replace(after);
                     if !more {
                         break;
                     }

@@ -132,10 +132,15 @@ pub async fn connect(url: &DatabaseUrl) -> Result<DatabaseConnection, DatabaseEr
         source,
     };
     // SQLite has one writer at a time. A single pooled connection serialises access in the
-    // pool instead of failing transactions with SQLITE_BUSY when two upgrade a read to a write.
-    let default_size = if url.is_postgres() { 10u32 } else { 1 };
-    let max_connections = env_parse("DATABASE_MAX_CONNECTIONS", default_size)
-        .map_err(|e| connect_error(DbErr::Custom(e.to_string())))?;
+    // pool instead of failing transactions with SQLITE_BUSY when two upgrade a read to a write
+    // (and group durability relies on it), so the setting sizes PostgreSQL pools only.
+    let max_connections = if url.is_postgres() {
+        env_parse("DATABASE_MAX_CONNECTIONS", 10u32)
+            .map_err(|e| connect_error(DbErr::Custom(e.to_string())))?
+            .max(1)
+    } else {
+        1
+    };
     let mut options = ConnectOptions::new(url.as_str());
     options
         .max_connections(max_connections)
