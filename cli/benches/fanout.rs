@@ -16,6 +16,9 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
+mod measure;
+use measure::{env_number, ms, percentile};
+
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -34,24 +37,6 @@ const SHOP_NUMBER: &str = "+12018774358";
 const CONNECTING: usize = 256;
 /// Not received (yet).
 const NONE: u64 = u64::MAX;
-
-fn env_number(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
-}
 
 /// The gateway process; killed when dropped.
 struct Gateway(Child);

@@ -17,6 +17,9 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
+mod measure;
+use measure::{env_number, ms, percentile};
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -36,25 +39,6 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const CONNECTIONS: usize = 64;
 const POST_CALL: &str = "/api/webhooks/elevenlabs/post-call";
-
-fn env_number(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
-}
 
 fn sign(body: &str) -> String {
     callmesh_gateway::verify::elevenlabs::sign(

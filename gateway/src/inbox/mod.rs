@@ -153,9 +153,18 @@ impl Inbox {
 
     /// Commits `item` durably, or recognises it as a repeat. Returns once it is on disk.
     pub async fn admit(&self, item: NewItem) -> Result<Admission, InboxError> {
+        self.through_writer(|done| writer::Write::Admit { item, done })
+            .await
+    }
+
+    /// Hands `write` to the writer and waits for its batch to commit.
+    async fn through_writer<T>(
+        &self,
+        write: impl FnOnce(oneshot::Sender<Result<T, String>>) -> writer::Write,
+    ) -> Result<T, InboxError> {
         let (done, answer) = oneshot::channel();
         self.writer
-            .send(writer::Write::Admit { item, done })
+            .send(write(done))
             .await
             .map_err(|_| InboxError::WriterStopped)?;
         answer
@@ -301,7 +310,6 @@ impl Inbox {
         error: &str,
         next_attempt_at: DateTime<Utc>,
     ) -> Result<bool, InboxError> {
-        let (done, answer) = oneshot::channel();
         let settlement = writer::Settlement {
             id,
             claim: claim.clone(),
@@ -309,14 +317,8 @@ impl Inbox {
             error: error.to_owned(),
             next_attempt_at,
         };
-        self.writer
-            .send(writer::Write::Settle { settlement, done })
+        self.through_writer(|done| writer::Write::Settle { settlement, done })
             .await
-            .map_err(|_| InboxError::WriterStopped)?;
-        answer
-            .await
-            .map_err(|_| InboxError::WriterStopped)?
-            .map_err(|e| InboxError::Database(sea_orm::DbErr::Custom(e)))
     }
 
     /// Deletes finished (`done`, `ignored`) items settled before `before`; dead ones stay for
