@@ -128,6 +128,8 @@ pub struct EventLog {
     writer: mpsc::Sender<PendingPublish>,
     /// The highest id this replica's live subscribers have been handed.
     announced: watch::Receiver<u64>,
+    /// Becomes true once live subscribers are fed from the end of the log.
+    tailing: watch::Receiver<bool>,
 }
 
 struct PendingPublish {
@@ -161,7 +163,7 @@ impl EventLog {
             db.clone(),
             queue,
             appended.clone(),
-            tail_started,
+            tail_started.clone(),
         ));
         if db.get_database_backend() == DbBackend::Postgres {
             tokio::spawn(listen(db.clone(), Arc::downgrade(&appended)));
@@ -178,7 +180,15 @@ impl EventLog {
             live,
             writer,
             announced,
+            tailing: tail_started,
         }
+    }
+
+    /// Waits until live subscribers of this replica are fed: an event appended by any replica
+    /// after this returns reaches them. (Until then "live" has no start to count from.)
+    pub async fn tailing(&self) {
+        let mut tailing = self.tailing.clone();
+        let _ = tailing.wait_for(|started| *started).await;
     }
 
     /// Live events from now on; a receiver that falls `LIVE_BUFFER` behind gets `Lagged`.

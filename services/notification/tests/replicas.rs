@@ -32,6 +32,9 @@ async fn a_subscriber_of_one_replica_sees_what_another_published_in_order() {
         let database = TestDatabase::create(backend).await;
         let url = DatabaseUrl::parse(database.url(), "TEST").expect("url");
         let (first, second) = (replica(&url).await, replica(&url).await);
+        // Both replicas are serving before anything is published: "live" starts there.
+        first.tailing().await;
+        second.tailing().await;
         let mut watching_second = second.live();
         let mut watching_first = first.live();
 
