@@ -4,7 +4,8 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use callmesh_runtime::redact::mask_numbers;
 
@@ -43,20 +44,72 @@ pub enum ApiError {
     Internal(String),
 }
 
+/// Every error response's body: `{"error": {"code": ..., "message": ...}}`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ErrorDetail {
+    pub code: ErrorCode,
+    /// What was wrong, naming the field when a field was (`to: ...`); `internal error` for
+    /// the gateway's own failures, which are logged, not told.
+    pub message: String,
+    /// With `provider_error`: the outside API that refused (`twilio`, `elevenlabs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    /// With `provider_error`: the provider's own error code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_code: Option<String>,
+}
+
+/// The kind of error, one per HTTP status the gateway answers with (503 has two).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// 400
+    BadRequest,
+    /// 401
+    Unauthorized,
+    /// 403
+    Forbidden,
+    /// 404
+    NotFound,
+    /// 408
+    RequestTimeout,
+    /// 413
+    PayloadTooLarge,
+    /// 429
+    RateLimited,
+    /// 500
+    Internal,
+    /// 502: an outside provider refused the request.
+    ProviderError,
+    /// 503: the feature needs configuration it does not have.
+    NotConfigured,
+    /// 503: a dependency is down; retry later.
+    Unavailable,
+}
+
 impl ApiError {
-    fn status_and_code(&self) -> (StatusCode, &'static str) {
+    fn status_and_code(&self) -> (StatusCode, ErrorCode) {
         match self {
-            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
-            ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
-            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
-            ApiError::Provider { .. } => (StatusCode::BAD_GATEWAY, "provider_error"),
-            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
-            ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
-            ApiError::RequestTimeout(_) => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
-            ApiError::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
-            ApiError::NotConfigured(_) => (StatusCode::SERVICE_UNAVAILABLE, "not_configured"),
-            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
-            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, ErrorCode::BadRequest),
+            ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, ErrorCode::Forbidden),
+            ApiError::Provider { .. } => (StatusCode::BAD_GATEWAY, ErrorCode::ProviderError),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, ErrorCode::NotFound),
+            ApiError::PayloadTooLarge(_) => {
+                (StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::PayloadTooLarge)
+            }
+            ApiError::RequestTimeout(_) => (StatusCode::REQUEST_TIMEOUT, ErrorCode::RequestTimeout),
+            ApiError::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited),
+            ApiError::NotConfigured(_) => {
+                (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::NotConfigured)
+            }
+            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal),
         }
     }
 }
@@ -72,8 +125,14 @@ impl IntoResponse for ApiError {
         {
             // By code: providers' messages quote the numbers they refused.
             tracing::warn!(%provider, %provider_code, "provider refused the request");
-            let body = json!({"error": {"code": code, "provider": provider,
-                "provider_code": provider_code, "message": message}});
+            let body = ErrorBody {
+                error: ErrorDetail {
+                    code,
+                    message: message.clone(),
+                    provider: Some(provider.clone()),
+                    provider_code: Some(provider_code.clone()),
+                },
+            };
             return (status, Json(body)).into_response();
         }
         let message = match &self {
@@ -93,11 +152,15 @@ impl IntoResponse for ApiError {
                 other.to_string()
             }
         };
-        (
-            status,
-            Json(json!({"error": {"code": code, "message": message}})),
-        )
-            .into_response()
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code,
+                message,
+                provider: None,
+                provider_code: None,
+            },
+        };
+        (status, Json(body)).into_response()
     }
 }
 

@@ -12,6 +12,7 @@ pub mod flows;
 mod health;
 pub mod inbox;
 pub mod live;
+pub mod openapi;
 pub mod policy;
 mod router;
 mod routes;
@@ -31,7 +32,7 @@ use callmesh_migration_gateway::Migrator;
 use callmesh_runtime::{Component, ServeError, db};
 
 pub use config::GatewayConfig;
-pub use router::router;
+pub use router::{openapi_document, router};
 
 /// The gateway database's tables of limits shared by its replicas (see its migrations).
 pub(crate) const RATE_COUNTERS: &str = "gateway_rate_counters";
