@@ -5,13 +5,25 @@ use tokio_util::sync::CancellationToken;
 
 use callmesh_runtime::db::{self, DatabaseUrl};
 use callmesh_runtime::grpc::bind;
-use callmesh_runtime::{Component, ServeError};
+use callmesh_runtime::{Component, ServeError, metrics};
 
 /// Runs one component until `shutdown` is cancelled. Configuration is validated before the
 /// port is bound, so a bad variable is reported as such.
 pub async fn serve(component: Component, shutdown: CancellationToken) -> anyhow::Result<()> {
     let addr = component.listen_addr().map_err(ServeError::from)?;
     let var = component.addr_var();
+    // One recorder per process: the gateway renders it at /metrics on its own port, a service
+    // on its metrics port.
+    metrics::install();
+    if let Some(metrics_addr) = metrics::listen_addr(component).map_err(ServeError::from)? {
+        let listener = bind(metrics_addr, &metrics::addr_var(component)).await?;
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            if let Err(error) = metrics::serve(listener, stop).await {
+                tracing::error!(%error, "the metrics listener stopped");
+            }
+        });
+    }
     let outcome = match component {
         Component::Gateway => {
             let config = callmesh_gateway::GatewayConfig::from_env().map_err(ServeError::from)?;

@@ -72,7 +72,10 @@ impl From<ComponentArg> for Component {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    telemetry::init();
+    telemetry::init(match &cli.command {
+        Command::Serve { component } => Component::from(*component).name(),
+        _ => "cli",
+    });
     let outcome = match cli.command {
         Command::Serve { component } => {
             let shutdown = CancellationToken::new();
@@ -94,6 +97,7 @@ async fn main() -> ExitCode {
         }
         Command::Token(command) => tokens::run(command).await,
     };
+    telemetry::shutdown();
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -80,6 +80,12 @@ fn child_env(
     if component != Component::Gateway && lookup(&addr_var).is_none() {
         env.push((addr_var, format!("127.0.0.1:{}", component.default_port())));
     }
+    let metrics_var = callmesh_runtime::metrics::addr_var(component);
+    if let Some(port) = callmesh_runtime::metrics::default_port(component)
+        && lookup(&metrics_var).is_none()
+    {
+        env.push((metrics_var, format!("127.0.0.1:{port}")));
+    }
     env
 }
 
@@ -127,6 +133,12 @@ mod tests {
             assert!(env.contains(&(INTERNAL_TOKEN_VAR.into(), "mesh-token".into())));
             let addr = format!("127.0.0.1:{}", service.default_port());
             assert!(env.contains(&(service.addr_var(), addr)), "{env:?}");
+            let metrics_var = callmesh_runtime::metrics::addr_var(service);
+            assert!(
+                env.iter()
+                    .any(|(name, addr)| *name == metrics_var && addr.starts_with("127.0.0.1:909")),
+                "{env:?}"
+            );
         }
         // The gateway keeps its own default; an explicit address is left alone.
         let gateway = child_env(Component::Gateway, "mesh-token", unset);
@@ -134,7 +146,8 @@ mod tests {
         let set = |_: &str| Some("0.0.0.0:50051".to_owned());
         let lead = child_env(Component::Lead, "mesh-token", set);
         assert!(
-            lead.iter().all(|(name, _)| *name != "LEAD_ADDR"),
+            lead.iter()
+                .all(|(name, _)| *name != "LEAD_ADDR" && *name != "LEAD_METRICS_ADDR"),
             "{lead:?}"
         );
     }

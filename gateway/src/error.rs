@@ -133,7 +133,9 @@ impl IntoResponse for ApiError {
                     provider_code: Some(provider_code.clone()),
                 },
             };
-            return (status, Json(body)).into_response();
+            let mut response = (status, Json(body)).into_response();
+            response.extensions_mut().insert(code);
+            return response;
         }
         let message = match &self {
             ApiError::Internal(error) => {
@@ -160,7 +162,10 @@ impl IntoResponse for ApiError {
                 provider_code: None,
             },
         };
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        // For the metrics: refusals are counted by code.
+        response.extensions_mut().insert(code);
+        response
     }
 }
 

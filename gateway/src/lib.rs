@@ -12,6 +12,7 @@ pub mod flows;
 mod health;
 pub mod inbox;
 pub mod live;
+mod observe;
 pub mod openapi;
 pub mod policy;
 mod router;

@@ -110,6 +110,7 @@ impl LiveHub {
             first_replay: after > 0,
             events,
             _feed: feed,
+            _counted: callmesh_runtime::metrics::LiveSubscriber::new("sse"),
         };
         let stream = futures_util::stream::unfold(client, |mut client| async move {
             client.next().await.map(|event| (event, client))
@@ -250,6 +251,7 @@ struct Client {
     events: broadcast::Receiver<Arc<LiveEvent>>,
     /// Holds the feed open while this client is connected.
     _feed: Arc<Feed>,
+    _counted: callmesh_runtime::metrics::LiveSubscriber,
 }
 
 impl Client {

@@ -29,7 +29,10 @@ pub fn router(state: AppState) -> Router {
     let (routes, document) = routes(&Guards::of(&state)).split_for_parts();
     routes
         .merge(openapi::docs_router(openapi::finish(document)))
+        .route("/metrics", get(crate::observe::scrape))
         .fallback(error::not_found)
+        // After routing, so each answer is labelled with the route that matched.
+        .layer(axum::middleware::from_fn(crate::observe::http_metrics))
         .with_state(state)
         .layer(
             ServiceBuilder::new()
@@ -42,12 +45,22 @@ pub fn router(state: AppState) -> Router {
                             .get(REQUEST_ID)
                             .and_then(|v| v.to_str().ok())
                             .unwrap_or("");
-                        tracing::info_span!(
+                        let span = tracing::info_span!(
                             "request",
                             method = %request.method(),
                             path = %request.uri().path(),
                             request_id,
-                        )
+                            otel.kind = "server",
+                            trace_id = tracing::field::Empty,
+                        );
+                        // A webhook's `traceparent` makes its handling (and, through the
+                        // inbox, its flow) part of the sender's trace.
+                        let traceparent = request
+                            .headers()
+                            .get("traceparent")
+                            .and_then(|v| v.to_str().ok());
+                        callmesh_runtime::telemetry::continue_trace(&span, traceparent);
+                        span
                     }),
                 )
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID)),

@@ -304,7 +304,7 @@ impl Mesh {
         backend: Backend,
         configure: impl FnOnce(&mut GatewayConfig),
     ) -> Mesh {
-        callmesh_runtime::telemetry::init();
+        callmesh_runtime::telemetry::init("test");
         let fake_api = FakeElevenLabs::start().await;
         let mut addrs = HashMap::new();
         let mut listeners = Vec::new();

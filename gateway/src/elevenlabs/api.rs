@@ -1,5 +1,6 @@
 //! The ElevenLabs REST API, at a configurable base URL (residency hosts, and fakes in tests).
 
+use callmesh_runtime::metrics::SendObserved;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -52,7 +53,7 @@ impl ElevenLabsApi {
             .http
             .get(url)
             .header("xi-api-key", key.expose())
-            .send()
+            .send_observed("elevenlabs", "conversations")
             .await
             .map_err(|e| ApiError::Transport(e.to_string()))?;
         let status = response.status();

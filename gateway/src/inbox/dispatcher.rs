@@ -184,7 +184,9 @@ async fn attempt<F: RunFlow>(
         attempt: row.attempts,
     };
     let attempts = u32::try_from(row.attempts).unwrap_or(u32::MAX);
-    let span = tracing::info_span!("inbox_item", item = row.id, event_type = %row.event_type, event_key = %row.idempotency_key, attempt = attempts);
+    let span = tracing::info_span!("inbox_item", item = row.id, event_type = %row.event_type, event_key = %row.idempotency_key, attempt = attempts, trace_id = tracing::field::Empty);
+    // The flow joins the trace of the webhook that brought it.
+    callmesh_runtime::telemetry::continue_trace(&span, Some(&row.trace_parent));
     let run = std::panic::AssertUnwindSafe(flows.run_flow(&row)).catch_unwind();
     let outcome = match tracing::Instrument::instrument(run, span.clone()).await {
         Ok(outcome) => outcome,
@@ -195,6 +197,17 @@ async fn attempt<F: RunFlow>(
     };
     let _entered = span.enter();
     let now = Utc::now();
+    let counted = match &outcome {
+        Ok(Handled::Done) => "done",
+        Ok(Handled::Ignored(_)) => "ignored",
+        Err(FlowError::Permanent(_)) => "dead",
+        Err(FlowError::Retryable(_)) if attempts >= config.max_attempts => "dead",
+        Err(FlowError::Retryable(_)) => "retry",
+    };
+    metrics::counter!("callmesh_inbox_attempts_total", "outcome" => counted).increment(1);
+    if counted == "dead" {
+        metrics::counter!("callmesh_inbox_dead_letters_total").increment(1);
+    }
     let settled = match outcome {
         Ok(Handled::Done) => {
             tracing::debug!("inbox item processed");

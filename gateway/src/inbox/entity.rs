@@ -19,6 +19,8 @@ pub struct Model {
     pub updated_at: DateTimeUtc,
     /// The dispatcher holding the item while it is `processing` (empty otherwise).
     pub claimed_by: String,
+    /// The W3C `traceparent` of the trace the item arrived in ("" for none).
+    pub trace_parent: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -153,8 +153,15 @@ impl Inbox {
 
     /// Commits `item` durably, or recognises it as a repeat. Returns once it is on disk.
     pub async fn admit(&self, item: NewItem) -> Result<Admission, InboxError> {
-        self.through_writer(|done| writer::Write::Admit { item, done })
-            .await
+        // The item's flow continues the trace it arrived in (the webhook's, or the flow's that
+        // scheduled it).
+        let trace_parent = callmesh_runtime::telemetry::current_traceparent();
+        self.through_writer(|done| writer::Write::Admit {
+            item,
+            trace_parent,
+            done,
+        })
+        .await
     }
 
     /// Hands `write` to the writer and waits for its batch to commit.

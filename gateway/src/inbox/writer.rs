@@ -38,6 +38,8 @@ pub(crate) struct Settlement {
 pub(super) enum Write {
     Admit {
         item: NewItem,
+        /// The W3C `traceparent` the item's flow continues ("" for none).
+        trace_parent: String,
         done: oneshot::Sender<Result<Admission, String>>,
     },
     Settle {
@@ -82,8 +84,12 @@ async fn commit(
     let mut settling = Vec::new();
     for write in writes {
         match write {
-            Write::Admit { item, done } => {
-                items.push(item);
+            Write::Admit {
+                item,
+                trace_parent,
+                done,
+            } => {
+                items.push((item, trace_parent));
                 admitted.push(done);
             }
             Write::Settle { settlement, done } => settling.push((settlement, done)),
@@ -121,7 +127,7 @@ async fn commit(
 
 async fn write_batch(
     db: &DatabaseConnection,
-    items: &[NewItem],
+    items: &[(NewItem, String)],
     settlements: &[Settlement],
 ) -> Result<(Vec<Admission>, Vec<bool>), DbErr> {
     let txn = db.begin().await?;
@@ -129,11 +135,11 @@ async fn write_batch(
     // wait on each other at most one way.
     let mut order: Vec<usize> = (0..items.len()).collect();
     order.sort_by(|&a, &b| {
-        (items[a].provider, &items[a].idempotency_key)
-            .cmp(&(items[b].provider, &items[b].idempotency_key))
+        (items[a].0.provider, &items[a].0.idempotency_key)
+            .cmp(&(items[b].0.provider, &items[b].0.idempotency_key))
             .then(a.cmp(&b))
     });
-    let sorted: Vec<&NewItem> = order.iter().map(|&i| &items[i]).collect();
+    let sorted: Vec<&(NewItem, String)> = order.iter().map(|&i| &items[i]).collect();
     let mut admissions = vec![Admission::Duplicate; items.len()];
     let mut position = 0;
     for chunk in sorted.chunks(ROWS_PER_INSERT) {
@@ -154,7 +160,7 @@ async fn write_batch(
 /// when its key was already stored (or came earlier in the same batch).
 async fn insert_rows(
     txn: &DatabaseTransaction,
-    items: &[&NewItem],
+    items: &[&(NewItem, String)],
 ) -> Result<Vec<Admission>, DbErr> {
     use entity::Column;
     let now = Utc::now();
@@ -171,8 +177,9 @@ async fn insert_rows(
         Column::LastError,
         Column::UpdatedAt,
         Column::ClaimedBy,
+        Column::TraceParent,
     ]);
-    for item in items {
+    for (item, trace_parent) in items.iter().map(|pair| (&pair.0, &pair.1)) {
         insert
             .values([
                 item.provider.into(),
@@ -186,6 +193,7 @@ async fn insert_rows(
                 "".into(),
                 now.into(),
                 "".into(),
+                trace_parent.clone().into(),
             ])
             .map_err(|e| DbErr::Custom(format!("inbox insert: {e}")))?;
     }
@@ -207,7 +215,7 @@ async fn insert_rows(
         .iter()
         .map(|item| {
             // The first of repeated keys took the row; the rest are its duplicates.
-            match inserted.remove(&(item.provider.to_owned(), item.idempotency_key.clone())) {
+            match inserted.remove(&(item.0.provider.to_owned(), item.0.idempotency_key.clone())) {
                 Some(()) => Admission::Accepted,
                 None => Admission::Duplicate,
             }

@@ -38,6 +38,11 @@ pub async fn count_webhooks(
     next: Next,
 ) -> Response {
     let counted = request.method() == axum::http::Method::POST;
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|path| path.as_str().to_owned())
+        .unwrap_or_default();
     let response = next.run(request).await;
     if counted {
         let status = response.status();
@@ -45,6 +50,7 @@ pub async fn count_webhooks(
             state.webhooks.accepted.fetch_add(1, Ordering::Relaxed);
         } else if status.is_client_error() {
             state.webhooks.refused.fetch_add(1, Ordering::Relaxed);
+            crate::observe::webhook_refused(&route, &response);
         }
     }
     response

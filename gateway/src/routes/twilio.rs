@@ -85,7 +85,7 @@ async fn admit(
     key: String,
     body: Bytes,
 ) -> Result<(), ApiError> {
-    state
+    let admission = state
         .inbox
         .admit(NewItem {
             provider: kinds::TWILIO,
@@ -96,6 +96,11 @@ async fn admit(
             not_before: Utc::now(),
         })
         .await?;
+    crate::observe::webhook_admitted(
+        kinds::TWILIO,
+        event_type,
+        admission == crate::inbox::Admission::Duplicate,
+    );
     Ok(())
 }
 

@@ -184,6 +184,11 @@ async fn admit(
             not_before: Utc::now(),
         })
         .await?;
+    crate::observe::webhook_admitted(
+        kinds::ELEVENLABS,
+        &event_type,
+        admission == Admission::Duplicate,
+    );
     let status = match admission {
         Admission::Accepted => "accepted",
         Admission::Duplicate => {

@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261122_000001_create_inbox;
 mod m20261130_000001_add_inbox_claims;
 mod m20261130_000002_create_shared_limits;
+mod m20261130_000003_add_inbox_trace_parent;
 
 pub struct Migrator;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_create_inbox::Migration),
             Box::new(m20261130_000001_add_inbox_claims::Migration),
             Box::new(m20261130_000002_create_shared_limits::Migration),
+            Box::new(m20261130_000003_add_inbox_trace_parent::Migration),
         ]
     }
 

@@ -59,6 +59,7 @@ impl Engine {
             Ok(findings) => findings,
             Err(error) => {
                 tracing::warn!(%error, "LLM analysis failed; the rule-based result stands in");
+                error.count_fallback();
                 rules.analyzer = AnalyzerKind::LlmFallback;
                 rules.fallback_reason = error.to_string();
                 rules
@@ -107,6 +108,7 @@ impl Engine {
             Ok(evaluation) => evaluation,
             Err(error) => {
                 tracing::warn!(%error, "LLM interview evaluation failed; the rule-based result stands in");
+                error.count_fallback();
                 rules.analyzer = AnalyzerKind::LlmFallback;
                 rules.fallback_reason = error.to_string();
                 rules

@@ -102,10 +102,18 @@ impl AnalysisService for AnalysisGrpc {
             provider,
             duration_secs: call_duration_secs,
         };
+        let started = std::time::Instant::now();
         let findings = self
             .engine
             .analyze(&subject.organization_id, conversation)
             .await;
+        let analyzer = match findings.analyzer {
+            AnalyzerKind::Rules => "rules",
+            AnalyzerKind::Llm => "llm",
+            AnalyzerKind::LlmFallback => "llm_fallback",
+        };
+        metrics::histogram!("callmesh_analysis_duration_seconds", "analyzer" => analyzer)
+            .record(started.elapsed().as_secs_f64());
         let (analysis, created) = self.store.insert(&key, subject, findings).await?;
         Ok(Response::new(pb::AnalyzeConversationResponse {
             analysis: Some(analysis.into()),

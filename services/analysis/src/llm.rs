@@ -146,6 +146,19 @@ pub enum LlmError {
 }
 
 impl LlmError {
+    /// Counts a fall back to the rules in `callmesh_analysis_llm_fallbacks_total{reason}`.
+    pub fn count_fallback(&self) {
+        let reason = match self {
+            LlmError::Timeout(_) => "timeout",
+            LlmError::Api(_) => "api",
+            LlmError::Rejected(_) => "rejected",
+            LlmError::Refusal(_) => "refusal",
+            LlmError::InvalidJson(_) => "invalid_json",
+            LlmError::Schema(_) => "schema",
+        };
+        metrics::counter!("callmesh_analysis_llm_fallbacks_total", "reason" => reason).increment(1);
+    }
+
     /// Timeouts, transport errors and nonsense are worth another try; a 4xx that survived the
     /// client's own 429 retries (bad key, unknown model) is not.
     fn retryable(&self) -> bool {
@@ -380,7 +393,20 @@ async fn send<C: Config>(
     client: &Client<C>,
     request: CreateChatCompletionRequest,
 ) -> Result<String, LlmError> {
-    let response = client.chat().create(request).await.map_err(|e| match e {
+    let started = std::time::Instant::now();
+    let response = client.chat().create(request).await;
+    let status = match &response {
+        Ok(_) => Some(200),
+        Err(OpenAIError::ApiError(api)) => Some(api.status_code.as_u16()),
+        Err(_) => None,
+    };
+    callmesh_runtime::metrics::provider_request(
+        "llm",
+        "chat_completions",
+        status,
+        started.elapsed(),
+    );
+    let response = response.map_err(|e| match e {
         OpenAIError::ApiError(api) if api.status_code.is_client_error() => LlmError::Rejected(
             format!("HTTP {}: {}", api.status_code, api.api_error.message),
         ),

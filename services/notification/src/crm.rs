@@ -407,6 +407,15 @@ impl CrmForwarder {
             tracing::warn!(delivery_id = %row.id, attempt, "crm delivery was taken over by another sender; its result stands");
             return Ok(());
         }
+        let counted = match outcome {
+            Outcome::Delivered => "delivered",
+            Outcome::Retry => "retry",
+            Outcome::Final => "failed",
+        };
+        metrics::counter!("callmesh_crm_attempts_total", "outcome" => counted).increment(1);
+        if outcome != Outcome::Retry {
+            metrics::counter!("callmesh_crm_deliveries_total", "outcome" => counted).increment(1);
+        }
         if outcome == Outcome::Final {
             let payload = serde_json::json!({"delivery_id": row.id, "call_id": row.call_id,
                 "attempts": attempt, "error": error});

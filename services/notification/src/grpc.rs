@@ -53,7 +53,12 @@ impl NotificationService for NotificationGrpc {
             payload_json: json_object("payload_json", &payload_json)?,
             occurred_at: timestamps::from_proto(occurred_at).unwrap_or_else(chrono::Utc::now),
         };
+        let kind = event.kind;
         let (event, created) = self.log.publish(&key, event).await?;
+        if created {
+            metrics::counter!("callmesh_events_published_total", "kind" => kind.as_str())
+                .increment(1);
+        }
         Ok(Response::new(pb::PublishResponse {
             event: Some(event.into()),
             created,

@@ -39,6 +39,7 @@ pub fn subscribe(
     // Listen before replaying, so nothing published during the replay is missed.
     let live = log.live();
     tokio::spawn(async move {
+        let _counted = callmesh_runtime::metrics::LiveSubscriber::new("grpc");
         let outcome = tokio::select! {
             outcome = feed(&log, &filter, after, live, &outbox) => outcome,
             // The server is stopping: end the stream so the client reconnects elsewhere.
@@ -137,6 +138,8 @@ fn push(outbox: &mpsc::Sender<Result<Delivery, Status>>, delivery: Delivery) -> 
 
 fn too_slow(last: u64, detail: &str) -> Status {
     tracing::warn!(last_event_id = last, detail, "subscriber too slow; cut off");
+    metrics::counter!("callmesh_live_subscribers_cut_off_total", "transport" => "grpc")
+        .increment(1);
     Status::resource_exhausted(format!(
         "subscriber too slow ({detail}); resume from your last event id"
     ))

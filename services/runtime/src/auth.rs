@@ -7,6 +7,7 @@
 //! calls only from itself (tests running the mesh in one process) and refuses everyone else,
 //! rather than serve everyone. `callmesh up` makes one token and hands it to all its children.
 
+use crate::metrics::{GrpcMetrics, Side};
 use std::sync::OnceLock;
 
 use subtle::ConstantTimeEq;
@@ -136,16 +137,22 @@ impl Interceptor for MeshAuth {
                 .metadata_mut()
                 .insert("authorization", header.clone());
         }
+        // The call continues the caller's trace.
+        crate::telemetry::inject(&mut request);
         Ok(request)
     }
 }
 
 /// A channel whose every call carries the mesh token.
-pub type MeshChannel = InterceptedService<Channel, MeshAuth>;
+/// Calls on it are counted and timed (`grpc_client_*`).
+pub type MeshChannel = InterceptedService<GrpcMetrics<Channel>, MeshAuth>;
 
 /// `channel` with this process's mesh token on every call.
 pub fn authenticated(channel: Channel) -> MeshChannel {
-    InterceptedService::new(channel, credentials().client_auth())
+    InterceptedService::new(
+        GrpcMetrics::new(channel, Side::Client),
+        credentials().client_auth(),
+    )
 }
 
 #[cfg(test)]

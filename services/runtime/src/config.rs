@@ -79,7 +79,7 @@ impl Component {
         }
     }
 
-    fn env_prefix(self) -> String {
+    pub fn env_prefix(self) -> String {
         self.name().to_ascii_uppercase()
     }
 

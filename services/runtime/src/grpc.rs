@@ -146,6 +146,11 @@ where
         builder
             // Every live SSE subscriber is a stream on the gateway's one connection.
             .max_concurrent_streams(Some(MAX_CONCURRENT_STREAMS))
+            // Each call in a span continuing its caller's trace, then counted and timed.
+            .layer(crate::telemetry::TraceContextLayer)
+            .layer(crate::metrics::GrpcMetricsLayer(
+                crate::metrics::Side::Server,
+            ))
             .layer(crate::durability::DurableWrites(durability))
             .add_routes(routes)
             .serve_with_incoming_shutdown(

@@ -12,6 +12,7 @@ pub mod egress;
 pub mod errors;
 pub mod grpc;
 pub mod limits;
+pub mod metrics;
 pub mod paging;
 pub mod redact;
 pub mod telemetry;

@@ -1,5 +1,6 @@
 //! ElevenLabs' REST API: outbound agent calls over Twilio, and speech-to-text.
 
+use callmesh_runtime::metrics::SendObserved;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -87,7 +88,7 @@ impl ElevenLabsApi {
             .post(format!("{}/v1/convai/twilio/outbound-call", self.base_url))
             .header("xi-api-key", key)
             .json(&body)
-            .send()
+            .send_observed("elevenlabs", "outbound_call")
             .await
             .map_err(|e| ProviderError::from_transport(PROVIDER, e))?;
         let status = response.status();
@@ -143,7 +144,7 @@ impl ElevenLabsApi {
             .post(url)
             .header("xi-api-key", key)
             .multipart(form)
-            .send()
+            .send_observed("elevenlabs", "speech_to_text")
             .await
             .map_err(|e| ProviderError::from_transport(PROVIDER, e))?;
         let status = response.status();

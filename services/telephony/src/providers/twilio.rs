@@ -1,6 +1,7 @@
 //! Twilio's REST API: send a message, update a live call, fetch recording media. Basic auth
 //! with an API key (or the account SID and auth token for local use).
 
+use callmesh_runtime::metrics::SendObserved;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -91,7 +92,7 @@ impl TwilioApi {
             .basic_auth(user, Some(password))
             .header("accept", "application/json")
             .form(&form)
-            .send()
+            .send_observed("twilio", "messages")
             .await
             .map_err(|e| ProviderError::from_transport(PROVIDER, e))?;
         let response = rejected_unless_success(response).await?;
@@ -113,7 +114,7 @@ impl TwilioApi {
             .basic_auth(user, Some(password))
             .header("accept", "application/json")
             .form(&[("Twiml", twiml)])
-            .send()
+            .send_observed("twilio", "calls")
             .await
             .map_err(|e| ProviderError::from_transport(PROVIDER, e))?;
         rejected_unless_success(response).await?;
@@ -128,7 +129,7 @@ impl TwilioApi {
             .http
             .get(url)
             .basic_auth(user, Some(password))
-            .send()
+            .send_observed("twilio", "media")
             .await
             .map_err(|e| ProviderError::from_transport(PROVIDER, e))?;
         let response = rejected_unless_success(response).await?;
