@@ -327,7 +327,11 @@ async fn every_process_exposes_its_metrics_and_one_webhook_is_one_trace_across_t
         at_least(
             &gateway,
             "callmesh_webhooks_total",
-            &[("outcome", "refused"), ("reason", "unauthorized")],
+            &[
+                ("event", "post_call"),
+                ("outcome", "refused"),
+                ("reason", "unauthorized"),
+            ],
             1.0,
             &who,
         );
@@ -428,7 +432,10 @@ async fn every_process_exposes_its_metrics_and_one_webhook_is_one_trace_across_t
                 .filter(|(_, trace, _)| trace == TRACE_ID)
                 .map(|(service, _, _)| service.as_str())
                 .collect();
-            services.contains("callmesh-gateway")
+            let flow_joined = spans.iter().any(|(service, trace, name)| {
+                trace == TRACE_ID && service == "callmesh-gateway" && name == "inbox_item"
+            });
+            flow_joined
                 && ["lead", "context", "analysis", "notification"]
                     .iter()
                     .filter(|s| services.contains(format!("callmesh-{s}").as_str()))

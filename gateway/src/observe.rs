@@ -65,29 +65,51 @@ pub fn webhook_admitted(provider: &'static str, event_type: &str, duplicate: boo
     .increment(1);
 }
 
-/// A webhook answered with a 4xx: refused before anything was kept. The event is the route's
-/// (the body was not trusted enough to read its type); the reason is the error's code.
-pub fn webhook_refused(route: &str, response: &Response) {
-    let provider = if route.contains("twilio") {
-        "twilio"
+/// A webhook answered without going through the inbox: refused with a 4xx before anything
+/// was kept (the reason is the error's code), or a conversation initiation answered at once.
+/// The event is the route's, since a refused body was not trusted enough to read its type.
+pub fn webhook_answered(route: &str, response: &Response) {
+    let (provider, event) = route_event(route);
+    let status = response.status();
+    let (outcome, reason) = if status.is_client_error() {
+        let reason = response
+            .extensions()
+            .get::<ErrorCode>()
+            .and_then(|code| serde_json::to_value(code).ok())
+            .and_then(|code| code.as_str().map(str::to_owned))
+            .unwrap_or_else(|| status.as_u16().to_string());
+        ("refused", reason)
+    } else if status.is_success() && event == "conversation_initiation" {
+        ("accepted", String::new())
     } else {
-        "elevenlabs"
+        return;
     };
-    let reason = response
-        .extensions()
-        .get::<ErrorCode>()
-        .and_then(|code| serde_json::to_value(code).ok())
-        .and_then(|code| code.as_str().map(str::to_owned))
-        .unwrap_or_else(|| response.status().as_u16().to_string());
-    let event = route.rsplit('/').next().unwrap_or_default().to_owned();
     metrics::counter!(
         "callmesh_webhooks_total",
         "provider" => provider,
         "event" => event,
-        "outcome" => "refused",
+        "outcome" => outcome,
         "reason" => reason
     )
     .increment(1);
+}
+
+/// The provider and event type a webhook route receives.
+fn route_event(route: &str) -> (&'static str, &'static str) {
+    use crate::flows::kinds;
+    let tail = route.rsplit("/webhooks/").next().unwrap_or(route);
+    match tail {
+        "twilio/sms/incoming" => ("twilio", kinds::SMS_INCOMING),
+        "twilio/sms/status" => ("twilio", kinds::SMS_STATUS),
+        "twilio/voice/status" => ("twilio", kinds::VOICE_STATUS),
+        "twilio/voice/recording" => ("twilio", kinds::RECORDING),
+        "twilio/voice/incoming" => ("twilio", kinds::VOICE_INCOMING),
+        "elevenlabs/conversation-events" => ("elevenlabs", kinds::CONVERSATION_EVENT),
+        "elevenlabs/call-status" => ("elevenlabs", kinds::CALL_STATUS),
+        "elevenlabs/conversation-initiation" => ("elevenlabs", "conversation_initiation"),
+        // The post-call paths carry transcriptions, audio and initiation failures alike.
+        _ => ("elevenlabs", "post_call"),
+    }
 }
 
 /// Event types are the providers' words; anything else a signed sender invents is `other`.
@@ -142,5 +164,46 @@ async fn refresh_inbox(state: &AppState) {
             metrics::gauge!("callmesh_inbox_oldest_pending_age_seconds").set(age);
         }
         Err(error) => tracing::warn!(%error, "cannot read the inbox backlog for metrics"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_webhook_route_names_its_provider_and_event() {
+        for (route, expected) in [
+            (
+                "/api/webhooks/elevenlabs/post-call",
+                ("elevenlabs", "post_call"),
+            ),
+            ("/api/convai-webhook", ("elevenlabs", "post_call")),
+            ("/webhooks/elevenlabs", ("elevenlabs", "post_call")),
+            (
+                "/api/webhooks/elevenlabs/call-status",
+                ("elevenlabs", "call_status"),
+            ),
+            (
+                "/api/webhooks/elevenlabs/conversation-initiation",
+                ("elevenlabs", "conversation_initiation"),
+            ),
+            ("/api/webhooks/twilio/sms/status", ("twilio", "sms_status")),
+            (
+                "/api/webhooks/twilio/voice/status",
+                ("twilio", "voice_status"),
+            ),
+        ] {
+            assert_eq!(route_event(route), expected, "{route}");
+        }
+        assert_eq!(
+            event_label("post_call_transcription"),
+            "post_call_transcription"
+        );
+        assert_eq!(event_label("made_up_by_a_sender"), "other");
+        assert_eq!(
+            method_label(&Method::from_bytes(b"BREW").unwrap_or_default()),
+            "other"
+        );
     }
 }

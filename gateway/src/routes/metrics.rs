@@ -50,8 +50,8 @@ pub async fn count_webhooks(
             state.webhooks.accepted.fetch_add(1, Ordering::Relaxed);
         } else if status.is_client_error() {
             state.webhooks.refused.fetch_add(1, Ordering::Relaxed);
-            crate::observe::webhook_refused(&route, &response);
         }
+        crate::observe::webhook_answered(&route, &response);
     }
     response
 }
