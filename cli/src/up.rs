@@ -42,18 +42,26 @@ pub async fn run() -> anyhow::Result<()> {
     }
 
     println!("callmesh is starting:");
-    for (component, addr, _) in &addrs {
-        let kind = if *component == Component::Gateway {
-            "http"
-        } else {
-            "grpc"
-        };
-        println!("  {:<13} {kind} {addr}", component.name());
+    let mut gateway_port = Component::Gateway.default_port();
+    for (component, addr, env) in &addrs {
+        if *component == Component::Gateway {
+            gateway_port = addr.port();
+            println!(
+                "  {:<13} http {addr} (metrics at /metrics)",
+                component.name()
+            );
+            continue;
+        }
+        let metrics_var = callmesh_runtime::metrics::addr_var(*component);
+        let metrics = env
+            .iter()
+            .find(|(name, _)| *name == metrics_var)
+            .map(|(_, addr)| addr.clone())
+            .or_else(|| env_var(&metrics_var))
+            .unwrap_or_default();
+        println!("  {:<13} grpc {addr}  metrics {metrics}", component.name());
     }
-    println!(
-        "  check: curl localhost:{}/api/health",
-        Component::Gateway.default_port()
-    );
+    println!("  check: curl localhost:{gateway_port}/api/health");
     println!("Ctrl-C stops them all.");
 
     let outcome = tokio::select! {
