@@ -359,6 +359,38 @@ async fn every_process_exposes_its_metrics_and_one_webhook_is_one_trace_across_t
             &who,
         );
 
+        // Paths nobody serves are one series, whatever a client makes up.
+        for path in [
+            "/callmesh.lead.v1.LeadService/NoSuchMethod",
+            "/made.up.Service/Anything",
+        ] {
+            let channel = tonic::transport::Channel::from_shared(format!(
+                "http://{}",
+                mesh.addrs[&Component::Lead]
+            ))
+            .expect("url")
+            .connect()
+            .await
+            .expect("connect");
+            let mut grpc = tonic::client::Grpc::new(channel);
+            grpc.ready().await.expect("ready");
+            let answer = grpc
+                .unary(
+                    tonic::Request::new(()),
+                    path.parse().expect("path"),
+                    tonic_prost::ProstCodec::<(), ()>::default(),
+                )
+                .await;
+            // Refused before it is even looked up (no mesh token), or unknown.
+            assert!(
+                matches!(
+                    answer.map(|_| ()).map_err(|s| s.code()),
+                    Err(tonic::Code::Unauthenticated | tonic::Code::Unimplemented)
+                ),
+                "{path}"
+            );
+        }
+
         let services = [
             (Component::Lead, "callmesh.lead.v1.LeadService"),
             (Component::Context, "callmesh.context.v1.ContextService"),
@@ -386,8 +418,19 @@ async fn every_process_exposes_its_metrics_and_one_webhook_is_one_trace_across_t
                 1.0,
                 &who,
             );
+            assert!(
+                !text.contains("NoSuchMethod") && !text.contains("made.up"),
+                "{who}: a made-up path got its own series"
+            );
             scrapes.push(text);
         }
+        at_least(
+            &scrapes[1],
+            "grpc_server_handled_total",
+            &[("grpc_service", "unknown"), ("grpc_method", "unknown")],
+            1.0,
+            "lead",
+        );
         // Telephony answers its scrape even though this flow never called it.
         scrapes.push(mesh.scrape(Component::Telephony).await);
         let analysis = &scrapes[3];

@@ -385,9 +385,16 @@ pub struct Call {
 
 impl Call {
     fn new(side: Side, path: &str) -> Call {
-        let mut parts = path.trim_start_matches('/').splitn(2, '/');
-        let service = parts.next().unwrap_or_default().to_owned();
-        let method = parts.next().unwrap_or_default().to_owned();
+        // Any client can ask for any path; only methods that exist get their own series.
+        let (service, method) = if known_method(path) {
+            let mut parts = path.trim_start_matches('/').splitn(2, '/');
+            (
+                parts.next().unwrap_or_default().to_owned(),
+                parts.next().unwrap_or_default().to_owned(),
+            )
+        } else {
+            ("unknown".to_owned(), "unknown".to_owned())
+        };
         Call {
             side,
             service,
@@ -414,6 +421,43 @@ impl Call {
         )
         .increment(1);
     }
+}
+
+/// Whether `path` (`/package.Service/Method`) is a method of the mesh's services, of health
+/// checking or of reflection.
+fn known_method(path: &str) -> bool {
+    static KNOWN: OnceLock<std::collections::HashSet<String>> = OnceLock::new();
+    let known = KNOWN.get_or_init(|| {
+        use prost::Message as _;
+        let mut known = std::collections::HashSet::new();
+        for encoded in [
+            callmesh_proto::FILE_DESCRIPTOR_SET,
+            tonic_health::pb::FILE_DESCRIPTOR_SET,
+        ] {
+            let Ok(set) = prost_types::FileDescriptorSet::decode(encoded) else {
+                continue;
+            };
+            for file in set.file {
+                for service in &file.service {
+                    for method in &service.method {
+                        known.insert(format!(
+                            "/{}.{}/{}",
+                            file.package(),
+                            service.name(),
+                            method.name()
+                        ));
+                    }
+                }
+            }
+        }
+        for reflection in ["v1", "v1alpha"] {
+            known.insert(format!(
+                "/grpc.reflection.{reflection}.ServerReflection/ServerReflectionInfo"
+            ));
+        }
+        known
+    });
+    known.contains(path)
 }
 
 /// The canonical name of a gRPC status code.
@@ -510,6 +554,13 @@ mod tests {
         let call = Call::new(Side::Server, "/callmesh.lead.v1.LeadService/GetLead");
         assert_eq!(call.service, "callmesh.lead.v1.LeadService");
         assert_eq!(call.method, "GetLead");
+        let made_up = Call::new(Side::Server, "/callmesh.lead.v1.LeadService/NoSuchMethod");
+        assert_eq!(
+            (made_up.service.as_str(), made_up.method.as_str()),
+            ("unknown", "unknown")
+        );
+        let health = Call::new(Side::Server, "/grpc.health.v1.Health/Check");
+        assert_eq!(health.method, "Check");
         assert_eq!(code_name(0), "OK");
         assert_eq!(code_name(5), "NOT_FOUND");
         assert_eq!(code_name(16), "UNAUTHENTICATED");
