@@ -182,7 +182,8 @@ async fn a_finished_call_reaches_every_service_once_and_feeds_the_next_call() {
         assert_eq!(vars["lead_status"], "Returning Customer");
         assert_eq!(vars["organization_name"], "Bike Shop");
         assert_eq!(vars["organization_id"], shop.as_str());
-        assert_eq!(vars["customer_name"], "Customer");
+        // The agent collected his name on the first call: the next one greets him by it.
+        assert_eq!(vars["customer_name"], "Angelo Rossi");
         assert_eq!(vars["has_conversation_history"], true);
         assert_eq!(vars["total_messages"], 20);
         // The call's own summary (ElevenLabs'), which the analysis's summary opens with.

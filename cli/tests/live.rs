@@ -581,6 +581,7 @@ async fn crm_records_survive_a_flaky_crm_and_are_never_doubled() {
                     after_event_id: 0,
                     limit: 10,
                     occurred_since: None,
+                    newest_first: false,
                 })
                 .await
                 .map(|r| r.into_inner().events.len())

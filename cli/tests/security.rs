@@ -336,6 +336,7 @@ async fn a_crm_url_inside_the_network_is_refused_on_save_and_on_connect() {
                     after_event_id: 0,
                     limit: 10,
                     occurred_since: None,
+                    newest_first: false,
                 })
                 .await
                 .is_ok_and(|r| r.into_inner().events.len() == 1)

@@ -303,6 +303,7 @@ impl Client {
             after_event_id: after,
             limit: PAGE,
             occurred_since: None,
+            newest_first: false,
         };
         let answer = self
             .notification

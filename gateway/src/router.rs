@@ -216,9 +216,12 @@ fn routes(guards: &Guards) -> OpenApiRouter<AppState> {
             small(post(analysis::test_interview)),
         )
         .route("/dashboard", get(dashboard::page))
+        .route("/dashboard/assets/{name}", get(dashboard::asset))
         .route("/api/metrics/summary", get(metrics::summary))
         .route("/api/crm/deliveries", get(dashboard::crm_deliveries))
         .route("/api/leads", get(dashboard::leads))
+        .routes(routes!(dashboard::lead))
+        .routes(routes!(dashboard::analyses))
         .route(
             "/api/conversations/{lead_id}/messages",
             get(dashboard::messages),

@@ -742,6 +742,7 @@ impl Mesh {
                 after_event_id: 0,
                 limit: 500,
                 occurred_since: None,
+                newest_first: false,
             })
             .await
             .expect("list events")

@@ -62,6 +62,7 @@ impl Flows {
             .analysis
             .unwrap_or_default();
         if !party.lead_id.is_empty() {
+            let heard = analysis.caller_name.clone().unwrap_or_default();
             let lead = self
                 .clients
                 .lead
@@ -76,13 +77,18 @@ impl Flows {
                     status: lead_pb::LeadStatus::Unspecified.into(),
                     occurred_at: timestamps::to_proto_opt(ended_at.or(Some(Utc::now()))),
                     revision,
+                    // The lead service keeps a name a person set; this only fills or improves.
+                    name: heard.name.clone(),
+                    name_source: heard.source,
+                    name_evidence: heard.evidence.clone(),
                 })
                 .await?
                 .into_inner()
                 .lead
                 .unwrap_or_default();
-            let payload = json!({"lead_id": lead.id, "score": lead.score,
-                "interaction_count": lead.interaction_count, "summary": lead.summary});
+            let payload = json!({"lead_id": lead.id, "name": lead.name, "score": lead.score,
+                "tier": tier_name(lead.tier), "interaction_count": lead.interaction_count,
+                "summary": lead.summary});
             self.publish(
                 format!("lead_updated:{key}"),
                 party,

@@ -360,6 +360,13 @@ pub fn analysis_json(a: &pb::Analysis) -> Value {
         "outcome": outcome_name(a.outcome),
         "outcome_rationale": a.outcome_rationale,
         "created_at": time(&a.created_at),
+        "caller_name": a.caller_name.as_ref().map(|n| json!({
+            "name": n.name,
+            "source": common::NameSource::try_from(n.source)
+                .map(|s| s.as_str_name().trim_start_matches("NAME_SOURCE_").to_ascii_lowercase())
+                .unwrap_or_default(),
+            "evidence": n.evidence,
+        })),
     })
 }
 

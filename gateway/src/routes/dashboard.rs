@@ -4,31 +4,87 @@
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
-use axum::response::Html;
+use axum::http::{HeaderMap, header};
+use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use callmesh_proto::analysis::v1 as analysis_pb;
 use callmesh_proto::common::v1 as common;
 use callmesh_proto::context::v1 as context_pb;
 use callmesh_proto::lead::v1 as lead_pb;
 
 use crate::AppState;
 use crate::auth::authenticate_read;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
+use crate::routes::analysis::analysis_json;
 use crate::routes::stream::lead_organization;
 
-pub async fn page() -> Html<&'static str> {
-    Html(include_str!("../../static/dashboard.html"))
+/// The page only runs its own scripts and styles, served from here (Chart.js included), and
+/// talks only to this gateway: no inline script, so no injected markup could run one.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+    img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; \
+    frame-ancestors 'none'";
+
+pub async fn page() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
+            (header::REFERRER_POLICY, "no-referrer"),
+        ],
+        Html(include_str!("../../static/dashboard.html")),
+    )
+}
+
+/// `GET /dashboard/assets/{name}`: the page's script and style, and Chart.js (vendored, see
+/// `static/vendor/README.md`), all inside the binary.
+pub async fn asset(Path(name): Path<String>) -> Result<Response, ApiError> {
+    let (content_type, body): (&str, &'static str) = match name.as_str() {
+        "dashboard.js" => (
+            "text/javascript; charset=utf-8",
+            include_str!("../../static/dashboard.js"),
+        ),
+        "dashboard.css" => (
+            "text/css; charset=utf-8",
+            include_str!("../../static/dashboard.css"),
+        ),
+        "chart.umd.min.js" => (
+            "text/javascript; charset=utf-8",
+            include_str!("../../static/vendor/chart.umd.min.js"),
+        ),
+        _ => return Err(ApiError::NotFound(format!("no dashboard asset {name:?}"))),
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "no-cache"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        body,
+    )
+        .into_response())
 }
 
 #[derive(Deserialize)]
 pub struct LeadsQuery {
     org_id: Option<String>,
+    /// Name, phone number or email contains this (case-insensitive).
+    q: Option<String>,
+    /// `hot`, `warm` or `cold`.
+    tier: Option<String>,
+    /// `new`, `contacted`, `qualified`, `converted`, `lost` or `do_not_contact`.
+    status: Option<String>,
+    /// `created` (oldest first, the default), `score` (best first) or `last_contact` (most
+    /// recent first, never-contacted last).
+    sort: Option<String>,
+    /// 1-500; 100 when absent.
+    page_size: Option<i32>,
     page_token: Option<String>,
     token: Option<String>,
 }
 
+/// `GET /api/leads`: an organization's leads, searched, filtered and sorted, a keyset page at
+/// a time (`next_page_token`, empty on the last page).
 pub async fn leads(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -44,6 +100,40 @@ pub async fn leads(
         (None, None) => return Err(ApiError::BadRequest("org_id: is required".into())),
     };
     principal.require(&organization_id)?;
+    let given = |value: Option<String>| {
+        value
+            .map(|v| v.trim().to_ascii_lowercase())
+            .filter(|v| !v.is_empty())
+    };
+    let tier = match given(query.tier).as_deref() {
+        None => common::LeadTier::Unspecified,
+        Some("hot") => common::LeadTier::Hot,
+        Some("warm") => common::LeadTier::Warm,
+        Some("cold") => common::LeadTier::Cold,
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "tier: {other:?} is not one of hot, warm, cold"
+            )));
+        }
+    };
+    let status = match given(query.status) {
+        None => lead_pb::LeadStatus::Unspecified,
+        Some(name) => lead_pb::LeadStatus::from_str_name(&format!("LEAD_STATUS_{}", name.to_ascii_uppercase()))
+            .filter(|s| *s != lead_pb::LeadStatus::Unspecified)
+            .ok_or_else(|| ApiError::BadRequest(format!(
+                "status: {name:?} is not one of new, contacted, qualified, converted, lost, do_not_contact"
+            )))?,
+    };
+    let order = match given(query.sort).as_deref() {
+        None | Some("created") => lead_pb::LeadOrder::Unspecified,
+        Some("score") => lead_pb::LeadOrder::Score,
+        Some("last_contact") => lead_pb::LeadOrder::LastContact,
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "sort: {other:?} is not one of created, score, last_contact"
+            )));
+        }
+    };
     let answer = state
         .clients
         .lead
@@ -51,38 +141,130 @@ pub async fn leads(
         .list_leads(lead_pb::ListLeadsRequest {
             organization_id,
             page: Some(common::PageRequest {
-                page_size: 100,
+                page_size: query.page_size.unwrap_or(100),
                 page_token: query.page_token.unwrap_or_default(),
             }),
-            status: 0,
+            status: status.into(),
+            tier: tier.into(),
+            query: query.q.unwrap_or_default(),
+            order: order.into(),
         })
         .await?
         .into_inner();
-    let leads: Vec<Value> = answer
-        .leads
-        .iter()
-        .map(|lead| {
-            json!({
-                "id": lead.id,
-                "name": lead.name,
-                "phone_number": lead.phone_number,
-                "score": lead.score,
-                "tier": common::LeadTier::try_from(lead.tier)
-                    .ok()
-                    .filter(|t| *t != common::LeadTier::Unspecified)
-                    .map(|t| t.as_str_name().trim_start_matches("LEAD_TIER_").to_ascii_lowercase()),
-                "status": lead_pb::LeadStatus::try_from(lead.status)
-                    .map(|s| s.as_str_name().trim_start_matches("LEAD_STATUS_").to_ascii_lowercase())
-                    .unwrap_or_default(),
-                "summary": lead.summary,
-                "interaction_count": lead.interaction_count,
-                "last_contact_at": lead.last_contact_at.as_ref().map(|t| t.seconds),
-            })
-        })
-        .collect();
+    let leads: Vec<Value> = answer.leads.iter().map(lead_json).collect();
     Ok(Json(
         json!({"leads": leads, "next_page_token": answer.next_page_token}),
     ))
+}
+
+/// A lead as the dashboard shows it.
+pub fn lead_json(lead: &lead_pb::Lead) -> Value {
+    json!({
+        "id": lead.id,
+        "name": lead.name,
+        "name_source": common::NameSource::try_from(lead.name_source)
+            .ok()
+            .filter(|s| *s != common::NameSource::Unspecified)
+            .map(|s| s.as_str_name().trim_start_matches("NAME_SOURCE_").to_ascii_lowercase()),
+        "name_evidence": lead.name_evidence,
+        "phone_number": lead.phone_number,
+        "email": lead.email,
+        "score": lead.score,
+        "tier": common::LeadTier::try_from(lead.tier)
+            .ok()
+            .filter(|t| *t != common::LeadTier::Unspecified)
+            .map(|t| t.as_str_name().trim_start_matches("LEAD_TIER_").to_ascii_lowercase()),
+        "status": lead_pb::LeadStatus::try_from(lead.status)
+            .map(|s| s.as_str_name().trim_start_matches("LEAD_STATUS_").to_ascii_lowercase())
+            .unwrap_or_default(),
+        "summary": lead.summary,
+        "interaction_count": lead.interaction_count,
+        "last_contact_at": lead.last_contact_at.as_ref().map(|t| t.seconds),
+        "created_at": lead.created_at.as_ref().map(|t| t.seconds),
+    })
+}
+
+/// `GET /api/leads/{lead_id}`: one lead (an organization token: its own only).
+#[utoipa::path(
+    get,
+    path = "/api/leads/{lead_id}",
+    tag = "dashboard",
+    operation_id = "get_lead",
+    summary = "One lead: name (with where it came from), number, score, tier, status, summary",
+    params(("lead_id" = String, Path, description = "The lead's id")),
+    security(("admin_token" = []), ("organization_token" = [])),
+    responses(
+        (status = 200, description = "`{\"lead\": {...}}`", body = serde_json::Value),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "The lead is not this organization's (or does not exist)", body = ErrorBody),
+        (status = 404, description = "No such lead (admin token)", body = ErrorBody),
+    ),
+)]
+pub async fn lead(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(lead_id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let principal = authenticate_read(&state, &headers, None).await?;
+    lead_organization(&state, &principal, &lead_id).await?;
+    let lead = state
+        .clients
+        .lead
+        .clone()
+        .get_lead(lead_pb::GetLeadRequest { lead_id })
+        .await?
+        .into_inner()
+        .lead
+        .unwrap_or_default();
+    Ok(Json(json!({ "lead": lead_json(&lead) })))
+}
+
+/// `GET /api/leads/{lead_id}/analyses`: the analyses of a lead's calls, newest first (each
+/// conversation's versions included), with every factor, intent and its evidence.
+#[utoipa::path(
+    get,
+    path = "/api/leads/{lead_id}/analyses",
+    tag = "dashboard",
+    operation_id = "list_lead_analyses",
+    summary = "The analyses of a lead's calls, newest first, with factors, intents and evidence",
+    params(("lead_id" = String, Path, description = "The lead's id")),
+    security(("admin_token" = []), ("organization_token" = [])),
+    responses(
+        (status = 200, description = "`{\"analyses\": [...]}`: summary, sentiment, intents with evidence, score factors, action items, outcome and rationale, analyzer and version, caller name", body = serde_json::Value),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "The lead is not this organization's (or does not exist)", body = ErrorBody),
+        (status = 404, description = "No such lead (admin token)", body = ErrorBody),
+    ),
+)]
+pub async fn analyses(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(lead_id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let principal = authenticate_read(&state, &headers, None).await?;
+    let organization_id = lead_organization(&state, &principal, &lead_id).await?;
+    let analyses = state
+        .clients
+        .analysis
+        .clone()
+        .list_analyses(analysis_pb::ListAnalysesRequest {
+            conversation_id: String::new(),
+            lead_id,
+            page: Some(common::PageRequest {
+                page_size: 50,
+                page_token: String::new(),
+            }),
+        })
+        .await?
+        .into_inner()
+        .analyses;
+    Ok(Json(json!({
+        "analyses": analyses
+            .iter()
+            .filter(|a| a.organization_id == organization_id)
+            .map(analysis_json)
+            .collect::<Vec<_>>(),
+    })))
 }
 
 pub async fn messages(

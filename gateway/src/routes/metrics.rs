@@ -1,6 +1,7 @@
 //! `GET /api/metrics/summary?org_id=…&since=…`: how an organization's AI phone line is doing,
 //! computed from its event log and leads: conversations per day, average call duration, human
-//! takeover rate, AI success rate, lead conversion by tier, and webhook acceptance.
+//! takeover rate, AI success rate, lead conversion by tier, and webhook acceptance; and the
+//! same day by day (`daily`, every day of the period) for the dashboard's charts.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -10,7 +11,7 @@ use axum::extract::{Query, Request, State};
 use axum::http::HeaderMap;
 use axum::middleware::Next;
 use axum::response::Response;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -101,6 +102,7 @@ pub async fn summary(
     let (mut successes, mut judged) = (0u64, 0u64);
     let mut conversing: HashSet<String> = HashSet::new();
     let mut taken_over: HashSet<String> = HashSet::new();
+    let mut days: BTreeMap<NaiveDate, Day> = BTreeMap::new();
     let mut after = 0;
     let mut read = 0;
     let mut notification = state.clients.notification.clone();
@@ -120,6 +122,7 @@ pub async fn summary(
                 limit: 500,
                 // The period is chosen by the database, not by reading the whole history.
                 occurred_since: Some(callmesh_runtime::timestamps::to_proto(since)),
+                newest_first: false,
             })
             .await?
             .into_inner()
@@ -136,6 +139,11 @@ pub async fn summary(
                 continue;
             }
             let payload: Value = serde_json::from_str(&event.payload_json).unwrap_or(Value::Null);
+            if let Some(at) = at {
+                days.entry(at.date_naive())
+                    .or_default()
+                    .count(&event, &payload);
+            }
             match pb::EventType::try_from(event.r#type) {
                 Ok(pb::EventType::CallEnded) => {
                     calls += 1;
@@ -181,6 +189,7 @@ pub async fn summary(
         "human_takeover_rate": ratio(taken_over.len() as u64, conversing.len().max(taken_over.len()) as u64),
         "ai_success_rate": ratio(successes, judged),
         "lead_conversion_by_tier": conversion,
+        "daily": daily(&days, since),
         "webhook_acceptance": {
             "accepted": accepted,
             "refused": refused,
@@ -224,6 +233,70 @@ async fn conversion_by_tier(state: &AppState, organization_id: &str) -> Result<V
             })
             .collect(),
     ))
+}
+
+/// One day of an organization's calls, for the dashboard's charts.
+#[derive(Default)]
+struct Day {
+    calls: u64,
+    duration: u64,
+    successes: u64,
+    judged: u64,
+    conversing: HashSet<String>,
+    taken_over: HashSet<String>,
+}
+
+impl Day {
+    fn count(&mut self, event: &pb::Event, payload: &Value) {
+        let lead = (!event.lead_id.is_empty()).then(|| event.lead_id.clone());
+        match pb::EventType::try_from(event.r#type) {
+            Ok(pb::EventType::CallEnded) => {
+                self.calls += 1;
+                self.duration += payload["duration_secs"].as_u64().unwrap_or(0);
+                match payload["outcome"].as_str() {
+                    Some("success") => {
+                        self.successes += 1;
+                        self.judged += 1;
+                    }
+                    Some("failure") => self.judged += 1,
+                    _ => {}
+                }
+                self.conversing.extend(lead);
+            }
+            Ok(pb::EventType::SmsReceived) => self.conversing.extend(lead),
+            Ok(pb::EventType::HumanTakeover) => self.taken_over.extend(lead),
+            _ => {}
+        }
+    }
+}
+
+/// The longest period `daily` lists day by day.
+const MAX_DAYS: usize = 400;
+
+/// Every day from `since` to today (UTC), quiet days included, so a chart of a week has seven
+/// points: calls, average duration, AI success rate and human takeover rate of each.
+fn daily(days: &BTreeMap<NaiveDate, Day>, since: DateTime<Utc>) -> Value {
+    let quiet = Day::default();
+    let series: Vec<Value> = since
+        .date_naive()
+        .iter_days()
+        .take_while(|day| *day <= Utc::now().date_naive())
+        .take(MAX_DAYS)
+        .map(|date| {
+            let day = days.get(&date).unwrap_or(&quiet);
+            json!({
+                "day": date.format("%Y-%m-%d").to_string(),
+                "calls": day.calls,
+                "average_call_duration_secs": ratio(day.duration, day.calls),
+                "ai_success_rate": ratio(day.successes, day.judged),
+                "human_takeover_rate": ratio(
+                    day.taken_over.len() as u64,
+                    day.conversing.len().max(day.taken_over.len()) as u64,
+                ),
+            })
+        })
+        .collect();
+    Value::Array(series)
 }
 
 fn ratio(part: u64, whole: u64) -> Value {

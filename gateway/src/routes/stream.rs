@@ -1,6 +1,8 @@
 //! Live updates as Server-Sent Events: `id:` on every event, resume with `Last-Event-ID`
 //! (header, or `last_event_id` in the query for clients that cannot set it), a heartbeat every
-//! 15 s. Every connection of one organization shares one notification `Subscribe` stream
+//! 15 s. `replay=N` (at most 200) on a fresh connection first sends the newest N events, oldest
+//! first, then goes live from the newest of them: a dashboard's feed is full the moment it
+//! opens, and an EventSource reconnecting (with its `Last-Event-ID`) resumes instead. Every connection of one organization shares one notification `Subscribe` stream
 //! (`crate::live`); the last one to go ends it.
 
 use std::convert::Infallible;
@@ -14,10 +16,12 @@ use serde::Deserialize;
 use tonic::Code;
 
 use callmesh_proto::lead::v1 as lead_pb;
+use callmesh_proto::notification::v1 as pb;
 
 use crate::AppState;
 use crate::auth::{Principal, authenticate_read, forbidden};
 use crate::error::ApiError;
+use crate::live::render;
 
 const HEARTBEAT: Duration = Duration::from_secs(15);
 
@@ -25,7 +29,12 @@ const HEARTBEAT: Duration = Duration::from_secs(15);
 pub struct StreamQuery {
     token: Option<String>,
     last_event_id: Option<String>,
+    /// How many of the newest events to send first when not resuming.
+    replay: Option<u32>,
 }
+
+/// The most events `replay` sends.
+const MAX_REPLAY: u32 = 200;
 
 pub async fn organization(
     State(state): State<AppState>,
@@ -36,7 +45,7 @@ pub async fn organization(
     let principal = authenticate_read(&state, &headers, query.token.as_deref()).await?;
     principal.require(&organization_id)?;
     let after = last_event_id(&headers, query.last_event_id.as_deref())?;
-    subscribe(&state, organization_id, String::new(), after).await
+    subscribe(&state, organization_id, String::new(), after, query.replay).await
 }
 
 pub async fn conversation(
@@ -48,7 +57,7 @@ pub async fn conversation(
     let principal = authenticate_read(&state, &headers, query.token.as_deref()).await?;
     let after = last_event_id(&headers, query.last_event_id.as_deref())?;
     let organization_id = lead_organization(&state, &principal, &lead_id).await?;
-    subscribe(&state, organization_id, lead_id, after).await
+    subscribe(&state, organization_id, lead_id, after, query.replay).await
 }
 
 /// The organization of a lead the principal may see. An organization token gets 403 for a
@@ -100,11 +109,51 @@ async fn subscribe(
     organization_id: String,
     lead_id: String,
     after: u64,
+    replay: Option<u32>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>> + use<>>, ApiError> {
+    let recent = match replay {
+        Some(wanted) if after == 0 && wanted > 0 => {
+            newest_events(state, &organization_id, &lead_id, wanted.min(MAX_REPLAY)).await?
+        }
+        _ => Vec::new(),
+    };
+    // Live from the newest event replayed: whatever came after it is caught up from the log.
+    let after = recent.last().map_or(after, |event| event.id);
+    let replayed = futures_util::stream::iter(recent.iter().map(render).collect::<Vec<_>>());
     let events = state
         .live
         .subscribe(&organization_id, &lead_id, after)
-        .await?
-        .map(Ok);
+        .await?;
+    let events = replayed.chain(events).map(Ok);
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(HEARTBEAT).text("heartbeat")))
+}
+
+/// The newest `limit` events of the organization (of one lead when `lead_id` is set), oldest
+/// first.
+async fn newest_events(
+    state: &AppState,
+    organization_id: &str,
+    lead_id: &str,
+    limit: u32,
+) -> Result<Vec<pb::Event>, ApiError> {
+    let mut events = state
+        .clients
+        .notification
+        .clone()
+        .list_events(pb::ListEventsRequest {
+            filter: Some(pb::EventFilter {
+                organization_id: organization_id.to_owned(),
+                lead_id: lead_id.to_owned(),
+                types: Vec::new(),
+            }),
+            after_event_id: 0,
+            limit: i32::try_from(limit).unwrap_or(50),
+            occurred_since: None,
+            newest_first: true,
+        })
+        .await?
+        .into_inner()
+        .events;
+    events.reverse();
+    Ok(events)
 }

@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261122_000001_create_organizations_and_leads;
 mod m20261122_000002_add_organization_settings;
 mod m20261122_000003_create_organization_tokens;
+mod m20261130_000001_add_lead_name_source;
 
 pub struct Migrator;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_create_organizations_and_leads::Migration),
             Box::new(m20261122_000002_add_organization_settings::Migration),
             Box::new(m20261122_000003_create_organization_tokens::Migration),
+            Box::new(m20261130_000001_add_lead_name_source::Migration),
         ]
     }
 

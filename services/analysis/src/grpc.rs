@@ -11,6 +11,7 @@ use callmesh_runtime::ServiceError;
 use callmesh_runtime::errors::{json_object, optional, required};
 use callmesh_runtime::timestamps;
 
+use crate::analyzer::names::NameOrigin;
 use crate::analyzer::{
     AnalyzerKind, Conversation, Outcome, ProviderAnalysis, SentimentLabel, Speaker, Tier, Turn,
 };
@@ -403,6 +404,15 @@ impl From<StoredAnalysis> for pb::Analysis {
             outcome_rationale: findings.outcome_rationale,
             provider_analysis_json,
             created_at: Some(timestamps::to_proto(created_at)),
+            caller_name: findings.caller_name.map(|heard| pb::CallerName {
+                name: heard.name,
+                source: match heard.source {
+                    NameOrigin::Agent => common::NameSource::Agent,
+                    NameOrigin::Caller => common::NameSource::Caller,
+                }
+                .into(),
+                evidence: heard.evidence,
+            }),
         }
     }
 }

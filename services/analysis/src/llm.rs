@@ -275,6 +275,9 @@ impl LlmAnalyzer {
             outcome_rationale: reply.outcome_rationale,
             criteria: rules.criteria.clone(),
             collected: rules.collected.clone(),
+            // Read by the rules from the agent's data and the caller's words, not asked of the
+            // model.
+            caller_name: rules.caller_name.clone(),
         })
     }
 

@@ -10,11 +10,12 @@ use callmesh_runtime::errors::{optional, required};
 use callmesh_runtime::paging::Page;
 use callmesh_runtime::timestamps;
 
-use crate::book::{LeadBook, LeadCount, OrganizationToken};
+use crate::book::{LeadBook, LeadCount, LeadPage, OrganizationToken};
 use crate::error::LeadError;
 use crate::model::{
-    AnalysisOutcome, Channel, ContactAttempt, ContactOutcome, Lead, LeadChanges, LeadContact,
-    LeadStatus, LeadTier, NewOrganization, Organization, OrganizationSettings,
+    AnalysisOutcome, Channel, ContactAttempt, ContactOutcome, HeardName, Lead, LeadChanges,
+    LeadContact, LeadCursor, LeadFilter, LeadOrder, LeadStatus, LeadTier, NameSource,
+    NewOrganization, Organization, OrganizationSettings,
 };
 use crate::phone::PhoneNumber;
 
@@ -333,15 +334,43 @@ impl LeadService for LeadGrpc {
             organization_id,
             page,
             status,
+            tier,
+            query,
+            order,
         } = request.into_inner();
         let organization_id = required("organization_id", organization_id)?;
-        let page = page_of(page)?;
-        let status = lead_status("status", status)?;
+        let order = match pb::LeadOrder::try_from(order) {
+            Ok(pb::LeadOrder::Unspecified) => LeadOrder::Oldest,
+            Ok(pb::LeadOrder::Score) => LeadOrder::Score,
+            Ok(pb::LeadOrder::LastContact) => LeadOrder::LastContact,
+            Err(_) => {
+                return Err(LeadError::invalid("order", format!("unknown value {order}")).into());
+            }
+        };
+        let page = lead_page(page, order)?;
+        let filter = LeadFilter {
+            status: lead_status("status", status)?,
+            tier: match common::LeadTier::try_from(tier) {
+                Ok(common::LeadTier::Unspecified) => None,
+                Ok(common::LeadTier::Cold) => Some(LeadTier::Cold),
+                Ok(common::LeadTier::Warm) => Some(LeadTier::Warm),
+                Ok(common::LeadTier::Hot) => Some(LeadTier::Hot),
+                Err(_) => {
+                    return Err(LeadError::invalid("tier", format!("unknown value {tier}")).into());
+                }
+            },
+            query: Some(query.trim().to_owned()).filter(|q| !q.is_empty()),
+        };
         let leads = self
             .book
-            .list_leads(&organization_id, status, &page)
+            .list_leads_by(&organization_id, &filter, order, &page)
             .await?;
-        let next_page_token = page.next_token(leads.iter().map(|l| l.id.as_str()), leads.len());
+        let next_page_token = match leads.last() {
+            Some(last) if leads.len() as u64 >= page.size => {
+                LeadCursor::after(order, last).to_token()
+            }
+            _ => String::new(),
+        };
         Ok(Response::new(pb::ListLeadsResponse {
             leads: leads.into_iter().map(Into::into).collect(),
             next_page_token,
@@ -444,8 +473,32 @@ impl LeadService for LeadGrpc {
             status,
             occurred_at,
             revision,
+            name,
+            name_source,
+            name_evidence,
         } = request.into_inner();
         let idempotency_key = required("idempotency_key", idempotency_key)?;
+        let heard_name = match common::NameSource::try_from(name_source) {
+            _ if name.trim().is_empty() => None,
+            Ok(common::NameSource::Caller) => Some(NameSource::Caller),
+            Ok(common::NameSource::Agent) => Some(NameSource::Agent),
+            // A name an analysis heard is never a person's word.
+            Ok(common::NameSource::Person | common::NameSource::Unspecified) => {
+                return Err(LeadError::invalid("name_source", "must be AGENT or CALLER").into());
+            }
+            Err(_) => {
+                return Err(LeadError::invalid(
+                    "name_source",
+                    format!("unknown value {name_source}"),
+                )
+                .into());
+            }
+        }
+        .map(|source| HeardName {
+            name: name.trim().to_owned(),
+            source,
+            evidence: name_evidence,
+        });
         let score = u8::try_from(score)
             .ok()
             .filter(|s| *s <= 100)
@@ -468,6 +521,7 @@ impl LeadService for LeadGrpc {
             status: lead_status("status", status)?,
             occurred_at: timestamps::from_proto(occurred_at).unwrap_or_else(chrono::Utc::now),
             revision,
+            heard_name,
         };
         let (lead, applied) = self.book.apply_analysis(&idempotency_key, outcome).await?;
         Ok(Response::new(pb::ApplyAnalysisResponse {
@@ -617,6 +671,8 @@ impl From<Lead> for pb::Lead {
             organization_id,
             phone_number,
             name,
+            name_source,
+            name_evidence,
             email,
             status,
             score,
@@ -660,8 +716,40 @@ impl From<Lead> for pb::Lead {
             notes,
             created_at: Some(timestamps::to_proto(created_at)),
             updated_at: Some(timestamps::to_proto(updated_at)),
+            name_source: match name_source {
+                None => common::NameSource::Unspecified,
+                Some(NameSource::Person) => common::NameSource::Person,
+                Some(NameSource::Agent) => common::NameSource::Agent,
+                Some(NameSource::Caller) => common::NameSource::Caller,
+            }
+            .into(),
+            name_evidence,
         }
     }
+}
+
+/// A page of an ordered list: the size as every list takes it, the token as this order wrote it.
+fn lead_page(page: Option<common::PageRequest>, order: LeadOrder) -> Result<LeadPage, LeadError> {
+    let token = page
+        .as_ref()
+        .map(|p| p.page_token.clone())
+        .unwrap_or_default();
+    let size = page_of(page.map(|p| common::PageRequest {
+        page_size: p.page_size,
+        page_token: String::new(),
+    }))?
+    .size;
+    let after = if token.is_empty() {
+        None
+    } else {
+        Some(LeadCursor::parse(order, &token).ok_or_else(|| {
+            LeadError::invalid(
+                "page.page_token",
+                "not a token from a previous response in this order",
+            )
+        })?)
+    };
+    Ok(LeadPage { size, after })
 }
 
 fn status_to_proto(status: LeadStatus) -> pb::LeadStatus {

@@ -38,6 +38,10 @@ pub struct Lead {
     pub organization_id: String,
     pub phone_number: PhoneNumber,
     pub name: String,
+    /// Where `name` came from; `None` while the lead has no name.
+    pub name_source: Option<NameSource>,
+    /// What shows a name callmesh heard: the caller's sentence, or the agent's rationale.
+    pub name_evidence: String,
     pub email: String,
     pub status: LeadStatus,
     pub score: u8,
@@ -74,6 +78,42 @@ stored_enum!(
         Hot => "hot",
     }
 );
+
+stored_enum!(
+    /// Where a lead's name came from, in the order of trust: a person's word is final, the
+    /// agent's collected name beats one read from the caller's own words.
+    NameSource {
+        Person => "person",
+        Agent => "agent",
+        Caller => "caller",
+    }
+);
+
+impl NameSource {
+    fn rank(self) -> u8 {
+        match self {
+            NameSource::Caller => 1,
+            NameSource::Agent => 2,
+            NameSource::Person => 3,
+        }
+    }
+
+    /// Whether a name from `heard` may replace a name from `self`: never a person's; an agent's
+    /// collected name replaces a caller's words or an earlier collected name; a caller's words
+    /// only ever fill a gap (see [`HeardName`]).
+    pub fn yields_to(self, heard: NameSource) -> bool {
+        self != NameSource::Person && heard != NameSource::Caller && heard.rank() >= self.rank()
+    }
+}
+
+/// A name a conversation gave for its caller: the agent collected it or the caller said it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeardName {
+    pub name: String,
+    /// `Agent` or `Caller`; a `Person` here is treated as `Agent`.
+    pub source: NameSource,
+    pub evidence: String,
+}
 
 stored_enum!(
     ContactOutcome {
@@ -145,6 +185,103 @@ pub struct AnalysisOutcome {
     pub occurred_at: DateTime<Utc>,
     /// A re-analysis of a conversation already counted: no new interaction or contact.
     pub revision: bool,
+    /// The caller's name, when the conversation gave one.
+    pub heard_name: Option<HeardName>,
+}
+
+/// Which leads a list holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LeadFilter {
+    pub status: Option<LeadStatus>,
+    pub tier: Option<LeadTier>,
+    /// Name, phone or email contains this (case-insensitive); phone by its digits.
+    pub query: Option<String>,
+}
+
+/// The order of a lead list; ties are broken by id (creation order).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LeadOrder {
+    #[default]
+    Oldest,
+    /// Highest score first.
+    Score,
+    /// Most recent contact first, never-contacted leads last.
+    LastContact,
+}
+
+/// Where the previous page of an ordered list ended: its last row's sort key and id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeadCursor {
+    Oldest {
+        id: String,
+    },
+    Score {
+        score: i32,
+        id: String,
+    },
+    LastContact {
+        at: Option<DateTime<Utc>>,
+        id: String,
+    },
+}
+
+impl LeadCursor {
+    /// The cursor after `lead` in `order`.
+    pub fn after(order: LeadOrder, lead: &Lead) -> LeadCursor {
+        let id = lead.id.clone();
+        match order {
+            LeadOrder::Oldest => LeadCursor::Oldest { id },
+            LeadOrder::Score => LeadCursor::Score {
+                score: i32::from(lead.score),
+                id,
+            },
+            LeadOrder::LastContact => LeadCursor::LastContact {
+                at: lead.last_contact_at,
+                id,
+            },
+        }
+    }
+
+    /// The page token: the bare id for the default order (as before), else `s.<score>.<id>` or
+    /// `c.<unix nanos, or "-" for never>.<id>`.
+    pub fn to_token(&self) -> String {
+        match self {
+            LeadCursor::Oldest { id } => id.clone(),
+            LeadCursor::Score { score, id } => format!("s.{score}.{id}"),
+            LeadCursor::LastContact { at, id } => {
+                let at = at
+                    .and_then(|t| t.timestamp_nanos_opt())
+                    .map_or_else(|| "-".to_owned(), |n| n.to_string());
+                format!("c.{at}.{id}")
+            }
+        }
+    }
+
+    /// Reads a token of `order`; `None` for anything else (a token of another order included).
+    pub fn parse(order: LeadOrder, token: &str) -> Option<LeadCursor> {
+        let valid_id = |id: &str| uuid::Uuid::try_parse(id).is_ok().then(|| id.to_owned());
+        match order {
+            LeadOrder::Oldest => valid_id(token).map(|id| LeadCursor::Oldest { id }),
+            LeadOrder::Score => {
+                let (score, id) = token.strip_prefix("s.")?.split_once('.')?;
+                Some(LeadCursor::Score {
+                    score: score.parse().ok()?,
+                    id: valid_id(id)?,
+                })
+            }
+            LeadOrder::LastContact => {
+                let (at, id) = token.strip_prefix("c.")?.split_once('.')?;
+                let at = match at {
+                    "-" => None,
+                    nanos => Some(DateTime::from_timestamp_nanos(nanos.parse().ok()?)),
+                };
+                Some(LeadCursor::LastContact {
+                    at,
+                    id: valid_id(id)?,
+                })
+            }
+        }
+    }
 }
 
 /// An attempt to reach a lead.
@@ -169,6 +306,52 @@ mod tests {
         assert_eq!(LeadTier::for_score(50), LeadTier::Warm);
         assert_eq!(LeadTier::for_score(49), LeadTier::Cold);
         assert_eq!(LeadTier::for_score(0), LeadTier::Cold);
+    }
+
+    #[test]
+    fn a_person_named_lead_keeps_its_name() {
+        use NameSource::*;
+        assert!(!Person.yields_to(Agent));
+        assert!(!Person.yields_to(Caller));
+        assert!(Caller.yields_to(Agent));
+        assert!(Agent.yields_to(Agent));
+        assert!(!Agent.yields_to(Caller));
+        assert!(!Caller.yields_to(Caller));
+    }
+
+    #[test]
+    fn cursors_round_trip_and_belong_to_their_order() {
+        let id = "0193a3c2-7a44-7c10-8e5e-1f0b2f9b1a11".to_owned();
+        let at = DateTime::from_timestamp_nanos(1_764_495_000_123_456_000);
+        for (order, cursor) in [
+            (LeadOrder::Oldest, LeadCursor::Oldest { id: id.clone() }),
+            (
+                LeadOrder::Score,
+                LeadCursor::Score {
+                    score: 87,
+                    id: id.clone(),
+                },
+            ),
+            (
+                LeadOrder::LastContact,
+                LeadCursor::LastContact {
+                    at: Some(at),
+                    id: id.clone(),
+                },
+            ),
+            (
+                LeadOrder::LastContact,
+                LeadCursor::LastContact {
+                    at: None,
+                    id: id.clone(),
+                },
+            ),
+        ] {
+            assert_eq!(LeadCursor::parse(order, &cursor.to_token()), Some(cursor));
+        }
+        assert_eq!(LeadCursor::parse(LeadOrder::Score, &id), None);
+        assert_eq!(LeadCursor::parse(LeadOrder::Oldest, "s.5.x"), None);
+        assert_eq!(LeadCursor::parse(LeadOrder::LastContact, "c.abc.x"), None);
     }
 
     #[test]

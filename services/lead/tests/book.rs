@@ -244,6 +244,7 @@ async fn applying_an_analysis_counts_once_per_key() {
             status: None,
             occurred_at: ended,
             revision: false,
+            heard_name: None,
         };
         let (updated, applied) = book
             .apply_analysis("analysis:conv_1", outcome.clone())
@@ -292,6 +293,7 @@ async fn applying_an_analysis_counts_once_per_key() {
             occurred_at: ended + Duration::hours(1),
             score: 92,
             revision: true,
+            heard_name: None,
             ..outcome.clone()
         };
         let (revised, applied) = book
@@ -315,6 +317,7 @@ async fn applying_an_analysis_counts_once_per_key() {
                     status: None,
                     occurred_at: ended,
                     revision: false,
+                    heard_name: None,
                 },
             )
             .await;

@@ -172,7 +172,7 @@ async fn bad_input_gets_the_right_code_naming_the_field() {
                     page_size: 10,
                     page_token: "drop table".into(),
                 }),
-                status: 0,
+                ..Default::default()
             })
             .await
             .expect_err("bad token");
@@ -268,7 +268,7 @@ async fn organizations_and_leads_round_trip_with_paging() {
                         page_size: 2,
                         page_token: token.clone(),
                     }),
-                    status: 0,
+                    ..Default::default()
                 })
                 .await
                 .expect("list")

@@ -213,6 +213,7 @@ impl NotificationService for NotificationGrpc {
             after_event_id,
             limit,
             occurred_since,
+            newest_first,
         } = request.into_inner();
         let filter = filter_from_proto(filter.unwrap_or_default())?;
         let limit = match limit {
@@ -220,7 +221,13 @@ impl NotificationService for NotificationGrpc {
             1..=500 => limit as u64,
             _ => return Err(ServiceError::invalid("limit", "must be between 1 and 500").into()),
         };
-        let events = match callmesh_runtime::timestamps::from_proto(occurred_since) {
+        let since = callmesh_runtime::timestamps::from_proto(occurred_since);
+        let events = match since {
+            _ if newest_first => {
+                self.log
+                    .list_newest(&filter, after_event_id, since, limit)
+                    .await?
+            }
             Some(since) => {
                 self.log
                     .list_occurred_since(&filter, after_event_id, since, limit)

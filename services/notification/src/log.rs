@@ -263,6 +263,25 @@ impl EventLog {
     ) -> Result<Vec<Event>, ServiceError> {
         list_after(&self.db, filter, after, Some(since), limit).await
     }
+
+    /// The newest `limit` events `filter` matches after `after` (and since `since`), newest
+    /// first: what a dashboard replays when it opens.
+    pub async fn list_newest(
+        &self,
+        filter: &EventFilter,
+        after: u64,
+        since: Option<DateTime<Utc>>,
+        limit: u64,
+    ) -> Result<Vec<Event>, ServiceError> {
+        events_after(filter, after, since)
+            .order_by_desc(event::Column::Id)
+            .limit(limit)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(to_event)
+            .collect()
+    }
 }
 
 async fn list_after(
@@ -272,10 +291,24 @@ async fn list_after(
     since: Option<DateTime<Utc>>,
     limit: u64,
 ) -> Result<Vec<Event>, ServiceError> {
-    let mut query = event::Entity::find()
-        .filter(event::Column::Id.gt(i64::try_from(after).unwrap_or(i64::MAX)))
+    events_after(filter, after, since)
         .order_by_asc(event::Column::Id)
-        .limit(limit);
+        .limit(limit)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(to_event)
+        .collect()
+}
+
+/// The events `filter` matches after `after` (and since `since`), in no order yet.
+fn events_after(
+    filter: &EventFilter,
+    after: u64,
+    since: Option<DateTime<Utc>>,
+) -> sea_orm::Select<event::Entity> {
+    let mut query = event::Entity::find()
+        .filter(event::Column::Id.gt(i64::try_from(after).unwrap_or(i64::MAX)));
     if let Some(organization_id) = &filter.organization_id {
         query = query.filter(event::Column::OrganizationId.eq(organization_id.as_str()));
     }
@@ -289,7 +322,7 @@ async fn list_after(
         query =
             query.filter(event::Column::EventType.is_in(filter.kinds.iter().map(|k| k.as_str())));
     }
-    query.all(db).await?.into_iter().map(to_event).collect()
+    query
 }
 
 async fn write_batches(

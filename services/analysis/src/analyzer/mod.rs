@@ -13,6 +13,7 @@
 
 pub mod interview;
 pub mod lexicon;
+pub mod names;
 pub mod reading;
 pub mod text;
 
@@ -93,6 +94,8 @@ pub struct ProviderCriterion {
 pub struct ProviderDataPoint {
     #[serde(default)]
     pub value: Value,
+    #[serde(default)]
+    pub rationale: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -173,6 +176,9 @@ pub struct Findings {
     pub criteria: Vec<Criterion>,
     #[serde(default)]
     pub collected: BTreeMap<String, Value>,
+    /// The caller's name, when the agent collected it or the caller said it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caller_name: Option<names::CallerName>,
 }
 
 impl Findings {
@@ -519,6 +525,11 @@ pub fn analyze(conversation: &Conversation, rules: &Rules<'_>) -> Findings {
         outcome_rationale,
         criteria,
         collected,
+        caller_name: names::caller_name(
+            &provider.data_collection_results,
+            reading.caller_name.as_deref(),
+            &reading.caller_name_evidence,
+        ),
     }
 }
 

@@ -609,6 +609,8 @@ pub struct Reading {
     pub intents: Vec<Intent>,
     /// The caller's own name, when they said it.
     pub caller_name: Option<String>,
+    /// The caller's sentence the name was read from.
+    pub caller_name_evidence: String,
     pub mood: Mood,
     /// Sentences showing buying interest short of a decision.
     pub interest: Vec<String>,
@@ -660,7 +662,10 @@ pub fn read(turns: &[Turn]) -> Reading {
             .map(|s| clip(s.text, 160))
             .collect()
     };
-    let caller_name = caller_name(&lines);
+    let (caller_name, caller_name_evidence) = match caller_name(&lines) {
+        Some((name, sentence)) => (Some(name), sentence),
+        None => (None, String::new()),
+    };
     let voicemail_only = intents.iter().any(|i| i.name == "voicemail");
     let interview = intents.iter().any(|i| i.name == "interview");
     let mut mood = mood_of(&lines, voicemail_only, interview);
@@ -697,6 +702,7 @@ pub fn read(turns: &[Turn]) -> Reading {
     Reading {
         intents,
         caller_name,
+        caller_name_evidence,
         mood,
         interest,
     }
@@ -1074,9 +1080,14 @@ fn name_at(text: &str) -> Option<String> {
     }
 }
 
-/// The caller's name when they said it: "my name is …", "this is …", "it's … here", the
-/// answer to "can I get your name?", a voicemail's "you've reached …".
-fn caller_name(lines: &[Line<'_>]) -> Option<String> {
+/// The caller's name when they said it, with the sentence that says it: "my name is …",
+/// "this is …", "it's … here", "hi, it's …" (or an opening "It's …"), the answer to "can I get
+/// your name?", a voicemail's "you've reached …".
+fn caller_name(lines: &[Line<'_>]) -> Option<(String, String)> {
+    // "It's" names someone only as an introduction: after a greeting or as the caller's very
+    // first words, not "it's Tuesday" mid-call (the name check refuses days and such too).
+    const GREETINGS: [&str; 6] = ["hi", "hey", "hello", "yes", "yeah", "oh hi"];
+    let mut first_words = true;
     const INTRODUCTIONS: [&str; 7] = [
         "my name is ",
         "my name's ",
@@ -1104,15 +1115,23 @@ fn caller_name(lines: &[Line<'_>]) -> Option<String> {
                     else {
                         continue;
                     };
+                    let introduced = (first_words && position == 0 && at == 0)
+                        || GREETINGS.iter().any(|greeting| {
+                            sentence.lower[..at]
+                                .trim_end_matches([' ', ','])
+                                .trim_start_matches(|c: char| !c.is_alphanumeric())
+                                == *greeting
+                        });
                     if intro == "it's "
                         && !sentence.lower.contains(" here")
                         && !asked
+                        && !introduced
                         && !has_any(&sentence.lower, lexicon::VOICEMAIL)
                     {
                         continue;
                     }
                     if let Some(name) = name_at(rest) {
-                        return Some(name);
+                        return Some((name, sentence.text.to_owned()));
                     }
                 }
             }
@@ -1127,10 +1146,11 @@ fn caller_name(lines: &[Line<'_>]) -> Option<String> {
                 .find_map(|p| text.strip_prefix(p))
                 .unwrap_or(text);
                 if let Some(name) = name_at(text) {
-                    return Some(name);
+                    return Some((name, sentence.text.to_owned()));
                 }
             }
         }
+        first_words = false;
     }
     None
 }
@@ -2381,6 +2401,20 @@ mod tests {
         )];
         assert_eq!(read(&turns).caller_name.as_deref(), Some("Marcus Bell"));
         let turns = [user("This is terrible.")];
+        assert_eq!(read(&turns).caller_name, None);
+        // An introduction after a greeting, with the sentence that shows it.
+        let turns = [
+            agent("Thanks for calling Bike Shop, how can I help?"),
+            user("Hi, it's Marcus Bell. I'd like to book a tune-up."),
+        ];
+        let reading = read(&turns);
+        assert_eq!(reading.caller_name.as_deref(), Some("Marcus Bell"));
+        assert_eq!(reading.caller_name_evidence, "Hi, it's Marcus Bell.");
+        let turns = [
+            user("I need a tune-up."),
+            agent("When works for you?"),
+            user("Well, it's Tuesday that works best."),
+        ];
         assert_eq!(read(&turns).caller_name, None);
     }
 

@@ -14,8 +14,8 @@ use super::{LeadBook, claim_idempotency_key, new_id};
 use crate::entity::{lead, organization};
 use crate::error::LeadError;
 use crate::model::{
-    AnalysisOutcome, ContactAttempt, ContactOutcome, Lead, LeadChanges, LeadContact, LeadStatus,
-    LeadTier,
+    AnalysisOutcome, ContactAttempt, ContactOutcome, HeardName, Lead, LeadChanges, LeadContact,
+    LeadStatus, LeadTier, NameSource,
 };
 use crate::phone::PhoneNumber;
 
@@ -35,6 +35,13 @@ impl LeadBook {
             id: Set(new_id()),
             organization_id: Set(contact.organization_id.clone()),
             phone_number: Set(contact.phone_number.as_str().to_owned()),
+            // A name given with the contact is a person's (an operator, an import, the API).
+            name_source: Set(if contact.name.trim().is_empty() {
+                String::new()
+            } else {
+                NameSource::Person.as_str().to_owned()
+            }),
+            name_evidence: Set(String::new()),
             name: Set(contact.name),
             email: Set(contact.email),
             status: Set(LeadStatus::New.as_str().to_owned()),
@@ -97,20 +104,12 @@ impl LeadBook {
         page: &Page,
     ) -> Result<Vec<Lead>, LeadError> {
         self.require_organization(organization_id).await?;
-        let pattern = format!("%{}%", escape_like(&query.to_lowercase()));
-        let lower_like = |column: lead::Column| {
-            Expr::expr(Func::lower(Expr::col(column)))
-                .like(LikeExpr::new(pattern.clone()).escape('\\'))
-        };
-        let mut matches = Condition::any()
-            .add(lower_like(lead::Column::Name))
-            .add(lower_like(lead::Column::Email));
-        let digits: String = query.chars().filter(char::is_ascii_digit).collect();
-        if !digits.is_empty() {
-            matches = matches.add(lead::Column::PhoneNumber.contains(digits));
-        }
-        self.page_of(lead::Entity::find().filter(matches), organization_id, page)
-            .await
+        self.page_of(
+            lead::Entity::find().filter(search_condition(query)),
+            organization_id,
+            page,
+        )
+        .await
     }
 
     /// Sets the fields given and leaves the rest.
@@ -121,6 +120,14 @@ impl LeadBook {
             .ok_or_else(|| LeadError::not_found("lead", id))?;
         let mut active = model.into_active_model();
         if let Some(name) = changes.name {
+            // A person set it: nothing callmesh hears replaces it (an empty name clears it, and
+            // the next name heard fills it again).
+            active.name_source = Set(if name.is_empty() {
+                String::new()
+            } else {
+                NameSource::Person.as_str().to_owned()
+            });
+            active.name_evidence = Set(String::new());
             active.name = Set(name);
         }
         if let Some(email) = changes.email {
@@ -167,7 +174,16 @@ impl LeadBook {
             _ => outcome.occurred_at,
         };
         let interaction_count = model.interaction_count + 1;
+        let heard = outcome
+            .heard_name
+            .as_ref()
+            .filter(|heard| takes_heard_name(&model, heard));
         let mut active = model.into_active_model();
+        if let Some(heard) = heard {
+            active.name = Set(heard.name.trim().to_owned());
+            active.name_source = Set(heard.source.as_str().to_owned());
+            active.name_evidence = Set(heard.evidence.clone());
+        }
         active.score = Set(i32::from(outcome.score.min(100)));
         active.tier = Set(outcome.tier.as_str().to_owned());
         if !outcome.summary.trim().is_empty() {
@@ -234,7 +250,10 @@ impl LeadBook {
         to_lead(updated)
     }
 
-    async fn require_organization(&self, organization_id: &str) -> Result<(), LeadError> {
+    pub(super) async fn require_organization(
+        &self,
+        organization_id: &str,
+    ) -> Result<(), LeadError> {
         organization::Entity::find_by_id(organization_id)
             .one(&self.db)
             .await?
@@ -264,13 +283,49 @@ impl LeadBook {
     }
 }
 
-fn escape_like(text: &str) -> String {
+/// Name, email or phone (by its digits) contains `query`, ignoring case.
+pub(super) fn search_condition(query: &str) -> Condition {
+    let pattern = format!("%{}%", escape_like(&query.to_lowercase()));
+    let lower_like = |column: lead::Column| {
+        Expr::expr(Func::lower(Expr::col(column))).like(LikeExpr::new(pattern.clone()).escape('\\'))
+    };
+    let mut matches = Condition::any()
+        .add(lower_like(lead::Column::Name))
+        .add(lower_like(lead::Column::Email));
+    let digits: String = query.chars().filter(char::is_ascii_digit).collect();
+    if !digits.is_empty() {
+        matches = matches.add(lead::Column::PhoneNumber.contains(digits));
+    }
+    matches
+}
+
+/// Whether a heard name goes on the lead: it fills an empty name, replaces a name from a less
+/// trusted source ([`NameSource::yields_to`]), and never replaces a person's.
+fn takes_heard_name(model: &lead::Model, heard: &HeardName) -> bool {
+    let name = heard.name.trim();
+    if name.is_empty() {
+        return false;
+    }
+    // A "person" here would be a caller claiming a person's authority: the agent's at most.
+    let source = match heard.source {
+        NameSource::Person => NameSource::Agent,
+        other => other,
+    };
+    if model.name.trim().is_empty() {
+        return true;
+    }
+    // A name stored before sources were kept is a person's (the migration says so).
+    let current = NameSource::from_stored(&model.name_source).unwrap_or(NameSource::Person);
+    current.yields_to(source)
+}
+
+pub(super) fn escape_like(text: &str) -> String {
     text.replace('\\', "\\\\")
         .replace('%', "\\%")
         .replace('_', "\\_")
 }
 
-fn to_lead(model: lead::Model) -> Result<Lead, LeadError> {
+pub(super) fn to_lead(model: lead::Model) -> Result<Lead, LeadError> {
     let corrupt = |column: &str, value: &str| {
         LeadError::Database(sea_orm::DbErr::Type(format!(
             "lead {}: unknown {column} {value:?}",
@@ -299,6 +354,8 @@ fn to_lead(model: lead::Model) -> Result<Lead, LeadError> {
         phone_number: PhoneNumber::from_stored(model.phone_number),
         id: model.id,
         organization_id: model.organization_id,
+        name_source: NameSource::from_stored(&model.name_source),
+        name_evidence: model.name_evidence,
         name: model.name,
         email: model.email,
         summary: model.summary,

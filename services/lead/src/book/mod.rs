@@ -5,10 +5,12 @@
 
 mod counts;
 mod leads;
+mod listing;
 mod organizations;
 mod tokens;
 
 pub use counts::LeadCount;
+pub use listing::LeadPage;
 pub use tokens::OrganizationToken;
 
 use chrono::Utc;

@@ -8,6 +8,9 @@ pub struct Model {
     pub organization_id: String,
     pub phone_number: String,
     pub name: String,
+    /// `person`, `agent`, `caller`, or empty while there is no name.
+    pub name_source: String,
+    pub name_evidence: String,
     pub email: String,
     pub status: String,
     pub score: i32,
