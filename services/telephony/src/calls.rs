@@ -9,7 +9,7 @@ use chrono::Utc;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter,
-    QueryOrder, QuerySelect, Set, TransactionTrait,
+    QueryOrder, QuerySelect, Set, TransactionTrait, TryIntoModel,
 };
 
 use callmesh_runtime::ServiceError;
@@ -87,13 +87,32 @@ impl CallBook {
                 ));
             }
         };
-        let model = self
-            .find_or_create(key, &reference, &outcome.organization_id)
-            .await?;
+        let taken = || {
+            ServiceError::Conflict(format!(
+                "call_sid {} already belongs to another call",
+                outcome.call_sid.clone().unwrap_or_default()
+            ))
+        };
+        // One transaction, and on first sight one INSERT of the whole record.
         let txn = self.db.begin().await?;
-        let current = find_locked(&txn, &CallRef::Id(model.id.clone()))
-            .await?
-            .ok_or_else(|| ServiceError::not_found("call", model.id.clone()))?;
+        let current = match find_locked(&txn, &reference).await? {
+            Some(current) => current,
+            None => {
+                let created = first_sight(key, &outcome);
+                let inserted = call::Entity::insert(created.clone().into_active_model())
+                    .on_conflict(OnConflict::new().do_nothing().to_owned())
+                    .exec_without_returning(&txn)
+                    .await?;
+                if inserted == 1 {
+                    txn.commit().await?;
+                    tracing::info!(call_id = %created.id, conversation_id = ?created.conversation_id, status = %created.status, "call outcome recorded");
+                    return to_call(created);
+                }
+                // Created meanwhile by another request (ours changes it below), or the
+                // CallSid is another call's.
+                find_locked(&txn, &reference).await?.ok_or_else(taken)?
+            }
+        };
         let status = CallStatus::from_stored(&current.status).unwrap_or(CallStatus::Pending);
         let mut active = current.clone().into_active_model();
         fill(
@@ -137,22 +156,29 @@ impl CallBook {
             active.termination_reason = Set(outcome.termination_reason.clone());
         }
         if outcome.started_at.is_some() {
-            active.started_at = Set(outcome.started_at);
+            active.started_at = Set(outcome.started_at.map(stored_precision));
         }
         if outcome.ended_at.is_some() {
-            active.ended_at = Set(outcome.ended_at);
+            active.ended_at = Set(outcome.ended_at.map(stored_precision));
         }
-        active.updated_at = Set(Utc::now());
-        let updated = active.update(&txn).await.map_err(|e| {
-            if callmesh_runtime::errors::is_unique_violation(&e) {
-                ServiceError::Conflict(format!(
-                    "call_sid {} already belongs to another call",
-                    outcome.call_sid.clone().unwrap_or_default()
-                ))
-            } else {
-                e.into()
-            }
-        })?;
+        active.updated_at = Set(stored_precision(Utc::now()));
+        let updated = active
+            .clone()
+            .try_into_model()
+            .map_err(|e| ServiceError::Internal(format!("call {}: {e}", current.id)))?;
+        // Only the changed columns, and no read-back: the record is known.
+        call::Entity::update_many()
+            .set(active)
+            .filter(call::Column::Id.eq(current.id.as_str()))
+            .exec(&txn)
+            .await
+            .map_err(|e| {
+                if callmesh_runtime::errors::is_unique_violation(&e) {
+                    taken()
+                } else {
+                    e.into()
+                }
+            })?;
         txn.commit().await?;
         tracing::info!(call_id = %updated.id, conversation_id = ?updated.conversation_id, status = %updated.status, "call outcome recorded");
         to_call(updated)
@@ -427,6 +453,45 @@ async fn find_in(
 fn fill(slot: &mut sea_orm::ActiveValue<String>, current: &str, new: &str) {
     if current.is_empty() && !new.is_empty() {
         *slot = Set(new.to_owned());
+    }
+}
+
+/// `at` as the databases keep it (microseconds), so an answer built in memory is what a read
+/// returns.
+fn stored_precision(at: chrono::DateTime<Utc>) -> chrono::DateTime<Utc> {
+    use chrono::SubsecRound;
+    at.trunc_subsecs(6)
+}
+
+/// The record of a call first seen through its outcome: everything the outcome says.
+fn first_sight(key: &str, outcome: &CallOutcome) -> call::Model {
+    let now = stored_precision(Utc::now());
+    let status = if CallStatus::Pending.advances_to(outcome.status) {
+        outcome.status
+    } else {
+        CallStatus::Pending
+    };
+    call::Model {
+        id: uuid::Uuid::now_v7().to_string(),
+        idempotency_key: format!("{key}#{}", uuid::Uuid::new_v4()),
+        organization_id: outcome.organization_id.clone(),
+        lead_id: outcome.lead_id.clone(),
+        conversation_id: outcome.conversation_id.clone(),
+        call_sid: outcome.call_sid.clone(),
+        agent_id: outcome.agent_id.clone(),
+        direction: outcome.direction.as_str().to_owned(),
+        status: status.as_str().to_owned(),
+        from_number: outcome.from_number.clone(),
+        to_number: outcome.to_number.clone(),
+        duration_secs: i32::try_from(outcome.duration_secs).unwrap_or(i32::MAX),
+        cost: outcome.cost.max(0.0),
+        termination_reason: outcome.termination_reason.clone(),
+        answered_by: String::new(),
+        last_sequence_number: 0,
+        started_at: outcome.started_at.map(stored_precision),
+        ended_at: outcome.ended_at.map(stored_precision),
+        created_at: now,
+        updated_at: now,
     }
 }
 
