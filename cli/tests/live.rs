@@ -729,3 +729,59 @@ async fn the_metrics_summary_reflects_calls_takeovers_and_webhooks() {
     assert_eq!(bad_since.status(), 400);
     mesh.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_fresh_stream_replays_the_newest_events_then_goes_live() {
+    for backend in backends().await {
+        let mesh = Mesh::start(backend, |_| {}).await;
+        let shop = mesh
+            .create_organization("Bike Shop", "+12125550100", None)
+            .await;
+        let cafe = mesh.create_organization("Cafe", "+12125550200", None).await;
+        let (_, shop_token) = token_for(&mesh, &shop).await;
+        let mut shop_ids = Vec::new();
+        for n in 0..6 {
+            shop_ids.push(publish(&mesh, &format!("shop-{n}"), &shop, "lead_s").await);
+            // Another organization's events in between are never replayed to this one.
+            publish(&mesh, &format!("cafe-{n}"), &cafe, "lead_c").await;
+        }
+
+        let path = format!("/api/stream/organization/{shop}?replay=3");
+        let mut stream = SseClient::connect(&mesh, &path, &shop_token, None)
+            .await
+            .expect("stream");
+        let mut replayed = Vec::new();
+        for _ in 0..3 {
+            let event = stream
+                .next(Duration::from_secs(10))
+                .await
+                .expect("replayed");
+            assert_eq!(event.data["organization_id"], shop.as_str(), "{backend:?}");
+            replayed.push(event.id.expect("id"));
+        }
+        assert_eq!(
+            replayed,
+            shop_ids[3..],
+            "{backend:?}: the newest three, oldest first"
+        );
+
+        // Then live, with nothing in between replayed twice.
+        let live = publish(&mesh, "shop-live", &shop, "lead_s").await;
+        let event = stream.next(Duration::from_secs(10)).await.expect("live");
+        assert_eq!(event.id, Some(live), "{backend:?}");
+
+        // A reconnect with Last-Event-ID resumes; `replay` does not repeat the past.
+        let mut resumed = SseClient::connect(&mesh, &path, &shop_token, Some(shop_ids[4]))
+            .await
+            .expect("resumed");
+        let ids: Vec<_> = [
+            resumed.next(Duration::from_secs(10)).await,
+            resumed.next(Duration::from_secs(10)).await,
+        ]
+        .into_iter()
+        .map(|e| e.and_then(|e| e.id))
+        .collect();
+        assert_eq!(ids, [Some(shop_ids[5]), Some(live)], "{backend:?}");
+        mesh.shutdown().await;
+    }
+}

@@ -87,6 +87,10 @@ try {
   report.evidence = await texts(page, "#intents .evidence");
   report.name_source = (await page.textContent("#lead-name-source")).trim();
   report.summary = (await page.textContent("#analysis-summary")).trim();
+  // Re-running the analysis adds a version beside the first.
+  await page.click("#rerun");
+  await page.waitForFunction(() => document.querySelectorAll("#analysis-pick option").length >= 2, null, { timeout: 20000 });
+  report.versions = await page.$$eval("#analysis-pick option", (options) => options.length);
 
   // 6. The live call's lead: its conversation, taken over from the AI.
   await page.fill("#lead-search", "Sam");
