@@ -58,6 +58,14 @@ impl AnalysisStore {
     ) -> Result<(StoredAnalysis, bool), ServiceError> {
         let result_json = serde_json::to_string(&findings)
             .map_err(|e| ServiceError::Internal(format!("encoding findings: {e}")))?;
+        // What was written is answered as written, without reading it back.
+        let id = uuid::Uuid::now_v7().to_string();
+        let created_at = {
+            use chrono::SubsecRound;
+            // As the databases keep it, so the answer is what a read returns.
+            Utc::now().trunc_subsecs(6)
+        };
+        let written_version = std::sync::atomic::AtomicI32::new(0);
         let created = crate::versions::insert_next(
             || {
                 analysis::Entity::find()
@@ -65,8 +73,9 @@ impl AnalysisStore {
                     .count(&self.db)
             },
             |version| {
+                written_version.store(version, std::sync::atomic::Ordering::Relaxed);
                 let row = analysis::ActiveModel {
-                    id: Set(uuid::Uuid::now_v7().to_string()),
+                    id: Set(id.clone()),
                     idempotency_key: Set(key.to_owned()),
                     conversation_id: Set(subject.conversation_id.clone()),
                     version: Set(version),
@@ -79,7 +88,7 @@ impl AnalysisStore {
                     outcome: Set(format!("{:?}", findings.outcome).to_lowercase()),
                     result_json: Set(result_json.clone()),
                     provider_analysis_json: Set(subject.provider_analysis_json.clone()),
-                    created_at: Set(Utc::now()),
+                    created_at: Set(created_at),
                 };
                 analysis::Entity::insert(row)
                     .on_conflict(
@@ -91,10 +100,28 @@ impl AnalysisStore {
             },
         )
         .await?;
-        let stored = self
-            .by_key(key)
-            .await?
-            .ok_or_else(|| ServiceError::Internal(format!("analysis {key} vanished")))?;
+        let stored = if created {
+            to_stored(analysis::Model {
+                id,
+                idempotency_key: key.to_owned(),
+                conversation_id: subject.conversation_id.clone(),
+                version: written_version.load(std::sync::atomic::Ordering::Relaxed),
+                organization_id: subject.organization_id.clone(),
+                lead_id: subject.lead_id.clone(),
+                analyzer: findings.analyzer.as_str().to_owned(),
+                lead_score: i32::from(findings.lead_score),
+                tier: Tier::of(findings.lead_score).as_str().to_owned(),
+                sentiment: format!("{:?}", findings.sentiment).to_lowercase(),
+                outcome: format!("{:?}", findings.outcome).to_lowercase(),
+                result_json,
+                provider_analysis_json: subject.provider_analysis_json.clone(),
+                created_at,
+            })?
+        } else {
+            self.by_key(key)
+                .await?
+                .ok_or_else(|| ServiceError::Internal(format!("analysis {key} vanished")))?
+        };
         if created {
             tracing::info!(conversation_id = %stored.conversation_id, version = stored.version, analyzer = findings.analyzer.as_str(), score = stored.findings.lead_score, "conversation analysed");
         }
