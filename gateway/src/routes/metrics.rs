@@ -270,18 +270,21 @@ impl Day {
     }
 }
 
-/// The longest period `daily` lists day by day.
+/// The most days `daily` lists (the last of a longer period).
 const MAX_DAYS: usize = 400;
 
 /// Every day from `since` to today (UTC), quiet days included, so a chart of a week has seven
 /// points: calls, average duration, AI success rate and human takeover rate of each.
 fn daily(days: &BTreeMap<NaiveDate, Day>, since: DateTime<Utc>) -> Value {
     let quiet = Day::default();
-    let series: Vec<Value> = since
+    let today = Utc::now().date_naive();
+    // A longer period lists its last MAX_DAYS days.
+    let first = since
         .date_naive()
+        .max(today - chrono::Days::new(MAX_DAYS as u64 - 1));
+    let series: Vec<Value> = first
         .iter_days()
-        .take_while(|day| *day <= Utc::now().date_naive())
-        .take(MAX_DAYS)
+        .take_while(|day| *day <= today)
         .map(|date| {
             let day = days.get(&date).unwrap_or(&quiet);
             json!({
@@ -314,4 +317,49 @@ fn parse_since(raw: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(raw)
         .ok()
         .map(|t| t.with_timezone(&Utc))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_day_of_the_period_is_a_point_and_a_long_period_ends_today() {
+        let today = Utc::now().date_naive();
+        let mut days = BTreeMap::new();
+        let event = |kind: pb::EventType| pb::Event {
+            r#type: kind.into(),
+            lead_id: "lead_1".into(),
+            ..Default::default()
+        };
+        let day: &mut Day = days.entry(today).or_default();
+        day.count(
+            &event(pb::EventType::CallEnded),
+            &json!({"duration_secs": 90, "outcome": "success"}),
+        );
+        day.count(
+            &event(pb::EventType::CallEnded),
+            &json!({"duration_secs": 30, "outcome": "failure"}),
+        );
+        day.count(&event(pb::EventType::HumanTakeover), &Value::Null);
+
+        let week_start = (today - chrono::Days::new(6))
+            .and_hms_opt(0, 0, 0)
+            .map(|t| t.and_utc())
+            .unwrap_or_else(Utc::now);
+        let week = daily(&days, week_start);
+        let points = week.as_array().cloned().unwrap_or_default();
+        assert_eq!(points.len(), 7);
+        assert_eq!(points[0]["calls"], 0, "a quiet day is a point too");
+        assert_eq!(points[6]["day"], today.format("%Y-%m-%d").to_string());
+        assert_eq!(points[6]["calls"], 2);
+        assert_eq!(points[6]["average_call_duration_secs"], 60.0);
+        assert_eq!(points[6]["ai_success_rate"], 0.5);
+        assert_eq!(points[6]["human_takeover_rate"], 1.0);
+
+        let years = daily(&days, Utc::now() - chrono::Duration::days(1000));
+        let points = years.as_array().cloned().unwrap_or_default();
+        assert_eq!(points.len(), MAX_DAYS);
+        assert_eq!(points[MAX_DAYS - 1]["calls"], 2, "the last point is today");
+    }
 }
