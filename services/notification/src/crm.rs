@@ -142,21 +142,27 @@ impl CrmForwarder {
                 true,
             ),
         };
-        let stored = serde_json::to_string(&Stored {
+        let stored = Stored {
             record,
             url,
             operator_url,
-        })
-        .map_err(|e| ServiceError::Internal(e.to_string()))?;
-        let now = Utc::now();
+        };
+        let stored_json =
+            serde_json::to_string(&stored).map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let now = {
+            use chrono::SubsecRound;
+            // As the databases keep it, so the answer is what a read returns.
+            Utc::now().trunc_subsecs(6)
+        };
+        let id = uuid::Uuid::now_v7().to_string();
         let inserted = crm_delivery::Entity::insert(crm_delivery::ActiveModel {
-            id: Set(uuid::Uuid::now_v7().to_string()),
+            id: Set(id.clone()),
             idempotency_key: Set(key.to_owned()),
             organization_id: Set(organization_id.to_owned()),
             lead_id: Set(lead_id.to_owned()),
             call_id: Set(call_id.to_owned()),
             state: Set("pending".to_owned()),
-            record_json: Set(stored),
+            record_json: Set(stored_json),
             attempts: Set(0),
             next_attempt_at: Set(Some(now)),
             created_at: Set(now),
@@ -165,11 +171,25 @@ impl CrmForwarder {
         .on_conflict(OnConflict::new().do_nothing().to_owned())
         .exec_without_returning(&self.db)
         .await?;
-        if inserted == 1 {
-            self.wake.notify_one();
+        if inserted == 0 {
+            // Already asked for: answer what is recorded.
+            return Ok((self.by_call(call_id).await?, false));
         }
-        let delivery = self.by_call(call_id).await?;
-        Ok((delivery, inserted == 1))
+        self.wake.notify_one();
+        // Answered as written, without reading it back.
+        let delivery = CrmDelivery {
+            id,
+            organization_id: organization_id.to_owned(),
+            lead_id: lead_id.to_owned(),
+            call_id: call_id.to_owned(),
+            state: "pending".to_owned(),
+            record: stored.record,
+            webhook_url: stored.url,
+            attempts: Vec::new(),
+            next_attempt_at: Some(now),
+            created_at: now,
+        };
+        Ok((delivery, true))
     }
 
     pub async fn by_call(&self, call_id: &str) -> Result<CrmDelivery, ServiceError> {

@@ -137,17 +137,30 @@ async fn two_senders_deliver_each_crm_record_once() {
                 status: "completed".into(),
                 duration: 60,
             };
-            senders[n % 2]
-                .forward(
-                    &format!("crm:{n}"),
-                    "org_a",
-                    "lead_a",
-                    &format!("call_{n}"),
-                    None,
-                    record,
-                )
-                .await
-                .expect("recorded");
+            let forward = |sender: &CrmForwarder, record: CrmRecord| {
+                let sender = sender.clone();
+                async move {
+                    sender
+                        .forward(
+                            &format!("crm:{n}"),
+                            "org_a",
+                            "lead_a",
+                            &format!("call_{n}"),
+                            None,
+                            record,
+                        )
+                        .await
+                        .expect("recorded")
+                }
+            };
+            let (answered, created) = forward(&senders[n % 2], record.clone()).await;
+            assert!(created);
+            // The answer is what is stored, and asking again answers it again.
+            let stored = senders[0].by_call(&format!("call_{n}")).await;
+            assert_eq!(stored.as_ref().ok(), Some(&answered), "{backend:?}");
+            let (again, created) = forward(&senders[(n + 1) % 2], record).await;
+            assert!(!created);
+            assert_eq!(again, answered, "{backend:?}");
         }
         for sender in &senders {
             tokio::spawn(sender.clone().run(shutdown.clone()));
