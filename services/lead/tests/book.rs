@@ -73,6 +73,10 @@ async fn find_or_create_is_idempotent_and_keyed_by_normalised_phone() {
             "{backend:?}: the same number in another notation is found"
         );
         assert_eq!(again.id, first.id);
+        assert_eq!(
+            again, first,
+            "{backend:?}: the creating answer is what was stored"
+        );
     }
 }
 
@@ -267,6 +271,10 @@ async fn applying_an_analysis_counts_once_per_key() {
             .expect("repeat");
         assert!(!applied, "{backend:?}: a repeated key is not applied twice");
         assert_eq!(again.interaction_count, 1);
+        assert_eq!(
+            again, updated,
+            "{backend:?}: the applying answer is what was stored"
+        );
 
         // An older conversation analysed late does not move last contact backwards.
         let older = AnalysisOutcome {

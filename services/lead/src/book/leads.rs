@@ -5,7 +5,7 @@ use chrono::Utc;
 use sea_orm::sea_query::{Expr, Func, LikeExpr, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, EntityTrait, IntoActiveModel, QueryFilter,
-    QueryOrder, QuerySelect, Select, Set, TransactionTrait,
+    QueryOrder, QuerySelect, Select, Set, TransactionTrait, TryIntoModel,
 };
 
 use callmesh_runtime::paging::Page;
@@ -30,8 +30,8 @@ impl LeadBook {
             .one(&self.db)
             .await?
             .ok_or_else(|| LeadError::not_found("organization", &contact.organization_id))?;
-        let now = Utc::now();
-        let inserted = lead::Entity::insert(lead::ActiveModel {
+        let now = stored_precision(Utc::now());
+        let row = lead::ActiveModel {
             id: Set(new_id()),
             organization_id: Set(contact.organization_id.clone()),
             phone_number: Set(contact.phone_number.as_str().to_owned()),
@@ -56,21 +56,29 @@ impl LeadBook {
             notes: Set(String::new()),
             created_at: Set(now),
             updated_at: Set(now),
-        })
-        .on_conflict(
-            OnConflict::columns([lead::Column::OrganizationId, lead::Column::PhoneNumber])
-                .do_nothing()
-                .to_owned(),
-        )
-        .exec_without_returning(&self.db)
-        .await?;
+        };
+        let inserted = lead::Entity::insert(row.clone())
+            .on_conflict(
+                OnConflict::columns([lead::Column::OrganizationId, lead::Column::PhoneNumber])
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .exec_without_returning(&self.db)
+            .await?;
+        if inserted == 1 {
+            // Answered as written, without reading it back.
+            let model = row
+                .try_into_model()
+                .map_err(|e| LeadError::Internal(format!("new lead: {e}")))?;
+            return Ok((to_lead(model)?, true));
+        }
         let model = lead::Entity::find()
             .filter(lead::Column::OrganizationId.eq(contact.organization_id.as_str()))
             .filter(lead::Column::PhoneNumber.eq(contact.phone_number.as_str()))
             .one(&self.db)
             .await?
             .ok_or_else(|| LeadError::not_found("lead", contact.phone_number.as_str()))?;
-        Ok((to_lead(model)?, inserted == 1))
+        Ok((to_lead(model)?, false))
     }
 
     pub async fn lead(&self, id: &str) -> Result<Lead, LeadError> {
@@ -169,9 +177,10 @@ impl LeadBook {
             None if model.status == LeadStatus::New.as_str() => LeadStatus::Contacted,
             None => LeadStatus::from_stored(&model.status).unwrap_or(LeadStatus::Contacted),
         };
+        let occurred_at = stored_precision(outcome.occurred_at);
         let last_contact_at = match model.last_contact_at {
-            Some(previous) if previous > outcome.occurred_at => previous,
-            _ => outcome.occurred_at,
+            Some(previous) if previous > occurred_at => previous,
+            _ => occurred_at,
         };
         let interaction_count = model.interaction_count + 1;
         let heard = outcome
@@ -194,8 +203,17 @@ impl LeadBook {
             active.interaction_count = Set(interaction_count);
             active.last_contact_at = Set(Some(last_contact_at));
         }
-        active.updated_at = Set(Utc::now());
-        let updated = active.update(&txn).await?;
+        active.updated_at = Set(stored_precision(Utc::now()));
+        let updated = active
+            .clone()
+            .try_into_model()
+            .map_err(|e| LeadError::Internal(format!("lead {}: {e}", outcome.lead_id)))?;
+        // Only the changed columns, and no read-back: the record is known.
+        lead::Entity::update_many()
+            .set(active)
+            .filter(lead::Column::Id.eq(outcome.lead_id.as_str()))
+            .exec(&txn)
+            .await?;
         txn.commit().await?;
         tracing::info!(
             lead_id = %updated.id,
@@ -366,4 +384,11 @@ pub(super) fn to_lead(model: lead::Model) -> Result<Lead, LeadError> {
         created_at: model.created_at,
         updated_at: model.updated_at,
     })
+}
+
+/// `at` as the databases keep it (microseconds), so an answer built in memory is what a read
+/// returns.
+fn stored_precision(at: chrono::DateTime<Utc>) -> chrono::DateTime<Utc> {
+    use chrono::SubsecRound;
+    at.trunc_subsecs(6)
 }
