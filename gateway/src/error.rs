@@ -76,6 +76,8 @@ pub enum ErrorCode {
     Forbidden,
     /// 404
     NotFound,
+    /// 405: the path exists, not with this method.
+    MethodNotAllowed,
     /// 408
     RequestTimeout,
     /// 413
@@ -226,6 +228,66 @@ impl From<axum::extract::rejection::BytesRejection> for ApiError {
 /// The JSON body for a path no route matches.
 pub async fn not_found() -> ApiError {
     ApiError::NotFound("no such endpoint".to_owned())
+}
+
+/// Every refusal is JSON, including axum's own (a query or path that does not parse, a method
+/// the route does not have), which answer in plain text or not at all: those are rewrapped
+/// here as an [`ErrorBody`] carrying their text.
+pub async fn json_errors(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    use axum::http::header;
+    let response = next.run(request).await;
+    let status = response.status();
+    let json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if json || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 4096)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .unwrap_or_default();
+    let code = match status {
+        StatusCode::BAD_REQUEST => ErrorCode::BadRequest,
+        StatusCode::UNAUTHORIZED => ErrorCode::Unauthorized,
+        StatusCode::FORBIDDEN => ErrorCode::Forbidden,
+        StatusCode::NOT_FOUND => ErrorCode::NotFound,
+        StatusCode::METHOD_NOT_ALLOWED => ErrorCode::MethodNotAllowed,
+        StatusCode::REQUEST_TIMEOUT => ErrorCode::RequestTimeout,
+        StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::PayloadTooLarge,
+        StatusCode::TOO_MANY_REQUESTS => ErrorCode::RateLimited,
+        StatusCode::SERVICE_UNAVAILABLE => ErrorCode::Unavailable,
+        other if other.is_client_error() => ErrorCode::BadRequest,
+        _ => ErrorCode::Internal,
+    };
+    let message = if text.is_empty() || code == ErrorCode::Internal {
+        status
+            .canonical_reason()
+            .unwrap_or("error")
+            .to_ascii_lowercase()
+    } else {
+        text
+    };
+    let body = ErrorBody {
+        error: ErrorDetail {
+            code,
+            message,
+            provider: None,
+            provider_code: None,
+        },
+    };
+    let mut rewrapped = (status, Json(body)).into_response();
+    // `Allow` on a 405 says which methods the path has.
+    if let Some(allow) = parts.headers.get(header::ALLOW) {
+        rewrapped.headers_mut().insert(header::ALLOW, allow.clone());
+    }
+    rewrapped
 }
 
 /// Whether reading the body stopped at the body-read timeout.

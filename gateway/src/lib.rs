@@ -16,7 +16,7 @@ mod observe;
 pub mod openapi;
 pub mod policy;
 mod router;
-mod routes;
+pub mod routes;
 pub mod secret;
 mod server;
 

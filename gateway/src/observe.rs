@@ -135,6 +135,14 @@ fn event_label(event_type: &str) -> &'static str {
 }
 
 /// `GET /metrics`: the process's metrics, with the inbox's backlog read now.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "health",
+    operation_id = "metrics",
+    summary = "Prometheus metrics of this gateway process (text exposition format)",
+    responses((status = 200, description = "The metrics", content_type = "text/plain", body = String)),
+)]
 pub async fn scrape(State(state): State<AppState>) -> Response {
     refresh_inbox(&state).await;
     (

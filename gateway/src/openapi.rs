@@ -34,7 +34,7 @@ operator and admin APIs, live streams (Server-Sent Events), interviews, the dash
 and health. Every error is JSON: `{\"error\": {\"code\": ..., \"message\": ...}}`.",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
-    components(schemas(ErrorBody, ErrorDetail, ErrorCode)),
+    components(schemas(ErrorBody, ErrorDetail, ErrorCode, crate::routes::webhooks::WebhookHealth)),
     tags(
         (name = "health", description = "Liveness, readiness and the mesh's health"),
         (name = "webhooks", description = "Provider webhooks: verified, stored in the inbox, answered at once"),
@@ -93,7 +93,67 @@ impl Modify for SecuritySchemes {
 /// routes registered outside `routes!` (the document itself and its page).
 pub fn finish(mut document: Document) -> Document {
     add_self(&mut document);
+    add_post_call_aliases(&mut document);
+    add_webhook_health_checks(&mut document);
     document
+}
+
+/// Paths that serve the post-call handler too (from the integrations callmesh replaces).
+pub const POST_CALL_ALIASES: [&str; 2] = ["/api/convai-webhook", "/webhooks/elevenlabs"];
+
+fn add_post_call_aliases(document: &mut Document) {
+    let Some(item) = document
+        .paths
+        .paths
+        .get("/api/webhooks/elevenlabs/post-call")
+        .cloned()
+    else {
+        return;
+    };
+    for alias in POST_CALL_ALIASES {
+        let mut item = item.clone();
+        if let Some(operation) = item.post.as_mut() {
+            let name = alias.trim_start_matches('/').replace(['/', '-'], "_");
+            operation.operation_id = Some(format!("{name}_post_call_alias"));
+            operation.summary = Some("Alias of /api/webhooks/elevenlabs/post-call".to_owned());
+        }
+        document.paths.paths.insert(alias.to_owned(), item);
+    }
+}
+
+/// `GET` on every webhook path answers a health check (providers' dashboards probe them).
+fn add_webhook_health_checks(document: &mut Document) {
+    use utoipa::openapi::path::OperationBuilder;
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    for (path, item) in document.paths.paths.iter_mut() {
+        let is_webhook = item
+            .post
+            .as_ref()
+            .and_then(|op| op.tags.as_ref())
+            .is_some_and(|tags| tags.iter().any(|t| t == "webhooks"));
+        if !is_webhook || item.get.is_some() {
+            continue;
+        }
+        let name = path.trim_start_matches('/').replace(['/', '-'], "_");
+        item.get = Some(
+            OperationBuilder::new()
+                .tag("webhooks")
+                .operation_id(Some(format!("{name}_health_check")))
+                .summary(Some("Health check of the webhook endpoint"))
+                .response(
+                    "200",
+                    ResponseBuilder::new()
+                        .description("The endpoint answers")
+                        .content(
+                            "application/json",
+                            ContentBuilder::new()
+                                .schema(Some(Ref::from_schema_name("WebhookHealth")))
+                                .build(),
+                        ),
+                )
+                .build(),
+        );
+    }
 }
 
 fn add_self(document: &mut Document) {

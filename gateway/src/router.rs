@@ -9,12 +9,12 @@
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request};
-use axum::routing::{MethodRouter, get, post};
+use axum::routing::{MethodRouter, post};
 use tower::ServiceBuilder;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::trace::TraceLayer;
-use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
 use utoipa_axum::routes;
 
 use crate::routes::{
@@ -29,11 +29,11 @@ pub fn router(state: AppState) -> Router {
     let (routes, document) = routes(&Guards::of(&state)).split_for_parts();
     routes
         .merge(openapi::docs_router(openapi::finish(document)))
-        .route("/metrics", get(crate::observe::scrape))
         .fallback(error::not_found)
         // After routing, so each answer is labelled with the route that matched.
         .layer(axum::middleware::from_fn(crate::observe::http_metrics))
         .with_state(state)
+        .layer(axum::middleware::from_fn(error::json_errors))
         .layer(
             ServiceBuilder::new()
                 .layer(RequestBodyTimeoutLayer::new(body_read_timeout))
@@ -142,10 +142,9 @@ fn routes(guards: &Guards) -> OpenApiRouter<AppState> {
         .routes(routes!(health::health))
         .routes(routes!(health::live))
         .routes(routes!(health::ready))
-        .route(
-            "/api/webhooks/elevenlabs/post-call",
-            guards.audio(post(webhooks::post_call)),
-        )
+        .routes(routes!(crate::observe::scrape))
+        .routes(routes!(webhooks::post_call).map(|r| guards.audio(r)))
+        // Aliases of post-call; `openapi::finish` describes them.
         .route(
             "/api/convai-webhook",
             guards.audio(post(webhooks::post_call)),
@@ -154,91 +153,36 @@ fn routes(guards: &Guards) -> OpenApiRouter<AppState> {
             "/webhooks/elevenlabs",
             guards.audio(post(webhooks::post_call)),
         )
-        .route(
-            "/api/webhooks/elevenlabs/conversation-events",
-            guards.webhook(post(webhooks::conversation_events), Limit::Small),
+        .routes(routes!(webhooks::conversation_events).map(|r| guards.webhook(r, Limit::Small)))
+        .routes(routes!(webhooks::call_status).map(|r| guards.webhook(r, Limit::Small)))
+        .routes(
+            routes!(initiation::conversation_initiation).map(|r| guards.webhook(r, Limit::Small)),
         )
-        .route(
-            "/api/webhooks/elevenlabs/call-status",
-            guards.webhook(post(webhooks::call_status), Limit::Small),
-        )
-        .route(
-            "/api/webhooks/elevenlabs/conversation-initiation",
-            guards.webhook(post(initiation::conversation_initiation), Limit::Small),
-        )
-        .route(
-            "/api/webhooks/twilio/sms/incoming",
-            guards.webhook(post(twilio::sms_incoming), Limit::Twilio),
-        )
-        .route(
-            "/api/webhooks/twilio/sms/status",
-            guards.webhook(post(twilio::sms_status), Limit::Twilio),
-        )
-        .route(
-            "/api/webhooks/twilio/voice/status",
-            guards.webhook(post(twilio::voice_status), Limit::Twilio),
-        )
-        .route(
-            "/api/webhooks/twilio/voice/recording",
-            guards.webhook(post(twilio::voice_recording), Limit::Twilio),
-        )
-        .route(
-            "/api/webhooks/twilio/voice/incoming",
-            guards.webhook(post(twilio::voice_incoming), Limit::Twilio),
-        )
-        .route("/api/twilio/send-sms", small(post(operator::send_sms)))
-        .route(
-            "/api/elevenlabs/outbound-call",
-            small(post(operator::outbound_call)),
-        )
-        .route(
-            "/api/conversations/{lead_id}/takeover",
-            small(post(operator::takeover)),
-        )
-        .route(
-            "/api/conversations/{lead_id}/release",
-            small(post(operator::release)),
-        )
-        .route(
-            "/api/conversations/{conversation_id}/analysis/run",
-            small(post(analysis::rerun)),
-        )
-        .route(
-            "/api/interviews",
-            small(post(analysis::create_interview).get(analysis::list_interviews)),
-        )
-        .route(
-            "/api/interviews/{session_id}/complete",
-            small(post(analysis::complete_interview)),
-        )
-        .route(
-            "/api/test-interview-analysis",
-            small(post(analysis::test_interview)),
-        )
-        .route("/dashboard", get(dashboard::page))
-        .route("/dashboard/assets/{name}", get(dashboard::asset))
-        .route("/api/metrics/summary", get(metrics::summary))
-        .route("/api/crm/deliveries", get(dashboard::crm_deliveries))
-        .route("/api/leads", get(dashboard::leads))
+        .routes(routes!(twilio::sms_incoming).map(|r| guards.webhook(r, Limit::Twilio)))
+        .routes(routes!(twilio::sms_status).map(|r| guards.webhook(r, Limit::Twilio)))
+        .routes(routes!(twilio::voice_status).map(|r| guards.webhook(r, Limit::Twilio)))
+        .routes(routes!(twilio::voice_recording).map(|r| guards.webhook(r, Limit::Twilio)))
+        .routes(routes!(twilio::voice_incoming).map(|r| guards.webhook(r, Limit::Twilio)))
+        .routes(routes!(operator::send_sms).map(small))
+        .routes(routes!(operator::outbound_call).map(small))
+        .routes(routes!(operator::takeover).map(small))
+        .routes(routes!(operator::release).map(small))
+        .routes(routes!(analysis::rerun).map(small))
+        .routes(routes!(analysis::create_interview, analysis::list_interviews).map(small))
+        .routes(routes!(analysis::complete_interview).map(small))
+        .routes(routes!(analysis::test_interview).map(small))
+        .routes(routes!(dashboard::page))
+        .routes(routes!(metrics::summary))
+        .routes(routes!(dashboard::crm_deliveries))
+        .routes(routes!(dashboard::leads))
+        .routes(routes!(dashboard::messages))
+        .routes(routes!(dashboard::asset))
         .routes(routes!(dashboard::lead))
         .routes(routes!(dashboard::analyses))
-        .route(
-            "/api/conversations/{lead_id}/messages",
-            get(dashboard::messages),
-        )
-        .route(
-            "/api/stream/organization/{org_id}",
-            get(stream::organization),
-        )
-        .route(
-            "/api/stream/conversation/{lead_id}",
-            get(stream::conversation),
-        )
-        .route("/api/inbox", get(admin::list_inbox))
-        .route("/api/inbox/backlog", get(admin::inbox_backlog))
-        .route("/api/inbox/{id}/replay", post(admin::replay_inbox_item))
-        .route(
-            "/api/agent-calls/status",
-            small(post(admin::agent_call_status)),
-        )
+        .routes(routes!(stream::organization))
+        .routes(routes!(stream::conversation))
+        .routes(routes!(admin::list_inbox))
+        .routes(routes!(admin::inbox_backlog))
+        .routes(routes!(admin::replay_inbox_item))
+        .routes(routes!(admin::agent_call_status).map(small))
 }

@@ -1,19 +1,22 @@
 //! The admin API (`Authorization: Bearer $CALLMESH_ADMIN_TOKEN`): the inbox, and the stored
 //! state of agent calls.
 
+use std::collections::BTreeMap;
+
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tonic::Code;
+use utoipa::{IntoParams, ToSchema};
 
 use callmesh_proto::telephony::v1 as telephony_pb;
 
 use crate::AppState;
 use crate::elevenlabs::api::ApiError as ElevenLabsError;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::flows::CallStatusName;
 use crate::inbox::{InboxState, InboxSummary};
 
@@ -35,18 +38,91 @@ pub(crate) fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<(),
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct InboxQuery {
+    /// Only items in this state (`all` or absent: every state).
+    #[param(pattern = "^(|all|pending|processing|done|ignored|dead)$")]
     state: Option<String>,
+    /// How many items at the most (1 to 1000; 100 when absent), newest first.
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u64>,
 }
 
+/// One webhook in the inbox, without its body.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct InboxItem {
+    pub id: i64,
+    /// `elevenlabs` or `twilio`.
+    pub provider: String,
+    /// The webhook's type (`post_call_transcription`, `sms_incoming`, ...).
+    pub event_type: String,
+    /// What makes a repeated delivery a duplicate.
+    pub idempotency_key: String,
+    /// `pending`, `processing`, `done`, `ignored` or `dead`.
+    pub state: String,
+    /// Attempts made so far.
+    pub attempts: i32,
+    #[schema(format = DateTime)]
+    pub next_attempt_at: String,
+    /// Why the last attempt failed; empty when none did.
+    pub last_error: String,
+    #[schema(format = DateTime)]
+    pub received_at: String,
+    /// Size of the stored raw body.
+    pub body_bytes: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct InboxList {
+    pub items: Vec<InboxItem>,
+}
+
+/// How far behind the mesh is.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct InboxBacklog {
+    /// Items in each state: `pending`, `processing`, `done`, `ignored`, `dead`.
+    pub items: BTreeMap<String, u64>,
+    /// How long the oldest unfinished (pending or processing) item has waited, in seconds;
+    /// null when none is waiting.
+    pub oldest_waiting_secs: Option<f64>,
+}
+
+/// A query string that does not parse is a JSON 400 like every other refusal.
+pub(crate) fn query<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+    query
+        .map(|Query(q)| q)
+        .map_err(|e| ApiError::BadRequest(format!("query: {}", e.body_text())))
+}
+
+/// A path that does not parse (invalid percent-encoding) is a JSON 400 too.
+pub(crate) fn path<T>(path: Result<Path<T>, PathRejection>) -> Result<T, ApiError> {
+    path.map(|Path(p)| p)
+        .map_err(|e| ApiError::BadRequest(format!("path: {}", e.body_text())))
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/inbox",
+    tag = "inbox",
+    operation_id = "list_inbox",
+    summary = "Webhooks in the inbox, newest first",
+    params(InboxQuery),
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "The items", body = InboxList),
+        (status = 400, description = "`state` or `limit` is not valid", body = ErrorBody),
+        (status = 401, description = "No admin token, or a wrong one", body = ErrorBody),
+        (status = 503, description = "`CALLMESH_ADMIN_TOKEN` is not set (`not_configured`), or the database does not answer", body = ErrorBody),
+    ),
+)]
 pub async fn list_inbox(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(query): Query<InboxQuery>,
-) -> Result<Json<Value>, ApiError> {
+    params: Result<Query<InboxQuery>, QueryRejection>,
+) -> Result<Json<InboxList>, ApiError> {
     require_admin(&state, &headers)?;
+    let query = query(params)?;
     let wanted = match query.state.as_deref() {
         None | Some("") | Some("all") => None,
         Some(name) => Some(InboxState::parse(name).ok_or_else(|| {
@@ -57,43 +133,73 @@ pub async fn list_inbox(
     };
     let limit = query.limit.unwrap_or(100).clamp(1, 1000);
     let items = state.inbox.list(wanted, limit).await?;
-    Ok(Json(
-        json!({"items": items.iter().map(item_json).collect::<Vec<_>>()}),
-    ))
+    Ok(Json(InboxList {
+        items: items.iter().map(item_json).collect(),
+    }))
 }
 
 /// `GET /api/inbox/backlog`: how many items are in each state and how long the oldest
 /// unfinished one has waited — what an operator watches to see the mesh keeping up.
+#[utoipa::path(
+    get,
+    path = "/api/inbox/backlog",
+    tag = "inbox",
+    operation_id = "inbox_backlog",
+    summary = "Items per state and the oldest waiting item's age",
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "The backlog", body = InboxBacklog),
+        (status = 401, description = "No admin token, or a wrong one", body = ErrorBody),
+        (status = 503, description = "`CALLMESH_ADMIN_TOKEN` is not set, or the database does not answer", body = ErrorBody),
+    ),
+)]
 pub async fn inbox_backlog(
     State(state): State<AppState>,
     headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<InboxBacklog>, ApiError> {
     require_admin(&state, &headers)?;
     let backlog = state.inbox.backlog().await?;
-    let mut by_state = serde_json::Map::new();
+    let mut items = BTreeMap::new();
     for inbox_state in InboxState::ALL {
         let count = backlog
             .by_state
             .iter()
             .find(|(s, _)| *s == inbox_state)
             .map_or(0, |(_, n)| *n);
-        by_state.insert(inbox_state.as_str().to_owned(), json!(count));
+        items.insert(inbox_state.as_str().to_owned(), count);
     }
     let oldest_waiting_secs = backlog
         .oldest_waiting_received_at
         .map(|at| (chrono::Utc::now() - at).num_milliseconds().max(0) as f64 / 1000.0);
-    Ok(Json(json!({
-        "items": by_state,
-        "oldest_waiting_secs": oldest_waiting_secs,
-    })))
+    Ok(Json(InboxBacklog {
+        items,
+        oldest_waiting_secs,
+    }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/inbox/{id}/replay",
+    tag = "inbox",
+    operation_id = "replay_inbox_item",
+    summary = "Runs an item's flow again (a dead letter, or any other)",
+    params(("id" = i64, Path, description = "The inbox item's id")),
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "The item, pending again", body = InboxItem),
+        (status = 400, description = "`id` is not an inbox item id", body = ErrorBody),
+        (status = 401, description = "No admin token, or a wrong one", body = ErrorBody),
+        (status = 404, description = "No such item", body = ErrorBody),
+        (status = 503, description = "`CALLMESH_ADMIN_TOKEN` is not set, or the database does not answer", body = ErrorBody),
+    ),
+)]
 pub async fn replay_inbox_item(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Json<InboxItem>, ApiError> {
     require_admin(&state, &headers)?;
+    let id = path(id)?;
     let id: i64 = id
         .parse()
         .map_err(|_| ApiError::BadRequest(format!("id: {id:?} is not an inbox item id")))?;
@@ -106,35 +212,91 @@ pub async fn replay_inbox_item(
     Ok(Json(item_json(&item)))
 }
 
-fn item_json(item: &InboxSummary) -> Value {
-    json!({
-        "id": item.id,
-        "provider": item.provider,
-        "event_type": item.event_type,
-        "idempotency_key": item.idempotency_key,
-        "state": item.state,
-        "attempts": item.attempts,
-        "next_attempt_at": item.next_attempt_at.to_rfc3339(),
-        "last_error": item.last_error,
-        "received_at": item.received_at.to_rfc3339(),
-        "body_bytes": item.body_bytes,
-    })
+fn item_json(item: &InboxSummary) -> InboxItem {
+    InboxItem {
+        id: item.id,
+        provider: item.provider.clone(),
+        event_type: item.event_type.clone(),
+        idempotency_key: item.idempotency_key.clone(),
+        state: item.state.clone(),
+        attempts: item.attempts,
+        next_attempt_at: item.next_attempt_at.to_rfc3339(),
+        last_error: item.last_error.clone(),
+        received_at: item.received_at.to_rfc3339(),
+        body_bytes: item.body_bytes,
+    }
 }
 
-#[derive(Deserialize)]
+/// Which call: by its ElevenLabs conversation id or its Twilio CallSid (one at least).
+#[derive(Deserialize, ToSchema)]
 pub struct AgentCallQuery {
+    #[serde(default)]
     conversation_id: Option<String>,
-    #[serde(rename = "callSid", alias = "call_sid")]
+    /// Also accepted as `call_sid`.
+    #[serde(default, rename = "callSid", alias = "call_sid")]
     call_sid: Option<String>,
+}
+
+/// A call's status as the call-status integration reports it, with callmesh's record.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AgentCallStatus {
+    /// The call's conversation id, else its CallSid, else callmesh's id.
+    #[serde(rename = "callId")]
+    pub call_id: String,
+    /// In the call-status map's names: `initiated`, `ringing`, `answered`, `voicemail`,
+    /// `completed`, `busy`, `no_answer`, `canceled`, `failed`.
+    pub status: String,
+    /// The provider's latest word on the call: a status callback's payload, or what the
+    /// ElevenLabs API just said; `{}` when there is none.
+    #[serde(rename = "rawResponse")]
+    pub raw_response: Value,
+    /// `stored`, or `elevenlabs_api` when the record was refreshed from the API.
+    pub source: String,
+    pub call: StoredCall,
+    /// The latest status callback's payload, null when none came.
+    pub latest_payload: Value,
+}
+
+/// callmesh's record of a call.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct StoredCall {
+    pub id: String,
+    pub conversation_id: String,
+    pub call_sid: String,
+    /// `queued`, `initiated`, `ringing`, `in_progress`, `completed`, `busy`, `no_answer`,
+    /// `canceled`, `failed`.
+    pub status: String,
+    pub termination_reason: String,
+    pub duration_secs: i64,
+    /// Unix seconds.
+    pub updated_at: Option<i64>,
 }
 
 /// `POST /api/agent-calls/status`: the stored state of a call and its latest raw status
 /// payload; refreshed from the ElevenLabs API when missing or stale.
+#[utoipa::path(
+    post,
+    path = "/api/agent-calls/status",
+    tag = "status",
+    operation_id = "agent_call_status",
+    summary = "A call's status, refreshed from ElevenLabs when stale",
+    request_body = AgentCallQuery,
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "The call's status", body = AgentCallStatus),
+        (status = 400, description = "Neither `conversation_id` nor `callSid`, or a body that is not that JSON", body = ErrorBody),
+        (status = 401, description = "No admin token, or a wrong one", body = ErrorBody),
+        (status = 404, description = "No such call", body = ErrorBody),
+        (status = 413, description = "Body over the size limit", body = ErrorBody),
+        (status = 500, description = "The gateway failed (logged)", body = ErrorBody),
+        (status = 503, description = "`CALLMESH_ADMIN_TOKEN` is not set, or a service is down", body = ErrorBody),
+    ),
+)]
 pub async fn agent_call_status(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Result<Json<AgentCallQuery>, JsonRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<AgentCallStatus>, ApiError> {
     require_admin(&state, &headers)?;
     let Json(query) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let conversation_id = query.conversation_id.filter(|c| !c.trim().is_empty());
@@ -200,22 +362,22 @@ pub async fn agent_call_status(
         (_, Some(remote)) => remote,
         _ => json!({}),
     };
-    Ok(Json(json!({
-        "callId": call_id,
-        "status": status_map_name(call.status, &latest),
-        "rawResponse": raw_response,
-        "source": source,
-        "call": {
-            "id": call.id,
-            "conversation_id": call.conversation_id,
-            "call_sid": call.call_sid,
-            "status": status_name(call.status),
-            "termination_reason": call.termination_reason,
-            "duration_secs": call.duration_secs,
-            "updated_at": call.updated_at.map(|t| t.seconds),
+    Ok(Json(AgentCallStatus {
+        call_id,
+        status: status_map_name(call.status, &latest).to_owned(),
+        raw_response,
+        source: source.to_owned(),
+        call: StoredCall {
+            status: status_name(call.status),
+            id: call.id,
+            conversation_id: call.conversation_id,
+            call_sid: call.call_sid,
+            termination_reason: call.termination_reason,
+            duration_secs: i64::from(call.duration_secs),
+            updated_at: call.updated_at.map(|t| t.seconds),
         },
-        "latest_payload": latest,
-    })))
+        latest_payload: latest,
+    }))
 }
 
 async fn find_call(

@@ -3,13 +3,14 @@
 //! admin token; a re-run is open to the admin and to the organization that owns the call.
 
 use axum::Json;
-use axum::extract::rejection::BytesRejection;
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use bytes::Bytes;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tonic::Code;
+use utoipa::{IntoParams, ToSchema};
 
 use callmesh_proto::analysis::v1 as pb;
 use callmesh_proto::common::v1 as common;
@@ -19,13 +20,13 @@ use callmesh_runtime::timestamps;
 use crate::AppState;
 use crate::auth::{Principal, authenticate, forbidden};
 use crate::elevenlabs::payload;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::flows::{
     AnalysisRun, FlowError, Party, StoredConversation, analyzer_name, outcome_name, sentiment_name,
     tier_name,
 };
-use crate::routes::admin::require_admin;
-use crate::routes::operator::idempotency_key;
+use crate::routes::admin::{path, query, require_admin};
+use crate::routes::operator::{IdempotencyKey, idempotency_key};
 
 async fn conversation(
     state: &AppState,
@@ -46,12 +47,34 @@ async fn conversation(
 /// `POST /api/conversations/{conversation_id}/analysis/run`: analyses a stored call again
 /// (after a vocabulary change, or with the LLM enabled) as a new version, and applies it to
 /// the lead.
+#[utoipa::path(
+    post,
+    path = "/api/conversations/{conversation_id}/analysis/run",
+    tag = "analysis",
+    operation_id = "rerun_analysis",
+    summary = "Analyses a stored call again, as a new version applied to its lead",
+    params(
+        ("conversation_id" = String, Path, description = "The call's ElevenLabs conversation id"),
+        IdempotencyKey,
+    ),
+    security(("admin_token" = []), ("organization_token" = [])),
+    responses(
+        (status = 200, description = "The new analysis", body = AnalysisRerun),
+        (status = 400, description = "The path is not valid", body = ErrorBody),
+        (status = 401, description = "No token, or an unknown one", body = ErrorBody),
+        (status = 403, description = "The call belongs to another organization (or, for an organization, does not exist)", body = ErrorBody),
+        (status = 404, description = "No transcript in callmesh or at ElevenLabs", body = ErrorBody),
+        (status = 500, description = "The gateway failed (logged)", body = ErrorBody),
+        (status = 503, description = "A service or ElevenLabs is down", body = ErrorBody),
+    ),
+)]
 pub async fn rerun(
     State(state): State<AppState>,
-    Path(conversation_id): Path<String>,
+    conversation_id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     let principal = authenticate(&state, &headers).await?;
+    let conversation_id = path(conversation_id)?;
     if let Some(own) = principal.organization() {
         // Ownership first, from callmesh's own records: nothing is asked of ElevenLabs about a
         // conversation this organization may not see.
@@ -110,6 +133,12 @@ pub async fn rerun(
     Ok(Json(json!({ "analysis": analysis_json(&analysis) })))
 }
 
+/// The JSON of `analysis_json`, as the document describes it (the dashboard reads it too).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AnalysisRerun {
+    pub analysis: CallAnalysis,
+}
+
 fn flow_error(error: FlowError) -> ApiError {
     match error {
         FlowError::Retryable(reason) => ApiError::Unavailable(reason),
@@ -117,9 +146,10 @@ fn flow_error(error: FlowError) -> ApiError {
     }
 }
 
-#[derive(Deserialize)]
+/// A screening interview: who, for which role and job.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct NewInterview {
+pub struct NewInterview {
     candidate_name: String,
     job_role: String,
     job_id: String,
@@ -129,11 +159,30 @@ struct NewInterview {
 
 /// `POST /api/interviews`: a session for a candidate, a role and a job, optionally with the
 /// call's conversation id already known.
+#[utoipa::path(
+    post,
+    path = "/api/interviews",
+    tag = "interviews",
+    operation_id = "create_interview",
+    summary = "Creates an interview session",
+    request_body(content = NewInterview, content_type = "application/json"),
+    params(IdempotencyKey),
+    security(("admin_token" = [])),
+    responses(
+        (status = 201, description = "The new session", body = InterviewSessionCreated),
+        (status = 200, description = "The session this `Idempotency-Key` already made", body = InterviewSessionCreated),
+        (status = 400, description = "A field is missing or wrong (named in the message)", body = ErrorBody),
+        (status = 401, description = "No admin token, or a wrong one", body = ErrorBody),
+        (status = 413, description = "Body over the size limit", body = ErrorBody),
+        (status = 500, description = "The gateway failed (logged)", body = ErrorBody),
+        (status = 503, description = "`CALLMESH_ADMIN_TOKEN` is not set, or the analysis service is down", body = ErrorBody),
+    ),
+)]
 pub async fn create_interview(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<InterviewSessionCreated>), ApiError> {
     require_admin(&state, &headers)?;
     let request: NewInterview = payload::parse(&body?).map_err(ApiError::BadRequest)?;
     let answer = state
@@ -156,25 +205,56 @@ pub async fn create_interview(
         StatusCode::OK
     };
     let session = answer.session.unwrap_or_default();
-    Ok((status, Json(json!({ "session": session_json(&session) }))))
+    Ok((
+        status,
+        Json(InterviewSessionCreated {
+            session: session_json(&session),
+        }),
+    ))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct InterviewSessionCreated {
+    pub session: InterviewSession,
+}
+
+/// The call to evaluate; the session's own when absent (the body may be empty).
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct Complete {
+pub struct Complete {
     #[serde(default)]
     conversation_id: String,
 }
 
 /// `POST /api/interviews/{session_id}/complete {conversation_id}`: evaluates the session's
 /// call now, reading the transcript from callmesh or, failing that, the ElevenLabs API.
+#[utoipa::path(
+    post,
+    path = "/api/interviews/{session_id}/complete",
+    tag = "interviews",
+    operation_id = "complete_interview",
+    summary = "Evaluates the session's call now",
+    request_body(content = Option<Complete>, content_type = "application/json"),
+    params(("session_id" = String, Path, description = "The interview session"), IdempotencyKey),
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "The evaluation", body = InterviewCompleted),
+        (status = 400, description = "No conversation id, or a body that is not that JSON", body = ErrorBody),
+        (status = 401, description = "No admin token, or a wrong one", body = ErrorBody),
+        (status = 404, description = "No such session, or no transcript for its call", body = ErrorBody),
+        (status = 413, description = "Body over the size limit", body = ErrorBody),
+        (status = 500, description = "The gateway failed (logged)", body = ErrorBody),
+        (status = 503, description = "`CALLMESH_ADMIN_TOKEN` is not set, or a service or ElevenLabs is down", body = ErrorBody),
+    ),
+)]
 pub async fn complete_interview(
     State(state): State<AppState>,
-    Path(session_id): Path<String>,
+    session_id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<InterviewCompleted>, ApiError> {
     require_admin(&state, &headers)?;
+    let session_id = path(session_id)?;
     let body = body?;
     let request: Complete = if body.iter().all(u8::is_ascii_whitespace) {
         Complete::default()
@@ -220,25 +300,58 @@ pub async fn complete_interview(
         })
         .await?
         .into_inner();
-    Ok(Json(json!({
-        "evaluation": evaluation_json(&answer.evaluation.unwrap_or_default()),
-        "created": answer.created,
-    })))
+    Ok(Json(InterviewCompleted {
+        evaluation: evaluation_json(&answer.evaluation.unwrap_or_default()),
+        created: answer.created,
+    }))
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct InterviewCompleted {
+    pub evaluation: InterviewEvaluation,
+    /// False when this `Idempotency-Key` already made it.
+    pub created: bool,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct InterviewDryRun {
+    pub evaluation: InterviewEvaluation,
+    /// Always false: a dry run keeps nothing.
+    pub stored: bool,
+}
+
+/// The call to evaluate as an interview.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct TestInterview {
+pub struct TestInterview {
     conversation_id: String,
 }
 
 /// `POST /api/test-interview-analysis {conversation_id}`: evaluates a conversation as an
 /// interview without keeping the result.
+#[utoipa::path(
+    post,
+    path = "/api/test-interview-analysis",
+    tag = "interviews",
+    operation_id = "test_interview",
+    summary = "Evaluates a call as an interview without keeping the result",
+    request_body(content = TestInterview, content_type = "application/json"),
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "The evaluation, not stored", body = InterviewDryRun),
+        (status = 400, description = "`conversation_id` is missing or empty", body = ErrorBody),
+        (status = 401, description = "No admin token, or a wrong one", body = ErrorBody),
+        (status = 404, description = "No transcript in callmesh or at ElevenLabs", body = ErrorBody),
+        (status = 413, description = "Body over the size limit", body = ErrorBody),
+        (status = 500, description = "The gateway failed (logged)", body = ErrorBody),
+        (status = 503, description = "`CALLMESH_ADMIN_TOKEN` is not set, or a service or ElevenLabs is down", body = ErrorBody),
+    ),
+)]
 pub async fn test_interview(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<InterviewDryRun>, ApiError> {
     require_admin(&state, &headers)?;
     let request: TestInterview = payload::parse(&body?).map_err(ApiError::BadRequest)?;
     let conversation_id = request.conversation_id.trim().to_owned();
@@ -260,28 +373,69 @@ pub async fn test_interview(
         })
         .await?
         .into_inner();
-    Ok(Json(json!({
-        "evaluation": evaluation_json(&answer.evaluation.unwrap_or_default()),
-        "stored": false,
-    })))
+    Ok(Json(InterviewDryRun {
+        evaluation: evaluation_json(&answer.evaluation.unwrap_or_default()),
+        stored: false,
+    }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ByJob {
+    /// The job whose interviews to list.
     #[serde(default)]
+    #[param(required = true, min_length = 1)]
     job_id: String,
+    /// Sessions and evaluations, each, at the most (100 when absent).
     #[serde(default)]
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i32>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct InterviewList {
+    pub job_id: String,
+    /// Oldest first.
+    pub sessions: Vec<InterviewSessionSummary>,
+    /// Newest first.
+    pub evaluations: Vec<InterviewEvaluation>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct InterviewSessionSummary {
+    #[serde(flatten)]
+    pub session: InterviewSession,
+    /// `active` until evaluated, then `completed`.
+    pub status: String,
+    /// The latest evaluation; null while `active`.
+    pub latest_evaluation: Option<InterviewEvaluation>,
 }
 
 /// `GET /api/interviews?job_id=…`: a job's sessions (oldest first, `active` or `completed`
 /// with their latest evaluation) and its evaluations (newest first).
+#[utoipa::path(
+    get,
+    path = "/api/interviews",
+    tag = "interviews",
+    operation_id = "list_interviews",
+    summary = "A job's interview sessions and evaluations",
+    params(ByJob),
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "The job's sessions and evaluations", body = InterviewList),
+        (status = 400, description = "No `job_id`, or a query that does not parse", body = ErrorBody),
+        (status = 401, description = "No admin token, or a wrong one", body = ErrorBody),
+        (status = 500, description = "The gateway failed (logged)", body = ErrorBody),
+        (status = 503, description = "`CALLMESH_ADMIN_TOKEN` is not set, or the analysis service is down", body = ErrorBody),
+    ),
+)]
 pub async fn list_interviews(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(query): Query<ByJob>,
-) -> Result<Json<Value>, ApiError> {
+    params: Result<Query<ByJob>, QueryRejection>,
+) -> Result<Json<InterviewList>, ApiError> {
     require_admin(&state, &headers)?;
+    let query = query(params)?;
     if query.job_id.trim().is_empty() {
         return Err(ApiError::BadRequest("job_id: required".into()));
     }
@@ -310,30 +464,122 @@ pub async fn list_interviews(
         .evaluations;
     // Each session as the interview integration groups them: `active` until evaluated, then
     // `completed` with its latest evaluation.
-    let sessions: Vec<Value> = sessions
+    let sessions = sessions
         .iter()
-        .map(|summary| {
-            let mut session = session_json(&summary.session.clone().unwrap_or_default());
-            let (status, latest) = match &summary.latest_evaluation {
-                Some(evaluation) => ("completed", evaluation_json(evaluation)),
-                None => ("active", Value::Null),
-            };
-            session["status"] = json!(status);
-            session["latest_evaluation"] = latest;
-            session
+        .map(|summary| InterviewSessionSummary {
+            session: session_json(&summary.session.clone().unwrap_or_default()),
+            status: match summary.latest_evaluation {
+                Some(_) => "completed",
+                None => "active",
+            }
+            .to_owned(),
+            latest_evaluation: summary.latest_evaluation.as_ref().map(evaluation_json),
         })
         .collect();
-    Ok(Json(json!({
-        "job_id": query.job_id.trim(),
-        "sessions": sessions,
-        "evaluations": evaluations.iter().map(evaluation_json).collect::<Vec<_>>(),
-    })))
+    Ok(Json(InterviewList {
+        job_id: query.job_id.trim().to_owned(),
+        sessions,
+        evaluations: evaluations.iter().map(evaluation_json).collect(),
+    }))
 }
 
-fn time(timestamp: &Option<prost_types::Timestamp>) -> Value {
-    timestamps::from_proto(*timestamp)
-        .map(|t| json!(t.to_rfc3339()))
-        .unwrap_or(Value::Null)
+fn time(timestamp: &Option<prost_types::Timestamp>) -> Option<String> {
+    timestamps::from_proto(*timestamp).map(|t| t.to_rfc3339())
+}
+
+/// A call's analysis: sentiment, intents, the lead score and its factors, the outcome.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CallAnalysis {
+    pub id: String,
+    pub conversation_id: String,
+    pub lead_id: String,
+    pub organization_id: String,
+    /// 1 for a call's first analysis, then 2, 3...
+    pub version: i32,
+    /// `rules` or `llm`.
+    pub analyzer: String,
+    /// `positive`, `neutral`, `negative`, ...
+    pub sentiment: String,
+    /// -1.0 (negative) to 1.0 (positive).
+    pub sentiment_score: f64,
+    pub keywords: Vec<String>,
+    pub intents: Vec<Intent>,
+    pub action_items: Vec<String>,
+    /// 0 to 100.
+    pub lead_score: i32,
+    pub score_factors: Vec<ScoreFactor>,
+    /// `hot`, `warm`, `cold`.
+    pub tier: String,
+    pub summary: String,
+    /// `success`, `failure`, ...
+    pub outcome: String,
+    pub outcome_rationale: String,
+    #[schema(format = DateTime)]
+    pub created_at: Option<String>,
+    /// The caller's name when the call gave one; null otherwise.
+    pub caller_name: Option<CallerName>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CallerName {
+    pub name: String,
+    /// `agent` (ElevenLabs' data collection) or `caller` (the caller's own words).
+    pub source: String,
+    /// The sentence the name was read from, or the data collection item and its rationale.
+    pub evidence: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Intent {
+    /// `purchase`, `pricing`, `booking`, `support`, `complaint`, `call_back`, ...
+    pub name: String,
+    pub confidence: f64,
+    /// The sentences that show it.
+    pub evidence: Vec<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ScoreFactor {
+    pub name: String,
+    pub contribution: i32,
+    pub detail: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct InterviewSession {
+    pub id: String,
+    pub candidate_name: String,
+    pub job_role: String,
+    pub job_id: String,
+    /// Empty until the call is known.
+    pub conversation_id: String,
+    #[schema(format = DateTime)]
+    pub created_at: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct InterviewEvaluation {
+    pub id: String,
+    pub session_id: String,
+    pub conversation_id: String,
+    pub version: i32,
+    /// `rules` or `llm`.
+    pub analyzer: String,
+    pub domain_score: i32,
+    pub behavioral_score: i32,
+    pub communication_score: i32,
+    pub overall_score: i32,
+    /// `high`, `medium`, `low`.
+    pub confidence_level: String,
+    pub cheating_detected: bool,
+    pub speech_pattern: String,
+    pub areas_of_improvement: Vec<String>,
+    /// e.g. "Recommended for Panel Interview".
+    pub system_recommendation: String,
+    /// What a transcript cannot show, said so rather than invented.
+    pub not_observable: Vec<String>,
+    #[schema(format = DateTime)]
+    pub created_at: Option<String>,
 }
 
 pub fn analysis_json(a: &pb::Analysis) -> Value {
@@ -370,34 +616,34 @@ pub fn analysis_json(a: &pb::Analysis) -> Value {
     })
 }
 
-fn session_json(s: &pb::InterviewSession) -> Value {
-    json!({
-        "id": s.id,
-        "candidate_name": s.candidate_name,
-        "job_role": s.job_role,
-        "job_id": s.job_id,
-        "conversation_id": s.conversation_id,
-        "created_at": time(&s.created_at),
-    })
+fn session_json(s: &pb::InterviewSession) -> InterviewSession {
+    InterviewSession {
+        id: s.id.clone(),
+        candidate_name: s.candidate_name.clone(),
+        job_role: s.job_role.clone(),
+        job_id: s.job_id.clone(),
+        conversation_id: s.conversation_id.clone(),
+        created_at: time(&s.created_at),
+    }
 }
 
-fn evaluation_json(e: &pb::InterviewEvaluation) -> Value {
-    json!({
-        "id": e.id,
-        "session_id": e.session_id,
-        "conversation_id": e.conversation_id,
-        "version": e.version,
-        "analyzer": analyzer_name(e.analyzer),
-        "domain_score": e.domain_score,
-        "behavioral_score": e.behavioral_score,
-        "communication_score": e.communication_score,
-        "overall_score": e.overall_score,
-        "confidence_level": e.confidence_level,
-        "cheating_detected": e.cheating_detected,
-        "speech_pattern": e.speech_pattern,
-        "areas_of_improvement": e.areas_of_improvement,
-        "system_recommendation": e.system_recommendation,
-        "not_observable": e.not_observable,
-        "created_at": time(&e.created_at),
-    })
+fn evaluation_json(e: &pb::InterviewEvaluation) -> InterviewEvaluation {
+    InterviewEvaluation {
+        id: e.id.clone(),
+        session_id: e.session_id.clone(),
+        conversation_id: e.conversation_id.clone(),
+        version: e.version,
+        analyzer: analyzer_name(e.analyzer).to_owned(),
+        domain_score: e.domain_score,
+        behavioral_score: e.behavioral_score,
+        communication_score: e.communication_score,
+        overall_score: e.overall_score,
+        confidence_level: e.confidence_level.clone(),
+        cheating_detected: e.cheating_detected,
+        speech_pattern: e.speech_pattern.clone(),
+        areas_of_improvement: e.areas_of_improvement.clone(),
+        system_recommendation: e.system_recommendation.clone(),
+        not_observable: e.not_observable.clone(),
+        created_at: time(&e.created_at),
+    }
 }

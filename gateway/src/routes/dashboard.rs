@@ -26,6 +26,14 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; st
     img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; \
     frame-ancestors 'none'";
 
+#[utoipa::path(
+    get,
+    path = "/dashboard",
+    tag = "dashboard",
+    operation_id = "dashboard_page",
+    summary = "The dashboard page (it asks for a token and reads the APIs below)",
+    responses((status = 200, description = "The page", content_type = "text/html", body = String)),
+)]
 pub async fn page() -> impl IntoResponse {
     (
         [
@@ -38,6 +46,21 @@ pub async fn page() -> impl IntoResponse {
 
 /// `GET /dashboard/assets/{name}`: the page's script and style, and Chart.js (vendored, see
 /// `static/vendor/README.md`), all inside the binary.
+#[utoipa::path(
+    get,
+    path = "/dashboard/assets/{name}",
+    tag = "dashboard",
+    operation_id = "dashboard_asset",
+    summary = "The dashboard's script, style and Chart.js, from the binary",
+    params(("name" = String, Path, description = "`dashboard.js`, `dashboard.css` or `chart.umd.min.js`")),
+    responses(
+        (status = 200, description = "The asset", content(
+            (String = "text/javascript"),
+            (String = "text/css"),
+        )),
+        (status = 404, description = "No such asset", body = ErrorBody),
+    ),
+)]
 pub async fn asset(Path(name): Path<String>) -> Result<Response, ApiError> {
     let (content_type, body): (&str, &'static str) = match name.as_str() {
         "dashboard.js" => (
@@ -85,6 +108,33 @@ pub struct LeadsQuery {
 
 /// `GET /api/leads`: an organization's leads, searched, filtered and sorted, a keyset page at
 /// a time (`next_page_token`, empty on the last page).
+#[utoipa::path(
+    get,
+    path = "/api/leads",
+    tag = "dashboard",
+    operation_id = "list_leads",
+    summary = "An organization's leads with their score and tier, a page at a time",
+    params(
+        ("org_id" = Option<String>, Query, description = "The organization; an organization token's own when absent (required with the admin token)"),
+        ("q" = Option<String>, Query, description = "Name, phone number or email contains this (case-insensitive)"),
+        ("tier" = Option<String>, Query, description = "`hot`, `warm` or `cold`"),
+        ("status" = Option<String>, Query, description = "`new`, `contacted`, `qualified`, `converted`, `lost` or `do_not_contact`"),
+        ("sort" = Option<String>, Query, description = "`created` (oldest first, the default), `score` (best first) or `last_contact` (most recent first)"),
+        ("page_size" = Option<i32>, Query, description = "1 to 500; 100 when absent"),
+        ("page_token" = Option<String>, Query, description = "`next_page_token` of the previous page"),
+        ("token" = Option<String>, Query, description = "The token, for clients that cannot send headers"),
+    ),
+    security(("admin_token" = []), ("organization_token" = []), ("query_token" = []), ("cookie_token" = [])),
+    responses(
+        (status = 200, description = "A page of leads", body = crate::routes::reads::LeadPage),
+        (status = 400, description = "No `org_id` with the admin token, an unknown `tier`, `status` or `sort`, or a query that does not parse", body = ErrorBody),
+        (status = 401, description = "No token, or an unknown one", body = ErrorBody),
+        (status = 403, description = "Another organization's leads", body = ErrorBody),
+        (status = 404, description = "No such organization", body = ErrorBody),
+        (status = 500, description = "The gateway failed (logged)", body = ErrorBody),
+        (status = 503, description = "The lead service is down", body = ErrorBody),
+    ),
+)]
 pub async fn leads(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -194,7 +244,7 @@ pub fn lead_json(lead: &lead_pb::Lead) -> Value {
     params(("lead_id" = String, Path, description = "The lead's id")),
     security(("admin_token" = []), ("organization_token" = [])),
     responses(
-        (status = 200, description = "`{\"lead\": {...}}`", body = serde_json::Value),
+        (status = 200, description = "The lead", body = crate::routes::reads::LeadDetail),
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 403, description = "The lead is not this organization's (or does not exist)", body = ErrorBody),
         (status = 404, description = "No such lead (admin token)", body = ErrorBody),
@@ -230,7 +280,7 @@ pub async fn lead(
     params(("lead_id" = String, Path, description = "The lead's id")),
     security(("admin_token" = []), ("organization_token" = [])),
     responses(
-        (status = 200, description = "`{\"analyses\": [...]}`: summary, sentiment, intents with evidence, score factors, action items, outcome and rationale, analyzer and version, caller name", body = serde_json::Value),
+        (status = 200, description = "The analyses: summary, sentiment, intents with evidence, score factors, action items, outcome and rationale, analyzer and version, caller name", body = crate::routes::reads::AnalysisList),
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 403, description = "The lead is not this organization's (or does not exist)", body = ErrorBody),
         (status = 404, description = "No such lead (admin token)", body = ErrorBody),
@@ -267,6 +317,23 @@ pub async fn analyses(
     })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/conversations/{lead_id}/messages",
+    tag = "dashboard",
+    operation_id = "conversation_messages",
+    summary = "A lead's conversation across voice and SMS, and who has it",
+    params(("lead_id" = String, Path, description = "The lead")),
+    security(("admin_token" = []), ("organization_token" = []), ("cookie_token" = [])),
+    responses(
+        (status = 200, description = "The conversation", body = crate::routes::reads::Conversation),
+        (status = 401, description = "No token, or an unknown one", body = ErrorBody),
+        (status = 403, description = "Another organization's lead (or, for an organization, no such lead)", body = ErrorBody),
+        (status = 404, description = "No such lead (admin token)", body = ErrorBody),
+        (status = 500, description = "The gateway failed (logged)", body = ErrorBody),
+        (status = 503, description = "A service is down", body = ErrorBody),
+    ),
+)]
 pub async fn messages(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -316,6 +383,27 @@ pub struct DeliveriesQuery {
 }
 
 /// `GET /api/crm/deliveries?org_id=…&state=…`: CRM deliveries with every attempt.
+#[utoipa::path(
+    get,
+    path = "/api/crm/deliveries",
+    tag = "dashboard",
+    operation_id = "crm_deliveries",
+    summary = "Call outcomes forwarded to the CRM, with every attempt",
+    params(
+        ("org_id" = Option<String>, Query, description = "The organization; an organization token's own when absent (required with the admin token)"),
+        ("state" = Option<String>, Query, description = "Only `pending`, `delivered` or `failed` deliveries"),
+    ),
+    security(("admin_token" = []), ("organization_token" = []), ("cookie_token" = [])),
+    responses(
+        (status = 200, description = "The latest 100 deliveries", body = crate::routes::reads::CrmDeliveries),
+        (status = 400, description = "No `org_id` with the admin token, or an unknown `state`", body = ErrorBody),
+        (status = 401, description = "No token, or an unknown one", body = ErrorBody),
+        (status = 403, description = "Another organization's deliveries", body = ErrorBody),
+        (status = 404, description = "No such organization", body = ErrorBody),
+        (status = 500, description = "The gateway failed (logged)", body = ErrorBody),
+        (status = 503, description = "The notification service is down", body = ErrorBody),
+    ),
+)]
 pub async fn crm_deliveries(
     State(state): State<AppState>,
     headers: HeaderMap,

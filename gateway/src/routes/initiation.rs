@@ -9,7 +9,8 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::HeaderMap;
 use bytes::Bytes;
 use chrono::Utc;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use callmesh_proto::context::v1 as context_pb;
 use callmesh_runtime::limits::{RateLimiter, Verdict};
@@ -17,7 +18,7 @@ use callmesh_runtime::limits::{RateLimiter, Verdict};
 use crate::AppState;
 use crate::config::InitiationConfig;
 use crate::elevenlabs::payload::{self, InitiationRequest};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::verify::{self, elevenlabs};
 
 /// Initiations per caller, per window, counted in the gateway database so that every gateway
@@ -32,11 +33,57 @@ pub fn caller_limiter(db: sea_orm::DatabaseConnection, config: &InitiationConfig
     )
 }
 
+/// The answer ElevenLabs expects: the dynamic variables for the agent's prompt.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct InitiationAnswer {
+    /// Always `conversation_initiation_client_data`.
+    #[serde(rename = "type")]
+    #[schema(example = "conversation_initiation_client_data")]
+    pub kind: String,
+    pub dynamic_variables: DynamicVariables,
+}
+
+/// What callmesh knows of the caller; safe defaults when it knows nothing or the mesh is slow.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DynamicVariables {
+    /// The last messages with this caller, voice and SMS.
+    pub conversation_context: String,
+    /// `Customer` when unknown.
+    pub customer_name: String,
+    pub organization_name: String,
+    pub organization_id: String,
+    /// `New Inquiry` for a new caller.
+    pub lead_status: String,
+    pub previous_summary: String,
+    /// `new_caller` or `returning_caller`.
+    pub caller_type: String,
+    pub has_conversation_history: bool,
+    pub total_messages: i64,
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/webhooks/elevenlabs/conversation-initiation",
+    tag = "webhooks",
+    operation_id = "elevenlabs_conversation_initiation",
+    summary = "ElevenLabs asks for the caller's dynamic variables while the phone rings",
+    request_body(content = crate::routes::payloads::InitiationWebhook, content_type = "application/json"),
+    params(crate::routes::payloads::InitiationSecrets),
+    responses(
+        (status = 200, description = "The variables (defaults when a service is slow or down)", body = InitiationAnswer),
+        (status = 400, description = "Not an initiation request (the field is named)", body = ErrorBody),
+        (status = 401, description = "Header secret or signature missing or wrong", body = ErrorBody),
+        (status = 408, description = "The body did not arrive in time", body = ErrorBody),
+        (status = 413, description = "Body over `ELEVENLABS_MAX_BODY_BYTES`", body = ErrorBody),
+        (status = 429, description = "Too many initiations for this caller", body = ErrorBody),
+        (status = 503, description = "No initiation secret configured (`not_configured`)", body = ErrorBody),
+    ),
+)]
 pub async fn conversation_initiation(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<InitiationAnswer>, ApiError> {
     let el = &state.config.elevenlabs;
     let body = body?;
     let signed = headers.contains_key(elevenlabs::HEADER);
@@ -127,28 +174,28 @@ pub async fn conversation_initiation(
         ),
         Err(_) => fallback(&state, &call_sid, "deadline exceeded"),
     };
-    Ok(Json(json!({
-        "type": "conversation_initiation_client_data",
-        "dynamic_variables": variables,
-    })))
+    Ok(Json(InitiationAnswer {
+        kind: "conversation_initiation_client_data".to_owned(),
+        dynamic_variables: variables,
+    }))
 }
 
-fn variables(data: &context_pb::InitiationData) -> Value {
-    json!({
-        "conversation_context": data.conversation_context,
-        "customer_name": data.customer_name,
-        "organization_name": data.organization_name,
-        "organization_id": data.organization_id,
-        "lead_status": data.lead_status,
-        "previous_summary": data.previous_summary,
-        "caller_type": data.caller_type,
-        "has_conversation_history": data.has_conversation_history,
-        "total_messages": data.total_messages,
-    })
+fn variables(data: &context_pb::InitiationData) -> DynamicVariables {
+    DynamicVariables {
+        conversation_context: data.conversation_context.clone(),
+        customer_name: data.customer_name.clone(),
+        organization_name: data.organization_name.clone(),
+        organization_id: data.organization_id.clone(),
+        lead_status: data.lead_status.clone(),
+        previous_summary: data.previous_summary.clone(),
+        caller_type: data.caller_type.clone(),
+        has_conversation_history: data.has_conversation_history,
+        total_messages: i64::from(data.total_messages),
+    }
 }
 
 /// Every variable, at values that are true of any caller we know nothing about.
-fn fallback(state: &AppState, call_sid: &str, why: &str) -> Value {
+fn fallback(state: &AppState, call_sid: &str, why: &str) -> DynamicVariables {
     tracing::warn!(%call_sid, reason = why, "conversation initiation answered with defaults");
     variables(&context_pb::InitiationData {
         conversation_context: String::new(),

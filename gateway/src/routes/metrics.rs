@@ -21,7 +21,7 @@ use callmesh_proto::notification::v1 as pb;
 
 use crate::AppState;
 use crate::auth::authenticate_read;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 
 /// Webhooks this gateway process accepted and refused since it started. Refusals cannot be
 /// told apart by organization (a request that fails verification names none), so these are
@@ -68,6 +68,28 @@ pub struct SummaryQuery {
 /// Events read for one summary at the most, so a request stays bounded.
 const MAX_EVENTS: usize = 100_000;
 
+#[utoipa::path(
+    get,
+    path = "/api/metrics/summary",
+    tag = "dashboard",
+    operation_id = "metrics_summary",
+    summary = "How an organization's AI phone line is doing",
+    params(
+        ("org_id" = Option<String>, Query, description = "The organization; an organization token's own when absent (required with the admin token)"),
+        ("since" = Option<String>, Query, description = "RFC 3339 or unix seconds; 30 days ago when absent"),
+        ("token" = Option<String>, Query, description = "The token, for clients that cannot send headers"),
+    ),
+    security(("admin_token" = []), ("organization_token" = []), ("query_token" = []), ("cookie_token" = [])),
+    responses(
+        (status = 200, description = "The summary", body = crate::routes::reads::MetricsSummary),
+        (status = 400, description = "No `org_id` with the admin token, or a `since` that is no time", body = ErrorBody),
+        (status = 401, description = "No token, or an unknown one", body = ErrorBody),
+        (status = 403, description = "Another organization's summary", body = ErrorBody),
+        (status = 404, description = "No such organization", body = ErrorBody),
+        (status = 500, description = "The gateway failed (logged)", body = ErrorBody),
+        (status = 503, description = "A service is down", body = ErrorBody),
+    ),
+)]
 pub async fn summary(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -6,6 +6,8 @@ pub mod dashboard;
 pub mod initiation;
 pub mod metrics;
 pub mod operator;
+pub mod payloads;
+pub mod reads;
 pub mod stream;
 pub mod twilio;
 pub mod webhooks;

@@ -2,14 +2,15 @@
 //! SMS, start an agent call, take a conversation over from the AI and hand it back.
 
 use axum::Json;
-use axum::extract::rejection::BytesRejection;
+use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use bytes::Bytes;
 use chrono::Utc;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 use tonic::Code;
+use utoipa::ToSchema;
 
 use callmesh_proto::common::v1 as common;
 use callmesh_proto::context::v1 as context_pb;
@@ -20,37 +21,99 @@ use callmesh_proto::telephony::v1 as telephony_pb;
 use crate::AppState;
 use crate::auth::{Principal, authenticate};
 use crate::elevenlabs::payload;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::flows::Party;
 use crate::policy::FollowUp;
+use crate::routes::admin::path;
 use crate::routes::stream::lead_organization;
 use crate::routes::twilio::xml_escape;
 
-#[derive(Deserialize)]
-struct SendSms {
+/// An SMS from the business's number.
+#[derive(Deserialize, ToSchema)]
+pub struct SendSms {
+    /// The lead's number (E.164 or national); ignored when `lead_id` is given.
     to: String,
+    /// The text; must not be empty.
     body: String,
+    /// The lead to text (its own number is used).
     #[serde(default)]
     lead_id: Option<String>,
 }
 
-#[derive(Deserialize)]
-struct OutboundCall {
+/// An agent call to a lead.
+#[derive(Deserialize, ToSchema)]
+pub struct OutboundCall {
+    /// The lead's number; ignored when `lead_id` is given.
     to: String,
     #[serde(default)]
     lead_id: Option<String>,
+    /// The ElevenLabs agent; the organization's (or `ELEVENLABS_AGENT_ID`) when absent.
     #[serde(default)]
     agent_id: Option<String>,
 }
 
-#[derive(Deserialize, Default)]
-struct ControlNote {
+/// An optional note on a takeover (`reason`) or a release (`summary`); the body may be empty.
+#[derive(Deserialize, Default, ToSchema)]
+pub struct ControlNote {
+    /// Why the human takes over (takeover).
     #[serde(default)]
     reason: Option<String>,
+    /// What the human did (release).
     #[serde(default)]
     summary: Option<String>,
+    /// Who; `operator` when absent.
     #[serde(default)]
     operator: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SentSms {
+    pub sms: SmsRecord,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SmsRecord {
+    pub id: String,
+    /// Twilio's MessageSid.
+    pub message_sid: String,
+    pub to: String,
+    pub from: String,
+    /// `SMS_STATUS_QUEUED`, `SMS_STATUS_SENT`, ...
+    pub status: String,
+    pub lead_id: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct StartedCall {
+    pub call: CallRecord,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CallRecord {
+    pub id: String,
+    pub conversation_id: String,
+    pub call_sid: String,
+    pub to: String,
+    pub lead_id: String,
+}
+
+/// Who has the conversation now.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ControlChange {
+    pub lead_id: String,
+    /// Whether a human has the conversation (the AI stays quiet).
+    pub human_control: bool,
+    /// False when it already was so.
+    pub changed: bool,
+    /// A live call handed to the human number on takeover; null when none was.
+    pub redirected_call: Option<RedirectedCall>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RedirectedCall {
+    pub call_id: String,
+    pub call_sid: String,
+    pub to: String,
 }
 
 /// `Idempotency-Key`: a client retrying with the same key gets the first result, not a second
@@ -150,11 +213,33 @@ async fn sending_organization(state: &AppState) -> Result<String, ApiError> {
         .unwrap_or_default())
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/twilio/send-sms",
+    tag = "operator",
+    operation_id = "send_sms",
+    summary = "Texts a lead from the business's number (kept in its conversation)",
+    request_body(content = SendSms, content_type = "application/json"),
+    params(IdempotencyKey),
+    security(("admin_token" = []), ("organization_token" = [])),
+    responses(
+        (status = 200, description = "The SMS, handed to Twilio", body = SentSms),
+        (status = 400, description = "A field is missing or wrong (named in the message)", body = ErrorBody),
+        (status = 401, description = "No token, or an unknown one", body = ErrorBody),
+        (status = 403, description = "The lead belongs to another organization", body = ErrorBody),
+        (status = 404, description = "No such lead", body = ErrorBody),
+        (status = 413, description = "Body over the size limit", body = ErrorBody),
+        (status = 429, description = "Too many texts to this lead", body = ErrorBody),
+        (status = 500, description = "The gateway failed (logged)", body = ErrorBody),
+        (status = 502, description = "Twilio refused the SMS (its code in `provider_code`)", body = ErrorBody),
+        (status = 503, description = "Twilio is not configured, or a service is down", body = ErrorBody),
+    ),
+)]
 pub async fn send_sms(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SentSms>, ApiError> {
     let principal = authenticate(&state, &headers).await?;
     let request: SendSms = payload::parse(&body?).map_err(ApiError::BadRequest)?;
     if request.body.trim().is_empty() {
@@ -174,25 +259,62 @@ pub async fn send_sms(
             common::Role::Operator,
         )
         .await?;
-    Ok(Json(json!({
-        "sms": {
-            "id": sms.id,
-            "message_sid": sms.message_sid,
-            "to": sms.to_number,
-            "from": sms.from_number,
-            "status": telephony_pb::SmsStatus::try_from(sms.status).map(|s| s.as_str_name()).unwrap_or_default(),
-            "lead_id": sms.lead_id,
-        }
-    })))
+    Ok(Json(SentSms {
+        sms: SmsRecord {
+            status: telephony_pb::SmsStatus::try_from(sms.status)
+                .map(|s| s.as_str_name())
+                .unwrap_or_default()
+                .to_owned(),
+            id: sms.id,
+            message_sid: sms.message_sid,
+            to: sms.to_number,
+            from: sms.from_number,
+            lead_id: sms.lead_id,
+        },
+    }))
 }
 
+/// `Idempotency-Key`, as a documented header parameter.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+pub(crate) struct IdempotencyKey {
+    /// A client retrying with the same key gets the first result instead of acting twice.
+    #[param(rename = "Idempotency-Key")]
+    idempotency_key: Option<String>,
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/elevenlabs/outbound-call",
+    tag = "operator",
+    operation_id = "outbound_call",
+    summary = "Starts an agent call to a lead through ElevenLabs",
+    request_body(content = OutboundCall, content_type = "application/json"),
+    params(IdempotencyKey),
+    security(("admin_token" = []), ("organization_token" = [])),
+    responses(
+        (status = 200, description = "The call, started", body = StartedCall),
+        (status = 400, description = "A field is missing or wrong (named in the message)", body = ErrorBody),
+        (status = 401, description = "No token, or an unknown one", body = ErrorBody),
+        (status = 403, description = "The lead belongs to another organization", body = ErrorBody),
+        (status = 404, description = "No such lead", body = ErrorBody),
+        (status = 413, description = "Body over the size limit", body = ErrorBody),
+        (status = 429, description = "Too many calls to this lead", body = ErrorBody),
+        (status = 500, description = "The gateway failed (logged)", body = ErrorBody),
+        (status = 502, description = "ElevenLabs refused the call", body = ErrorBody),
+        (status = 503, description = "No agent or agent phone number configured (`not_configured`), or a service is down", body = ErrorBody),
+    ),
+)]
 pub async fn outbound_call(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<StartedCall>, ApiError> {
     let principal = authenticate(&state, &headers).await?;
-    let request: OutboundCall = payload::parse(&body?).map_err(ApiError::BadRequest)?;
+    let mut request: OutboundCall = payload::parse(&body?).map_err(ApiError::BadRequest)?;
+    // An empty agent id is no choice: the organization's (or the configured) agent calls.
+    request.agent_id = request.agent_id.filter(|a| !a.trim().is_empty());
     let (party, follow_up, number) =
         party_for(&state, &principal, &request.to, request.lead_id.as_deref()).await?;
     if request
@@ -221,33 +343,74 @@ pub async fn outbound_call(
             request.agent_id.as_deref(),
         )
         .await?;
-    Ok(Json(json!({
-        "call": {
-            "id": call.id,
-            "conversation_id": call.conversation_id,
-            "call_sid": call.call_sid,
-            "to": call.to_number,
-            "lead_id": call.lead_id,
-        }
-    })))
+    Ok(Json(StartedCall {
+        call: CallRecord {
+            id: call.id,
+            conversation_id: call.conversation_id,
+            call_sid: call.call_sid,
+            to: call.to_number,
+            lead_id: call.lead_id,
+        },
+    }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/conversations/{lead_id}/takeover",
+    tag = "operator",
+    operation_id = "takeover",
+    summary = "A human takes the lead's conversation over from the AI",
+    request_body(content = Option<ControlNote>, content_type = "application/json"),
+    params(("lead_id" = String, Path, description = "The lead")),
+    security(("admin_token" = []), ("organization_token" = [])),
+    responses(
+        (status = 200, description = "The conversation is the human's", body = ControlChange),
+        (status = 400, description = "The body is not a note", body = ErrorBody),
+        (status = 401, description = "No token, or an unknown one", body = ErrorBody),
+        (status = 403, description = "The lead belongs to another organization", body = ErrorBody),
+        (status = 404, description = "No such lead", body = ErrorBody),
+        (status = 413, description = "Body over the size limit", body = ErrorBody),
+        (status = 500, description = "The gateway failed (logged)", body = ErrorBody),
+        (status = 502, description = "Twilio refused to redirect the live call", body = ErrorBody),
+        (status = 503, description = "A service is down", body = ErrorBody),
+    ),
+)]
 pub async fn takeover(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(lead_id): Path<String>,
+    lead_id: Result<Path<String>, PathRejection>,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
-    set_control(state, headers, lead_id, body?, true).await
+) -> Result<Json<ControlChange>, ApiError> {
+    set_control(state, headers, path(lead_id)?, body?, true).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/conversations/{lead_id}/release",
+    tag = "operator",
+    operation_id = "release",
+    summary = "The human hands the lead's conversation back to the AI",
+    request_body(content = Option<ControlNote>, content_type = "application/json"),
+    params(("lead_id" = String, Path, description = "The lead")),
+    security(("admin_token" = []), ("organization_token" = [])),
+    responses(
+        (status = 200, description = "The conversation is the AI's", body = ControlChange),
+        (status = 400, description = "The body is not a note", body = ErrorBody),
+        (status = 401, description = "No token, or an unknown one", body = ErrorBody),
+        (status = 403, description = "The lead belongs to another organization", body = ErrorBody),
+        (status = 404, description = "No such lead", body = ErrorBody),
+        (status = 413, description = "Body over the size limit", body = ErrorBody),
+        (status = 500, description = "The gateway failed (logged)", body = ErrorBody),
+        (status = 503, description = "A service is down", body = ErrorBody),
+    ),
+)]
 pub async fn release(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(lead_id): Path<String>,
+    lead_id: Result<Path<String>, PathRejection>,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
-    set_control(state, headers, lead_id, body?, false).await
+) -> Result<Json<ControlChange>, ApiError> {
+    set_control(state, headers, path(lead_id)?, body?, false).await
 }
 
 async fn set_control(
@@ -256,7 +419,7 @@ async fn set_control(
     lead_id: String,
     body: Bytes,
     enabled: bool,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ControlChange>, ApiError> {
     let principal = authenticate(&state, &headers).await?;
     let note: ControlNote = if body.is_empty() {
         ControlNote::default()
@@ -283,7 +446,7 @@ async fn set_control(
         })
         .await?
         .into_inner();
-    let mut redirected = Value::Null;
+    let mut redirected = None;
     if enabled && !follow_up.human_number.is_empty() {
         redirected = redirect_live_call(&state, &party, &follow_up.human_number).await?;
     }
@@ -305,12 +468,12 @@ async fn set_control(
             .await
             .map_err(|e| ApiError::Unavailable(format!("{e:?}")))?;
     }
-    Ok(Json(json!({
-        "lead_id": lead_id,
-        "human_control": enabled,
-        "changed": changed.changed,
-        "redirected_call": redirected,
-    })))
+    Ok(Json(ControlChange {
+        lead_id,
+        human_control: enabled,
+        changed: changed.changed,
+        redirected_call: redirected,
+    }))
 }
 
 /// Hands a live call of the lead to the human number through Twilio's call-update API.
@@ -318,7 +481,7 @@ async fn redirect_live_call(
     state: &AppState,
     party: &Party,
     human_number: &str,
-) -> Result<Value, ApiError> {
+) -> Result<Option<RedirectedCall>, ApiError> {
     use telephony_pb::CallStatus as S;
     let calls = state
         .clients
@@ -335,7 +498,7 @@ async fn redirect_live_call(
     let Some(live) = calls.into_iter().find(|c| {
         !c.call_sid.is_empty() && matches!(S::try_from(c.status), Ok(S::InProgress | S::Ringing))
     }) else {
-        return Ok(Value::Null);
+        return Ok(None);
     };
     let twiml = format!(
         "<Response><Dial>{}</Dial></Response>",
@@ -351,5 +514,9 @@ async fn redirect_live_call(
             twiml,
         })
         .await?;
-    Ok(json!({"call_id": live.id, "call_sid": live.call_sid, "to": human_number}))
+    Ok(Some(RedirectedCall {
+        call_id: live.id,
+        call_sid: live.call_sid,
+        to: human_number.to_owned(),
+    }))
 }

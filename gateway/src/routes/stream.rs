@@ -8,52 +8,136 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::{Stream, StreamExt};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use tonic::Code;
+use utoipa::{IntoParams, ToSchema};
 
 use callmesh_proto::lead::v1 as lead_pb;
 use callmesh_proto::notification::v1 as pb;
 
 use crate::AppState;
 use crate::auth::{Principal, authenticate_read, forbidden};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::live::render;
+use crate::routes::admin::{path, query};
 
 const HEARTBEAT: Duration = Duration::from_secs(15);
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct StreamQuery {
+    /// The token, for clients that cannot send headers (EventSource); see the security schemes.
     token: Option<String>,
+    /// Resume after this event id, for clients that cannot set `Last-Event-ID`.
+    #[param(pattern = "^[0-9]*$")]
     last_event_id: Option<String>,
-    /// How many of the newest events to send first when not resuming.
+    /// How many of the newest events to send first when not resuming (at most 200).
+    #[param(minimum = 0)]
     replay: Option<u32>,
 }
 
 /// The most events `replay` sends.
 const MAX_REPLAY: u32 = 200;
 
+/// `Last-Event-ID`, as a documented header parameter.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+struct LastEventId {
+    /// Resume after this event id (what the browser sends when it reconnects).
+    #[param(rename = "Last-Event-ID", pattern = "^[0-9]*$")]
+    last_event_id: Option<String>,
+}
+
+/// The `data:` of each SSE event (`id:` is the event's id, `event:` its type:
+/// `call_ended`, `sms_received`, `human_takeover`, ...; a `reset` event, `data:
+/// {"oldest_available_id", "reason"}`, says events after the given id are no longer kept).
+/// Heartbeats are comments (`: heartbeat`) every 15 s.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct LiveEvent {
+    pub id: u64,
+    /// The SSE event name again.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub organization_id: String,
+    pub lead_id: String,
+    /// Unix seconds.
+    pub occurred_at: Option<i64>,
+    /// The event's own fields (a call's outcome, an SMS's text, ...).
+    pub payload: Value,
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/stream/organization/{org_id}",
+    tag = "streams",
+    operation_id = "stream_organization",
+    summary = "Live events of an organization (Server-Sent Events)",
+    params(
+        ("org_id" = String, Path, description = "The organization"),
+        StreamQuery,
+        LastEventId,
+    ),
+    security(("admin_token" = []), ("organization_token" = []), ("query_token" = []), ("cookie_token" = [])),
+    responses(
+        (status = 200, description = "An endless `text/event-stream`: each event's `data:` is a LiveEvent", content_type = "text/event-stream", body = LiveEvent),
+        (status = 400, description = "`Last-Event-ID` is not an event id", body = ErrorBody),
+        (status = 401, description = "No token, or an unknown one", body = ErrorBody),
+        (status = 403, description = "Another organization's stream", body = ErrorBody),
+        (status = 500, description = "The gateway failed (logged)", body = ErrorBody),
+        (status = 503, description = "The notification service is down", body = ErrorBody),
+    ),
+)]
 pub async fn organization(
     State(state): State<AppState>,
-    Path(organization_id): Path<String>,
-    Query(query): Query<StreamQuery>,
+    organization_id: Result<Path<String>, PathRejection>,
+    params: Result<Query<StreamQuery>, QueryRejection>,
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let organization_id = path(organization_id)?;
+    let query = query(params)?;
     let principal = authenticate_read(&state, &headers, query.token.as_deref()).await?;
     principal.require(&organization_id)?;
     let after = last_event_id(&headers, query.last_event_id.as_deref())?;
     subscribe(&state, organization_id, String::new(), after, query.replay).await
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/stream/conversation/{lead_id}",
+    tag = "streams",
+    operation_id = "stream_conversation",
+    summary = "Live events of one lead's conversation (Server-Sent Events)",
+    params(
+        ("lead_id" = String, Path, description = "The lead"),
+        StreamQuery,
+        LastEventId,
+    ),
+    security(("admin_token" = []), ("organization_token" = []), ("query_token" = []), ("cookie_token" = [])),
+    responses(
+        (status = 200, description = "An endless `text/event-stream`: each event's `data:` is a LiveEvent", content_type = "text/event-stream", body = LiveEvent),
+        (status = 400, description = "`Last-Event-ID` is not an event id", body = ErrorBody),
+        (status = 401, description = "No token, or an unknown one", body = ErrorBody),
+        (status = 403, description = "Another organization's lead (or, for an organization, no such lead)", body = ErrorBody),
+        (status = 404, description = "No such lead (admin token)", body = ErrorBody),
+        (status = 500, description = "The gateway failed (logged)", body = ErrorBody),
+        (status = 503, description = "A service is down", body = ErrorBody),
+    ),
+)]
 pub async fn conversation(
     State(state): State<AppState>,
-    Path(lead_id): Path<String>,
-    Query(query): Query<StreamQuery>,
+    lead_id: Result<Path<String>, PathRejection>,
+    params: Result<Query<StreamQuery>, QueryRejection>,
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let lead_id = path(lead_id)?;
+    let query = query(params)?;
     let principal = authenticate_read(&state, &headers, query.token.as_deref()).await?;
     let after = last_event_id(&headers, query.last_event_id.as_deref())?;
     let organization_id = lead_organization(&state, &principal, &lead_id).await?;

@@ -18,7 +18,7 @@ use callmesh_proto::context::v1 as context_pb;
 use callmesh_proto::lead::v1 as lead_pb;
 
 use crate::AppState;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::flows::kinds;
 use crate::inbox::{InboxState, NewItem};
 use crate::policy::FollowUp;
@@ -120,6 +120,23 @@ async fn accept(
     Ok(empty_twiml())
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/webhooks/twilio/sms/incoming",
+    tag = "webhooks",
+    operation_id = "twilio_sms_incoming",
+    summary = "Twilio: an SMS from a lead",
+    request_body(content = crate::routes::payloads::TwilioSmsIncoming, content_type = "application/x-www-form-urlencoded"),
+    params(crate::routes::payloads::TwilioSignature),
+    responses(
+        (status = 200, description = "Stored in the inbox; TwiML `<Response/>` (replies go out through the API)", content_type = "text/xml", body = String),
+        (status = 400, description = "A required form field is missing (named)", body = ErrorBody),
+        (status = 403, description = "`X-Twilio-Signature` missing or wrong", body = ErrorBody),
+        (status = 408, description = "The body did not arrive in time", body = ErrorBody),
+        (status = 413, description = "Body over `TWILIO_MAX_BODY_BYTES`", body = ErrorBody),
+        (status = 503, description = "`PUBLIC_BASE_URL` or `TWILIO_AUTH_TOKEN` not set (`not_configured`), or the inbox cannot store it now (retry)", body = ErrorBody),
+    ),
+)]
 pub async fn sms_incoming(
     State(state): State<AppState>,
     uri: OriginalUri,
@@ -141,6 +158,23 @@ pub async fn sms_incoming(
     .await
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/webhooks/twilio/sms/status",
+    tag = "webhooks",
+    operation_id = "twilio_sms_status",
+    summary = "Twilio: an SMS's delivery status",
+    request_body(content = crate::routes::payloads::TwilioSmsStatus, content_type = "application/x-www-form-urlencoded"),
+    params(crate::routes::payloads::TwilioSignature),
+    responses(
+        (status = 200, description = "Stored in the inbox; TwiML `<Response/>`", content_type = "text/xml", body = String),
+        (status = 400, description = "A required form field is missing (named)", body = ErrorBody),
+        (status = 403, description = "`X-Twilio-Signature` missing or wrong", body = ErrorBody),
+        (status = 408, description = "The body did not arrive in time", body = ErrorBody),
+        (status = 413, description = "Body over `TWILIO_MAX_BODY_BYTES`", body = ErrorBody),
+        (status = 503, description = "`PUBLIC_BASE_URL` or `TWILIO_AUTH_TOKEN` not set (`not_configured`), or the inbox cannot store it now (retry)", body = ErrorBody),
+    ),
+)]
 pub async fn sms_status(
     State(state): State<AppState>,
     uri: OriginalUri,
@@ -157,6 +191,23 @@ pub async fn sms_status(
     .await
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/webhooks/twilio/voice/status",
+    tag = "webhooks",
+    operation_id = "twilio_voice_status",
+    summary = "Twilio: a call's status",
+    request_body(content = crate::routes::payloads::TwilioVoiceStatus, content_type = "application/x-www-form-urlencoded"),
+    params(crate::routes::payloads::TwilioSignature),
+    responses(
+        (status = 200, description = "Stored in the inbox; TwiML `<Response/>`", content_type = "text/xml", body = String),
+        (status = 400, description = "A required form field is missing (named)", body = ErrorBody),
+        (status = 403, description = "`X-Twilio-Signature` missing or wrong", body = ErrorBody),
+        (status = 408, description = "The body did not arrive in time", body = ErrorBody),
+        (status = 413, description = "Body over `TWILIO_MAX_BODY_BYTES`", body = ErrorBody),
+        (status = 503, description = "`PUBLIC_BASE_URL` or `TWILIO_AUTH_TOKEN` not set (`not_configured`), or the inbox cannot store it now (retry)", body = ErrorBody),
+    ),
+)]
 pub async fn voice_status(
     State(state): State<AppState>,
     uri: OriginalUri,
@@ -184,6 +235,23 @@ pub async fn voice_status(
     .await
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/webhooks/twilio/voice/recording",
+    tag = "webhooks",
+    operation_id = "twilio_voice_recording",
+    summary = "Twilio: a call's recording",
+    request_body(content = crate::routes::payloads::TwilioRecording, content_type = "application/x-www-form-urlencoded"),
+    params(crate::routes::payloads::TwilioSignature),
+    responses(
+        (status = 200, description = "Stored in the inbox; TwiML `<Response/>`", content_type = "text/xml", body = String),
+        (status = 400, description = "A required form field is missing (named)", body = ErrorBody),
+        (status = 403, description = "`X-Twilio-Signature` missing or wrong", body = ErrorBody),
+        (status = 408, description = "The body did not arrive in time", body = ErrorBody),
+        (status = 413, description = "Body over `TWILIO_MAX_BODY_BYTES`", body = ErrorBody),
+        (status = 503, description = "`PUBLIC_BASE_URL` or `TWILIO_AUTH_TOKEN` not set (`not_configured`), or the inbox cannot store it now (retry)", body = ErrorBody),
+    ),
+)]
 pub async fn voice_recording(
     State(state): State<AppState>,
     uri: OriginalUri,
@@ -202,6 +270,23 @@ pub async fn voice_recording(
 
 /// Answers an inbound call: a human who has taken the conversation over, else the
 /// organization's agent, else its forward number. The call record follows from the inbox.
+#[utoipa::path(
+    post,
+    path = "/api/webhooks/twilio/voice/incoming",
+    tag = "webhooks",
+    operation_id = "twilio_voice_incoming",
+    summary = "Twilio: an incoming call, answered with TwiML",
+    request_body(content = crate::routes::payloads::TwilioVoiceIncoming, content_type = "application/x-www-form-urlencoded"),
+    params(crate::routes::payloads::TwilioSignature),
+    responses(
+        (status = 200, description = "TwiML connecting the caller: the human who took the conversation over, the organization's agent, its forward number, or an apology", content_type = "text/xml", body = String),
+        (status = 400, description = "A required form field is missing (named)", body = ErrorBody),
+        (status = 403, description = "`X-Twilio-Signature` missing or wrong", body = ErrorBody),
+        (status = 408, description = "The body did not arrive in time", body = ErrorBody),
+        (status = 413, description = "Body over `TWILIO_MAX_BODY_BYTES`", body = ErrorBody),
+        (status = 503, description = "`PUBLIC_BASE_URL` or `TWILIO_AUTH_TOKEN` not set (`not_configured`), or the inbox cannot store it now (retry)", body = ErrorBody),
+    ),
+)]
 pub async fn voice_incoming(
     State(state): State<AppState>,
     uri: OriginalUri,

@@ -10,30 +10,69 @@ use axum::extract::{ConnectInfo, OriginalUri, State};
 use axum::http::HeaderMap;
 use bytes::Bytes;
 use chrono::Utc;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::elevenlabs::payload::{
     self, Audio, CallStatusUpdate, ConversationEvent, Envelope, InitiationFailure, Routing,
     Transcription,
 };
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::flows::{CallStatusName, call_status_key, kinds};
 use crate::inbox::{Admission, InboxState, NewItem};
 use crate::secret::Secret;
 use crate::verify::{self, Verified, elevenlabs};
 
-/// `GET` on a webhook path: a health check for the provider's dashboard.
-pub async fn health_check(OriginalUri(uri): OriginalUri) -> Json<Value> {
-    Json(json!({"status": "ok", "endpoint": uri.path()}))
+/// A webhook's answer once it is in the inbox.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct WebhookAck {
+    /// `accepted`, or `duplicate` for a repeated delivery (stored once, processed once).
+    #[schema(example = "accepted")]
+    pub status: String,
 }
 
+/// The answer to `GET` on a webhook path.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct WebhookHealth {
+    #[schema(example = "ok")]
+    pub status: String,
+    /// The path asked.
+    pub endpoint: String,
+}
+
+/// `GET` on a webhook path: a health check for the provider's dashboard.
+pub async fn health_check(OriginalUri(uri): OriginalUri) -> Json<WebhookHealth> {
+    Json(WebhookHealth {
+        status: "ok".into(),
+        endpoint: uri.path().to_owned(),
+    })
+}
+
+/// Post-call (also served at `/api/convai-webhook` and `/webhooks/elevenlabs`).
+#[utoipa::path(
+    post,
+    path = "/api/webhooks/elevenlabs/post-call",
+    tag = "webhooks",
+    operation_id = "elevenlabs_post_call",
+    summary = "ElevenLabs post-call webhook: transcript, audio or initiation failure",
+    request_body(content = crate::routes::payloads::PostCallWebhook, content_type = "application/json"),
+    params(crate::routes::payloads::ElevenLabsSignature),
+    responses(
+        (status = 200, description = "Stored in the inbox (or already there)", body = WebhookAck),
+        (status = 400, description = "Not a payload callmesh can work with (the field is named)", body = ErrorBody),
+        (status = 401, description = "Signature missing, wrong or stale", body = ErrorBody),
+        (status = 408, description = "The body did not arrive in time", body = ErrorBody),
+        (status = 413, description = "Body over `ELEVENLABS_POST_CALL_MAX_BODY_BYTES`", body = ErrorBody),
+        (status = 503, description = "No secret configured (`not_configured`), or the inbox cannot store it now (retry)", body = ErrorBody),
+    ),
+)]
 pub async fn post_call(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<WebhookAck>, ApiError> {
     let secrets = &state.config.elevenlabs.post_call_secrets;
     let verified = verify_hmac(
         secrets,
@@ -75,11 +114,28 @@ pub async fn post_call(
     admit(&state, kind, key, body, state_).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/webhooks/elevenlabs/conversation-events",
+    tag = "webhooks",
+    operation_id = "elevenlabs_conversation_events",
+    summary = "Relayed live agent events",
+    request_body(content = crate::routes::payloads::ConversationEventWebhook, content_type = "application/json"),
+    params(crate::routes::payloads::ElevenLabsSignature),
+    responses(
+        (status = 200, description = "Stored in the inbox (or already there)", body = WebhookAck),
+        (status = 400, description = "Not an event (the field is named)", body = ErrorBody),
+        (status = 401, description = "Signature missing, wrong or stale", body = ErrorBody),
+        (status = 408, description = "The body did not arrive in time", body = ErrorBody),
+        (status = 413, description = "Body over `ELEVENLABS_MAX_BODY_BYTES`", body = ErrorBody),
+        (status = 503, description = "No secret configured (`not_configured`), or the inbox cannot store it now (retry)", body = ErrorBody),
+    ),
+)]
 pub async fn conversation_events(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<WebhookAck>, ApiError> {
     let secrets = &state.config.elevenlabs.conversation_events_secrets;
     let verified = verify_hmac(
         secrets,
@@ -88,7 +144,12 @@ pub async fn conversation_events(
         body?,
     )?;
     let body = verified.into_body();
-    let _event: ConversationEvent = payload::parse(&body).map_err(ApiError::BadRequest)?;
+    let event: ConversationEvent = payload::parse(&body).map_err(ApiError::BadRequest)?;
+    // The context service cannot store an event without a type: refused here, not
+    // dead-lettered later.
+    if event.kind.trim().is_empty() {
+        return Err(ApiError::BadRequest("type: must not be empty".into()));
+    }
     // A retry repeats the body byte for byte.
     let key = format!("{}:{}", kinds::CONVERSATION_EVENT, digest(&body));
     admit(
@@ -101,12 +162,31 @@ pub async fn conversation_events(
     .await
 }
 
+/// Signed like the other ElevenLabs webhooks when `ELEVENLABS_CALL_STATUS_WEBHOOK_SECRET` (or
+/// `ELEVENLABS_WEBHOOK_SECRET`) is set; otherwise only the allowed addresses may post.
+#[utoipa::path(
+    post,
+    path = "/api/webhooks/elevenlabs/call-status",
+    tag = "webhooks",
+    operation_id = "elevenlabs_call_status",
+    summary = "Call status updates (`call.*` events)",
+    request_body(content = crate::routes::payloads::CallStatusWebhook, content_type = "application/json"),
+    params(crate::routes::payloads::ElevenLabsSignature),
+    responses(
+        (status = 200, description = "Stored in the inbox (or already there)", body = WebhookAck),
+        (status = 400, description = "Not a status update, or neither `conversation_id` nor `callSid`", body = ErrorBody),
+        (status = 401, description = "Signature missing, wrong or stale, or an address not allowed", body = ErrorBody),
+        (status = 408, description = "The body did not arrive in time", body = ErrorBody),
+        (status = 413, description = "Body over `ELEVENLABS_MAX_BODY_BYTES`", body = ErrorBody),
+        (status = 503, description = "The inbox cannot store it now (retry)", body = ErrorBody),
+    ),
+)]
 pub async fn call_status(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<WebhookAck>, ApiError> {
     let el = &state.config.elevenlabs;
     let body = body?;
     let verified = if el.call_status_secrets.is_empty() {
@@ -172,7 +252,7 @@ async fn admit(
     key: String,
     body: Bytes,
     item_state: InboxState,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<WebhookAck>, ApiError> {
     let admission = state
         .inbox
         .admit(NewItem {
@@ -196,7 +276,9 @@ async fn admit(
             "duplicate"
         }
     };
-    Ok(Json(json!({"status": status})))
+    Ok(Json(WebhookAck {
+        status: status.to_owned(),
+    }))
 }
 
 /// Refuses a post-call request whose signature header is missing, malformed or stale before
