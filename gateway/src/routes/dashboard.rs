@@ -1,6 +1,7 @@
-//! The dashboard page (static, no build step) and the read API it uses: leads with their score
-//! and tier, and a lead's conversation across voice and SMS. Organization tokens see their own
-//! organization only.
+//! The dashboard page (the files in `static/`, Chart.js vendored, no build step) and the read API
+//! it uses: leads searched, filtered, sorted and keyset-paged; one lead; the analyses of a lead's
+//! calls; a lead's conversation across voice and SMS; CRM deliveries. Organization tokens see
+//! their own organization only.
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
