@@ -4,10 +4,15 @@
 //! - `callmesh up` runs all six as child processes and stops them together.
 //! - `callmesh migrate [component]` applies database migrations and exits.
 //! - `callmesh token create|list|revoke` manages organization API tokens.
+//! - `callmesh webhook send <elevenlabs|twilio> <event>` posts a signed sample webhook.
+//! - `callmesh inbox list|replay|stats` reads and replays the gateway's inbox.
 
 mod components;
+mod gateway;
+mod inbox;
 mod tokens;
 mod up;
+mod webhook;
 
 use std::process::ExitCode;
 
@@ -44,6 +49,18 @@ enum Command {
     /// Organization API tokens, through the lead service at LEAD_URL.
     #[command(subcommand)]
     Token(tokens::TokenCommand),
+    /// Provider webhooks, signed with the gateway's configured secrets.
+    #[command(subcommand)]
+    Webhook(WebhookCommand),
+    /// The gateway's durable inbox, through its admin API (CALLMESH_ADMIN_TOKEN).
+    #[command(subcommand)]
+    Inbox(inbox::InboxCommand),
+}
+
+#[derive(Subcommand)]
+enum WebhookCommand {
+    /// Sign a sample (or --file) payload as the provider would and post it to the gateway.
+    Send(webhook::SendArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -96,6 +113,8 @@ async fn main() -> ExitCode {
             components::migrate(&targets).await
         }
         Command::Token(command) => tokens::run(command).await,
+        Command::Webhook(WebhookCommand::Send(args)) => webhook::send(args).await,
+        Command::Inbox(command) => inbox::run(command).await,
     };
     telemetry::shutdown();
     match outcome {
