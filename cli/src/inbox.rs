@@ -98,18 +98,19 @@ fn print_items(items: &[InboxItem]) {
         return;
     }
     println!(
-        "{:>8}  {:<10}  {:<24}  {:<10}  {:>8}  {:<25}  last error",
-        "id", "provider", "event", "state", "attempts", "received"
+        "{:>8}  {:<10}  {:<24}  {:<10}  {:>8}  {:<19}  last error",
+        "id", "provider", "event", "state", "attempts", "received (UTC)"
     );
     for item in items {
         println!(
-            "{:>8}  {:<10}  {:<24}  {:<10}  {:>8}  {:<25}  {}",
+            "{:>8}  {:<10}  {:<24}  {:<10}  {:>8}  {:<19}  {}",
             item.id,
             item.provider,
             item.event_type,
             item.state,
             item.attempts,
-            item.received_at,
+            // RFC 3339 to the second.
+            item.received_at.get(..19).unwrap_or(&item.received_at),
             item.last_error.lines().next().unwrap_or_default()
         );
     }

@@ -89,10 +89,14 @@ impl From<ComponentArg> for Component {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    telemetry::init(match &cli.command {
-        Command::Serve { component } => Component::from(*component).name(),
-        _ => "cli",
-    });
+    // The operator commands print what they did; they read the gateway's configuration, whose
+    // notes on disabled features are for the gateway's log, not for them.
+    if !matches!(cli.command, Command::Webhook(_) | Command::Inbox(_)) {
+        telemetry::init(match &cli.command {
+            Command::Serve { component } => Component::from(*component).name(),
+            _ => "cli",
+        });
+    }
     let outcome = match cli.command {
         Command::Serve { component } => {
             let shutdown = CancellationToken::new();
