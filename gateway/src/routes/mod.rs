@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod analysis;
+pub mod analysis_views;
 pub mod dashboard;
 pub mod initiation;
 pub mod metrics;
