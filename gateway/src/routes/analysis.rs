@@ -8,7 +8,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::json;
 use tonic::Code;
 use utoipa::{IntoParams, ToSchema};
 
@@ -20,15 +20,12 @@ use crate::AppState;
 use crate::auth::{Principal, authenticate, forbidden};
 use crate::elevenlabs::payload;
 use crate::error::{ApiError, ErrorBody};
-use crate::flows::{
-    AnalysisRun, FlowError, Party, StoredConversation, analyzer_name, outcome_name, sentiment_name,
-    tier_name,
-};
+use crate::flows::{AnalysisRun, FlowError, Party, StoredConversation};
 use crate::routes::admin::{path, query, require_admin};
 pub use crate::routes::analysis_views::{
     CallAnalysis, CallerName, Intent, InterviewEvaluation, InterviewSession, ScoreFactor,
 };
-use crate::routes::analysis_views::{evaluation_json, session_json, time};
+use crate::routes::analysis_views::{analysis_view, evaluation_json, session_json};
 use crate::routes::operator::{IdempotencyKey, idempotency_key};
 
 async fn conversation(
@@ -75,7 +72,7 @@ pub async fn rerun(
     State(state): State<AppState>,
     conversation_id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<AnalysisRerun>, ApiError> {
     let principal = authenticate(&state, &headers).await?;
     let conversation_id = path(conversation_id)?;
     if let Some(own) = principal.organization() {
@@ -133,10 +130,11 @@ pub async fn rerun(
         )
         .await
         .map_err(flow_error)?;
-    Ok(Json(json!({ "analysis": analysis_json(&analysis) })))
+    Ok(Json(AnalysisRerun {
+        analysis: analysis_json(&analysis),
+    }))
 }
 
-/// The JSON of `analysis_json`, as the document describes it (the dashboard reads it too).
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct AnalysisRerun {
     pub analysis: CallAnalysis,
@@ -486,36 +484,7 @@ pub async fn list_interviews(
     }))
 }
 
-pub fn analysis_json(a: &pb::Analysis) -> Value {
-    json!({
-        "id": a.id,
-        "conversation_id": a.conversation_id,
-        "lead_id": a.lead_id,
-        "organization_id": a.organization_id,
-        "version": a.version,
-        "analyzer": analyzer_name(a.analyzer),
-        "sentiment": sentiment_name(a.sentiment),
-        "sentiment_score": a.sentiment_score,
-        "keywords": a.keywords,
-        "intents": a.intents.iter().map(|i| json!({
-            "name": i.name, "confidence": i.confidence, "evidence": i.evidence,
-        })).collect::<Vec<_>>(),
-        "action_items": a.action_items,
-        "lead_score": a.lead_score,
-        "score_factors": a.score_factors.iter().map(|f| json!({
-            "name": f.name, "contribution": f.contribution, "detail": f.detail,
-        })).collect::<Vec<_>>(),
-        "tier": tier_name(a.tier),
-        "summary": a.summary,
-        "outcome": outcome_name(a.outcome),
-        "outcome_rationale": a.outcome_rationale,
-        "created_at": time(&a.created_at),
-        "caller_name": a.caller_name.as_ref().map(|n| json!({
-            "name": n.name,
-            "source": common::NameSource::try_from(n.source)
-                .map(|s| s.as_str_name().trim_start_matches("NAME_SOURCE_").to_ascii_lowercase())
-                .unwrap_or_default(),
-            "evidence": n.evidence,
-        })),
-    })
+/// A call's analysis as the API answers it.
+pub fn analysis_json(a: &pb::Analysis) -> CallAnalysis {
+    analysis_view(a)
 }

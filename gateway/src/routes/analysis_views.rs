@@ -8,7 +8,9 @@ use utoipa::ToSchema;
 use callmesh_proto::analysis::v1 as pb;
 use callmesh_runtime::timestamps;
 
-use crate::flows::analyzer_name;
+use callmesh_proto::common::v1 as common;
+
+use crate::flows::{analyzer_name, outcome_name, sentiment_name, tier_name};
 
 /// A timestamp as RFC 3339; null when unset.
 pub(crate) fn time(timestamp: &Option<prost_types::Timestamp>) -> Option<String> {
@@ -139,5 +141,55 @@ pub(crate) fn evaluation_json(e: &pb::InterviewEvaluation) -> InterviewEvaluatio
         system_recommendation: e.system_recommendation.clone(),
         not_observable: e.not_observable.clone(),
         created_at: time(&e.created_at),
+    }
+}
+
+pub(crate) fn analysis_view(a: &pb::Analysis) -> CallAnalysis {
+    CallAnalysis {
+        id: a.id.clone(),
+        conversation_id: a.conversation_id.clone(),
+        lead_id: a.lead_id.clone(),
+        organization_id: a.organization_id.clone(),
+        version: a.version,
+        analyzer: analyzer_name(a.analyzer).to_owned(),
+        sentiment: sentiment_name(a.sentiment),
+        sentiment_score: a.sentiment_score,
+        keywords: a.keywords.clone(),
+        intents: a
+            .intents
+            .iter()
+            .map(|i| Intent {
+                name: i.name.clone(),
+                confidence: i.confidence,
+                evidence: i.evidence.clone(),
+            })
+            .collect(),
+        action_items: a.action_items.clone(),
+        lead_score: a.lead_score,
+        score_factors: a
+            .score_factors
+            .iter()
+            .map(|f| ScoreFactor {
+                name: f.name.clone(),
+                contribution: f.contribution,
+                detail: f.detail.clone(),
+            })
+            .collect(),
+        tier: tier_name(a.tier),
+        summary: a.summary.clone(),
+        outcome: outcome_name(a.outcome),
+        outcome_rationale: a.outcome_rationale.clone(),
+        created_at: time(&a.created_at),
+        caller_name: a.caller_name.as_ref().map(|n| CallerName {
+            name: n.name.clone(),
+            source: common::NameSource::try_from(n.source)
+                .map(|s| {
+                    s.as_str_name()
+                        .trim_start_matches("NAME_SOURCE_")
+                        .to_ascii_lowercase()
+                })
+                .unwrap_or_default(),
+            evidence: n.evidence.clone(),
+        }),
     }
 }

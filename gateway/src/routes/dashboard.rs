@@ -8,7 +8,6 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use callmesh_proto::analysis::v1 as analysis_pb;
 use callmesh_proto::common::v1 as common;
@@ -19,6 +18,10 @@ use crate::AppState;
 use crate::auth::authenticate_read;
 use crate::error::{ApiError, ErrorBody};
 use crate::routes::analysis::analysis_json;
+use crate::routes::reads::{
+    AnalysisList, Conversation, ConversationMessage, CrmAttempt, CrmDeliveries, CrmDelivery,
+    CrmRecord, LeadDetail, LeadPage, LeadRow,
+};
 use crate::routes::stream::lead_organization;
 
 /// The page only runs its own scripts and styles, served from here (Chart.js included), and
@@ -140,7 +143,7 @@ pub async fn leads(
     State(state): State<AppState>,
     headers: HeaderMap,
     Query(query): Query<LeadsQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<LeadPage>, ApiError> {
     let principal = authenticate_read(&state, &headers, query.token.as_deref()).await?;
     let organization_id = match (
         query.org_id.filter(|o| !o.is_empty()),
@@ -202,37 +205,49 @@ pub async fn leads(
         })
         .await?
         .into_inner();
-    let leads: Vec<Value> = answer.leads.iter().map(lead_json).collect();
-    Ok(Json(
-        json!({"leads": leads, "next_page_token": answer.next_page_token}),
-    ))
+    Ok(Json(LeadPage {
+        leads: answer.leads.iter().map(lead_json).collect(),
+        next_page_token: answer.next_page_token,
+    }))
 }
 
 /// A lead as the dashboard shows it.
-pub fn lead_json(lead: &lead_pb::Lead) -> Value {
-    json!({
-        "id": lead.id,
-        "name": lead.name,
-        "name_source": common::NameSource::try_from(lead.name_source)
+pub fn lead_json(lead: &lead_pb::Lead) -> LeadRow {
+    LeadRow {
+        id: lead.id.clone(),
+        name: lead.name.clone(),
+        name_source: common::NameSource::try_from(lead.name_source)
             .ok()
             .filter(|s| *s != common::NameSource::Unspecified)
-            .map(|s| s.as_str_name().trim_start_matches("NAME_SOURCE_").to_ascii_lowercase()),
-        "name_evidence": lead.name_evidence,
-        "phone_number": lead.phone_number,
-        "email": lead.email,
-        "score": lead.score,
-        "tier": common::LeadTier::try_from(lead.tier)
+            .map(|s| {
+                s.as_str_name()
+                    .trim_start_matches("NAME_SOURCE_")
+                    .to_ascii_lowercase()
+            }),
+        name_evidence: lead.name_evidence.clone(),
+        phone_number: lead.phone_number.clone(),
+        email: lead.email.clone(),
+        score: lead.score,
+        tier: common::LeadTier::try_from(lead.tier)
             .ok()
             .filter(|t| *t != common::LeadTier::Unspecified)
-            .map(|t| t.as_str_name().trim_start_matches("LEAD_TIER_").to_ascii_lowercase()),
-        "status": lead_pb::LeadStatus::try_from(lead.status)
-            .map(|s| s.as_str_name().trim_start_matches("LEAD_STATUS_").to_ascii_lowercase())
+            .map(|t| {
+                t.as_str_name()
+                    .trim_start_matches("LEAD_TIER_")
+                    .to_ascii_lowercase()
+            }),
+        status: lead_pb::LeadStatus::try_from(lead.status)
+            .map(|s| {
+                s.as_str_name()
+                    .trim_start_matches("LEAD_STATUS_")
+                    .to_ascii_lowercase()
+            })
             .unwrap_or_default(),
-        "summary": lead.summary,
-        "interaction_count": lead.interaction_count,
-        "last_contact_at": lead.last_contact_at.as_ref().map(|t| t.seconds),
-        "created_at": lead.created_at.as_ref().map(|t| t.seconds),
-    })
+        summary: lead.summary.clone(),
+        interaction_count: lead.interaction_count.into(),
+        last_contact_at: lead.last_contact_at.as_ref().map(|t| t.seconds),
+        created_at: lead.created_at.as_ref().map(|t| t.seconds),
+    }
 }
 
 /// `GET /api/leads/{lead_id}`: one lead (an organization token: its own only).
@@ -255,7 +270,7 @@ pub async fn lead(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(lead_id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<LeadDetail>, ApiError> {
     let principal = authenticate_read(&state, &headers, None).await?;
     lead_organization(&state, &principal, &lead_id).await?;
     let lead = state
@@ -267,7 +282,9 @@ pub async fn lead(
         .into_inner()
         .lead
         .unwrap_or_default();
-    Ok(Json(json!({ "lead": lead_json(&lead) })))
+    Ok(Json(LeadDetail {
+        lead: lead_json(&lead),
+    }))
 }
 
 /// `GET /api/leads/{lead_id}/analyses`: the analyses of a lead's calls, newest first (each
@@ -291,7 +308,7 @@ pub async fn analyses(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(lead_id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<AnalysisList>, ApiError> {
     let principal = authenticate_read(&state, &headers, None).await?;
     let organization_id = lead_organization(&state, &principal, &lead_id).await?;
     let analyses = state
@@ -309,13 +326,13 @@ pub async fn analyses(
         .await?
         .into_inner()
         .analyses;
-    Ok(Json(json!({
-        "analyses": analyses
+    Ok(Json(AnalysisList {
+        analyses: analyses
             .iter()
             .filter(|a| a.organization_id == organization_id)
             .map(analysis_json)
-            .collect::<Vec<_>>(),
-    })))
+            .collect(),
+    }))
 }
 
 #[utoipa::path(
@@ -339,7 +356,7 @@ pub async fn messages(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(lead_id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Conversation>, ApiError> {
     let principal = authenticate_read(&state, &headers, None).await?;
     lead_organization(&state, &principal, &lead_id).await?;
     let mut context = state.clients.context.clone();
@@ -361,20 +378,31 @@ pub async fn messages(
         .into_inner()
         .state
         .is_some_and(|s| s.enabled);
-    let messages: Vec<Value> = messages
+    let messages = messages
         .iter()
-        .map(|m| {
-            json!({
-                "channel": common::Channel::try_from(m.channel).map(|c| c.as_str_name().trim_start_matches("CHANNEL_").to_ascii_lowercase()).unwrap_or_default(),
-                "role": common::Role::try_from(m.role).map(|r| r.as_str_name().trim_start_matches("ROLE_").to_ascii_lowercase()).unwrap_or_default(),
-                "content": m.content,
-                "occurred_at": m.occurred_at.as_ref().map(|t| t.seconds),
-            })
+        .map(|m| ConversationMessage {
+            channel: common::Channel::try_from(m.channel)
+                .map(|c| {
+                    c.as_str_name()
+                        .trim_start_matches("CHANNEL_")
+                        .to_ascii_lowercase()
+                })
+                .unwrap_or_default(),
+            role: common::Role::try_from(m.role)
+                .map(|r| {
+                    r.as_str_name()
+                        .trim_start_matches("ROLE_")
+                        .to_ascii_lowercase()
+                })
+                .unwrap_or_default(),
+            content: m.content.clone(),
+            occurred_at: m.occurred_at.as_ref().map(|t| t.seconds),
         })
         .collect();
-    Ok(Json(
-        json!({"messages": messages, "human_control": human_control}),
-    ))
+    Ok(Json(Conversation {
+        messages,
+        human_control,
+    }))
 }
 
 #[derive(Deserialize)]
@@ -409,7 +437,7 @@ pub async fn crm_deliveries(
     State(state): State<AppState>,
     headers: HeaderMap,
     Query(query): Query<DeliveriesQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<CrmDeliveries>, ApiError> {
     use callmesh_proto::notification::v1 as pb;
     let principal = authenticate_read(&state, &headers, None).await?;
     let organization_id = match (
@@ -444,22 +472,38 @@ pub async fn crm_deliveries(
         .await?
         .into_inner()
         .deliveries;
-    let deliveries: Vec<Value> = deliveries
+    let deliveries = deliveries
         .iter()
-        .map(|d| {
-            json!({
-                "id": d.id,
-                "call_id": d.call_id,
-                "lead_id": d.lead_id,
-                "state": pb::CrmDeliveryState::try_from(d.state)
-                    .map(|s| s.as_str_name().trim_start_matches("CRM_DELIVERY_STATE_").to_ascii_lowercase())
-                    .unwrap_or_default(),
-                "record": d.record.as_ref().map(|r| json!({"subject": r.subject, "to": r.to, "name": r.name,
-                    "summary": r.summary, "status": r.status, "duration": r.duration_secs})),
-                "attempts": d.attempts.iter().map(|a| json!({"attempt": a.attempt, "http_status": a.http_status,
-                    "error": a.error, "attempted_at": a.attempted_at.as_ref().map(|t| t.seconds)})).collect::<Vec<_>>(),
-            })
+        .map(|d| CrmDelivery {
+            id: d.id.clone(),
+            call_id: d.call_id.clone(),
+            lead_id: d.lead_id.clone(),
+            state: pb::CrmDeliveryState::try_from(d.state)
+                .map(|s| {
+                    s.as_str_name()
+                        .trim_start_matches("CRM_DELIVERY_STATE_")
+                        .to_ascii_lowercase()
+                })
+                .unwrap_or_default(),
+            record: d.record.as_ref().map(|r| CrmRecord {
+                subject: r.subject.clone(),
+                to: r.to.clone(),
+                name: r.name.clone(),
+                summary: r.summary.clone(),
+                status: r.status.clone(),
+                duration: r.duration_secs.into(),
+            }),
+            attempts: d
+                .attempts
+                .iter()
+                .map(|a| CrmAttempt {
+                    attempt: a.attempt,
+                    http_status: a.http_status,
+                    error: a.error.clone(),
+                    attempted_at: a.attempted_at.as_ref().map(|t| t.seconds),
+                })
+                .collect(),
         })
         .collect();
-    Ok(Json(json!({"deliveries": deliveries})))
+    Ok(Json(CrmDeliveries { deliveries }))
 }

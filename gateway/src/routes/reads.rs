@@ -1,14 +1,13 @@
-//! The dashboard's read API responses as the OpenAPI document describes them. The handlers
-//! in `dashboard` and `metrics` build this JSON themselves; schemathesis checks what they
-//! answer against these shapes.
-
-#![allow(dead_code)]
+//! The dashboard's read API responses: what the handlers in `dashboard` answer, and what the
+//! OpenAPI document describes. (`MetricsSummary` is built as JSON by `metrics::summary` and
+//! described here; schemathesis checks the answers against it.)
 
 use std::collections::BTreeMap;
 
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-#[derive(ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct LeadPage {
     pub leads: Vec<LeadRow>,
     /// Pass as `page_token` for the next page; empty on the last.
@@ -16,7 +15,7 @@ pub struct LeadPage {
 }
 
 /// A lead as the dashboard shows it (`dashboard::lead_json`).
-#[derive(ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct LeadRow {
     pub id: String,
     pub name: String,
@@ -41,26 +40,26 @@ pub struct LeadRow {
     pub created_at: Option<i64>,
 }
 
-#[derive(ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct LeadDetail {
     pub lead: LeadRow,
 }
 
-#[derive(ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct AnalysisList {
     /// Newest first, each conversation's versions included.
     pub analyses: Vec<crate::routes::analysis::CallAnalysis>,
 }
 
 /// A lead's conversation across voice and SMS, oldest first.
-#[derive(ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Conversation {
     pub messages: Vec<ConversationMessage>,
     /// Whether a human has the conversation (the AI stays quiet).
     pub human_control: bool,
 }
 
-#[derive(ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ConversationMessage {
     /// `voice` or `sms`.
     pub channel: String,
@@ -71,13 +70,13 @@ pub struct ConversationMessage {
     pub occurred_at: Option<i64>,
 }
 
-#[derive(ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct CrmDeliveries {
     pub deliveries: Vec<CrmDelivery>,
 }
 
 /// One call outcome forwarded to the CRM, with every attempt.
-#[derive(ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct CrmDelivery {
     pub id: String,
     pub call_id: String,
@@ -89,7 +88,7 @@ pub struct CrmDelivery {
 }
 
 /// What was sent to the CRM.
-#[derive(ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct CrmRecord {
     pub subject: String,
     pub to: String,
@@ -100,7 +99,7 @@ pub struct CrmRecord {
     pub duration: i64,
 }
 
-#[derive(ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct CrmAttempt {
     pub attempt: i32,
     /// The CRM's answer; 0 when none came.
@@ -111,7 +110,7 @@ pub struct CrmAttempt {
 }
 
 /// How an organization's AI phone line is doing since `since`.
-#[derive(ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct MetricsSummary {
     pub organization_id: String,
     #[schema(format = DateTime)]
@@ -130,14 +129,14 @@ pub struct MetricsSummary {
     pub webhook_acceptance: WebhookAcceptance,
 }
 
-#[derive(ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct TierConversion {
     pub leads: u64,
     pub converted: u64,
     pub rate: Option<f64>,
 }
 
-#[derive(ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct WebhookAcceptance {
     pub accepted: u64,
     pub refused: u64,
