@@ -126,7 +126,21 @@ pub struct MetricsSummary {
     pub ai_success_rate: Option<f64>,
     /// Per tier (`hot`, `warm`, `cold`, `unscored`).
     pub lead_conversion_by_tier: BTreeMap<String, TierConversion>,
+    /// Every day from `since` to today (UTC, the last 400 of a longer period), quiet days
+    /// included.
+    pub daily: Vec<DaySummary>,
     pub webhook_acceptance: WebhookAcceptance,
+}
+
+/// One day of the summary.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DaySummary {
+    /// `YYYY-MM-DD`.
+    pub day: String,
+    pub calls: u64,
+    pub average_call_duration_secs: Option<f64>,
+    pub ai_success_rate: Option<f64>,
+    pub human_takeover_rate: Option<f64>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
