@@ -31,8 +31,9 @@ else
 	DATABASE_MAX_CONNECTIONS=$(TEST_POOL) CALLMESH_PYTHON=$(abspath $(PYTHON)) CHROMIUM=$(CHROMIUM) $(CARGO) test --workspace --no-fail-fast
 endif
 
-## test-deps: independent clients the tests drive: Python grpcio + reflection and Twilio's own
-## validator (into .venv), Playwright's core from npm, and a Chromium for the dashboard test
+## test-deps: independent clients the tests drive: Python grpcio + reflection, Twilio's own
+## validator and schemathesis (into .venv, pinned in cli/tests/support/requirements.txt),
+## Playwright's core from npm, and a Chromium for the dashboard test
 test-deps: system-packages $(VENV)/.installed cli/tests/browser/node_modules/.installed
 
 $(VENV)/.installed: cli/tests/support/requirements.txt | system-packages
