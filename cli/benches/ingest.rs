@@ -12,7 +12,9 @@
 //! - conversation initiation at 200/s.
 //!
 //! Not a test: numbers depend on the machine. `BENCH_BURST` (20000), `BENCH_RATE` (500/s) and
-//! `BENCH_SUSTAIN_SECS` (60) size the runs; `BENCH_BACKENDS=sqlite` skips PostgreSQL.
+//! `BENCH_SUSTAIN_SECS` (60) size the runs; `BENCH_BACKENDS=sqlite` skips PostgreSQL;
+//! `BENCH_PHASES=processed` (any of floor, ingest, processed, sustained, initiation) runs only
+//! those phases.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -217,6 +219,35 @@ struct Row {
     figure: String,
 }
 
+/// Whether `BENCH_PHASES` (a comma-separated list of floor, ingest, processed, sustained and
+/// initiation; all when unset) asks for `name`.
+fn phase(name: &str) -> bool {
+    std::env::var("BENCH_PHASES")
+        .map(|phases| phases.split(',').any(|p| p.trim() == name))
+        .unwrap_or(true)
+}
+
+/// CPU time (user + system, every thread) this process has used so far, from `/proc/self/stat`
+/// in clock ticks of 10 ms; zero where that file does not exist.
+fn cpu_time() -> Duration {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return Duration::ZERO;
+    };
+    // Fields after the command name (which may hold spaces) start at the state, field 3.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks = |n: usize| {
+        fields
+            .get(n - 3)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    Duration::from_millis((ticks(14) + ticks(15)) * 10)
+}
+
 async fn run_backend(
     backend: Backend,
     client: &reqwest::Client,
@@ -234,127 +265,144 @@ async fn run_backend(
     let url = format!("{}{POST_CALL}", mesh.gateway());
     let burst = env_number("BENCH_BURST", 20_000);
 
-    // Durable ingest.
-    let bodies = (0..burst).map(|n| ignored_webhook("ingest", n)).collect();
-    let (latencies, elapsed) = closed_loop(client, &url, bodies).await;
-    rows.push(Row {
-        what: format!("{name}: durable ingest, {CONNECTIONS} connections"),
-        figure: format!(
-            "{:.0} acks/s, p50 {}, p99 {}",
-            burst as f64 / elapsed.as_secs_f64(),
-            ms(percentile(&latencies, 0.5)),
-            ms(percentile(&latencies, 0.99))
-        ),
-    });
+    if phase("ingest") {
+        // Durable ingest.
+        let bodies = (0..burst).map(|n| ignored_webhook("ingest", n)).collect();
+        let (latencies, elapsed) = closed_loop(client, &url, bodies).await;
+        rows.push(Row {
+            what: format!("{name}: durable ingest, {CONNECTIONS} connections"),
+            figure: format!(
+                "{:.0} acks/s, p50 {}, p99 {}",
+                burst as f64 / elapsed.as_secs_f64(),
+                ms(percentile(&latencies, 0.5)),
+                ms(percentile(&latencies, 0.99))
+            ),
+        });
+    }
 
-    // Processed end to end: a burst, then the drain.
-    let bodies = (0..burst)
-        .map(|n| post_call_webhook(template, "burst", n))
-        .collect();
-    let started = Instant::now();
-    let (latencies, acked) = closed_loop(client, &url, bodies).await;
-    let drained = wait_done(&db, "burst", burst, Duration::from_secs(900)).await;
-    let total = started.elapsed();
-    let done = count_done(&db, "burst").await;
-    rows.push(Row {
-        what: format!("{name}: burst of {burst} post-call webhooks, acked"),
-        figure: format!(
-            "{:.0} acks/s, p99 {}",
-            burst as f64 / acked.as_secs_f64(),
-            ms(percentile(&latencies, 0.99))
-        ),
-    });
-    rows.push(Row {
-        what: format!("{name}: burst processed end to end"),
-        figure: format!(
-            "{:.0} webhooks/s; all done {:.1} s after the last ack{}",
-            done as f64 / total.as_secs_f64(),
-            (total - acked).as_secs_f64(),
-            if drained { "" } else { " (NOT drained)" }
-        ),
-    });
+    if phase("processed") {
+        // Processed end to end: a burst, then the drain.
+        let bodies = (0..burst)
+            .map(|n| post_call_webhook(template, "burst", n))
+            .collect();
+        let started = Instant::now();
+        let cpu_before = cpu_time();
+        let (latencies, acked) = closed_loop(client, &url, bodies).await;
+        let drained = wait_done(&db, "burst", burst, Duration::from_secs(900)).await;
+        let total = started.elapsed();
+        let cpu = cpu_time().saturating_sub(cpu_before);
+        let done = count_done(&db, "burst").await;
+        rows.push(Row {
+            what: format!("{name}: burst of {burst} post-call webhooks, acked"),
+            figure: format!(
+                "{:.0} acks/s, p99 {}",
+                burst as f64 / acked.as_secs_f64(),
+                ms(percentile(&latencies, 0.99))
+            ),
+        });
+        rows.push(Row {
+            what: format!("{name}: burst processed end to end"),
+            figure: format!(
+                "{:.0} webhooks/s; all done {:.1} s after the last ack{}",
+                done as f64 / total.as_secs_f64(),
+                (total - acked).as_secs_f64(),
+                if drained { "" } else { " (NOT drained)" }
+            ),
+        });
+        rows.push(Row {
+            what: format!("{name}: CPU per webhook, sent and processed"),
+            figure: format!(
+                "{:.2} ms (this process; PostgreSQL's own work not included)",
+                cpu.as_secs_f64() * 1000.0 / burst.max(1) as f64
+            ),
+        });
+    }
 
-    // Sustained, open loop.
-    let rate = env_number("BENCH_RATE", 500);
-    let seconds = env_number("BENCH_SUSTAIN_SECS", 60);
-    let count = rate * seconds;
-    let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / rate as f64));
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-    let mut pending = Vec::with_capacity(count);
-    for n in 0..count {
-        ticker.tick().await;
-        let (client, url, body) = (
-            client.clone(),
-            url.clone(),
-            post_call_webhook(template, "sustain", n),
+    if phase("sustained") {
+        // Sustained, open loop.
+        let rate = env_number("BENCH_RATE", 500);
+        let seconds = env_number("BENCH_SUSTAIN_SECS", 60);
+        let count = rate * seconds;
+        let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / rate as f64));
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+        let mut pending = Vec::with_capacity(count);
+        for n in 0..count {
+            ticker.tick().await;
+            let (client, url, body) = (
+                client.clone(),
+                url.clone(),
+                post_call_webhook(template, "sustain", n),
+            );
+            pending.push(tokio::spawn(async move { post(&client, &url, body).await }));
+        }
+        let mut latencies = Vec::with_capacity(count);
+        for handle in pending {
+            latencies.push(handle.await.expect("request"));
+        }
+        latencies.sort();
+        let drained = wait_done(&db, "sustain", count, Duration::from_secs(600)).await;
+        let lag = lags(&db, "sustain").await;
+        rows.push(Row {
+            what: format!("{name}: {rate}/s post-call for {seconds} s, ack"),
+            figure: format!(
+                "p50 {}, p99 {}",
+                ms(percentile(&latencies, 0.5)),
+                ms(percentile(&latencies, 0.99))
+            ),
+        });
+        rows.push(Row {
+            what: format!("{name}: {rate}/s post-call for {seconds} s, ack → done lag"),
+            figure: format!(
+                "p50 {}, p99 {}{}",
+                ms(percentile(&lag, 0.5)),
+                ms(percentile(&lag, 0.99)),
+                if drained { "" } else { " (NOT drained)" }
+            ),
+        });
+    }
+
+    if phase("initiation") {
+        // Conversation initiation at 200/s for 5 s (gateway → context → lead).
+        let initiation = format!(
+            "{}/api/webhooks/elevenlabs/conversation-initiation",
+            mesh.gateway()
         );
-        pending.push(tokio::spawn(async move { post(&client, &url, body).await }));
+        let mut ticker = tokio::time::interval(Duration::from_millis(5));
+        let mut pending = Vec::new();
+        for n in 0..1_000 {
+            ticker.tick().await;
+            let (client, url) = (client.clone(), initiation.clone());
+            let body =
+                json!({"caller_id": format!("+1415555{:04}", n % 50), "called_number": "+12125550100"})
+                    .to_string();
+            pending.push(tokio::spawn(async move {
+                let started = Instant::now();
+                let response = client
+                    .post(url)
+                    .header("X-Webhook-Secret", INITIATION_SECRET)
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await
+                    .expect("gateway answers");
+                assert_eq!(response.status(), 200);
+                started.elapsed()
+            }));
+        }
+        let mut latencies = Vec::new();
+        for handle in pending {
+            latencies.push(handle.await.expect("request"));
+        }
+        latencies.sort();
+        rows.push(Row {
+            what: format!("{name}: conversation initiation at 200/s"),
+            figure: format!(
+                "p50 {}, p99 {}",
+                ms(percentile(&latencies, 0.5)),
+                ms(percentile(&latencies, 0.99))
+            ),
+        });
     }
-    let mut latencies = Vec::with_capacity(count);
-    for handle in pending {
-        latencies.push(handle.await.expect("request"));
-    }
-    latencies.sort();
-    let drained = wait_done(&db, "sustain", count, Duration::from_secs(600)).await;
-    let lag = lags(&db, "sustain").await;
-    rows.push(Row {
-        what: format!("{name}: {rate}/s post-call for {seconds} s, ack"),
-        figure: format!(
-            "p50 {}, p99 {}",
-            ms(percentile(&latencies, 0.5)),
-            ms(percentile(&latencies, 0.99))
-        ),
-    });
-    rows.push(Row {
-        what: format!("{name}: {rate}/s post-call for {seconds} s, ack → done lag"),
-        figure: format!(
-            "p50 {}, p99 {}{}",
-            ms(percentile(&lag, 0.5)),
-            ms(percentile(&lag, 0.99)),
-            if drained { "" } else { " (NOT drained)" }
-        ),
-    });
-
-    // Conversation initiation at 200/s for 5 s (gateway → context → lead).
-    let initiation = format!(
-        "{}/api/webhooks/elevenlabs/conversation-initiation",
-        mesh.gateway()
-    );
-    let mut ticker = tokio::time::interval(Duration::from_millis(5));
-    let mut pending = Vec::new();
-    for n in 0..1_000 {
-        ticker.tick().await;
-        let (client, url) = (client.clone(), initiation.clone());
-        let body =
-            json!({"caller_id": format!("+1415555{:04}", n % 50), "called_number": "+12125550100"})
-                .to_string();
-        pending.push(tokio::spawn(async move {
-            let started = Instant::now();
-            let response = client
-                .post(url)
-                .header("X-Webhook-Secret", INITIATION_SECRET)
-                .header("content-type", "application/json")
-                .body(body)
-                .send()
-                .await
-                .expect("gateway answers");
-            assert_eq!(response.status(), 200);
-            started.elapsed()
-        }));
-    }
-    let mut latencies = Vec::new();
-    for handle in pending {
-        latencies.push(handle.await.expect("request"));
-    }
-    latencies.sort();
-    rows.push(Row {
-        what: format!("{name}: conversation initiation at 200/s"),
-        figure: format!(
-            "p50 {}, p99 {}",
-            ms(percentile(&latencies, 0.5)),
-            ms(percentile(&latencies, 0.99))
-        ),
-    });
     drop(db);
     mesh.shutdown().await;
 }
@@ -376,17 +424,19 @@ async fn main() {
     let burst = env_number("BENCH_BURST", 20_000);
     let mut rows = Vec::new();
 
-    let bodies = (0..burst).map(|n| ignored_webhook("floor", n)).collect();
-    let (latencies, elapsed) = bare_floor(&client, bodies).await;
-    rows.push(Row {
-        what: format!("floor: bare verify + parse, {CONNECTIONS} connections"),
-        figure: format!(
-            "{:.0} req/s, p50 {}, p99 {}",
-            burst as f64 / elapsed.as_secs_f64(),
-            ms(percentile(&latencies, 0.5)),
-            ms(percentile(&latencies, 0.99))
-        ),
-    });
+    if phase("floor") {
+        let bodies = (0..burst).map(|n| ignored_webhook("floor", n)).collect();
+        let (latencies, elapsed) = bare_floor(&client, bodies).await;
+        rows.push(Row {
+            what: format!("floor: bare verify + parse, {CONNECTIONS} connections"),
+            figure: format!(
+                "{:.0} req/s, p50 {}, p99 {}",
+                burst as f64 / elapsed.as_secs_f64(),
+                ms(percentile(&latencies, 0.5)),
+                ms(percentile(&latencies, 0.99))
+            ),
+        });
+    }
 
     let wanted = std::env::var("BENCH_BACKENDS").unwrap_or_else(|_| "sqlite,postgres".into());
     for backend in callmesh_testkit::backends().await {
