@@ -93,7 +93,10 @@ async fn an_outcome_creates_then_completes_a_call_and_never_erases_it() {
             .call(&CallRef::Sid("CA_1".into()))
             .await
             .expect("found by its CallSid");
-        assert_eq!(by_sid, second, "{backend:?}: what was answered is what is stored");
+        assert_eq!(
+            by_sid, second,
+            "{backend:?}: what was answered is what is stored"
+        );
     }
 }
 
