@@ -8,15 +8,58 @@ use callmesh_runtime::grpc::bind;
 use callmesh_runtime::{Component, ServeError, metrics};
 
 /// Runs one component until `shutdown` is cancelled. Configuration is validated before the
-/// port is bound, so a bad variable is reported as such.
+/// port is bound, so a bad variable is reported as such; the metrics port is bound after the
+/// main one.
 pub async fn serve(component: Component, shutdown: CancellationToken) -> anyhow::Result<()> {
     let addr = component.listen_addr().map_err(ServeError::from)?;
     let var = component.addr_var();
-    // One recorder per process: the gateway renders it at /metrics on its own port, a service
-    // on its metrics port.
+    let metrics_addr = metrics::listen_addr(component).map_err(ServeError::from)?;
+    let listen = || async {
+        let listener = bind(addr, &var).await?;
+        serve_metrics(component, metrics_addr, &shutdown).await?;
+        Ok::<_, ServeError>(listener)
+    };
+    let outcome = match component {
+        Component::Gateway => {
+            let config = callmesh_gateway::GatewayConfig::from_env().map_err(ServeError::from)?;
+            callmesh_gateway::serve(config, listen().await?, shutdown.clone()).await
+        }
+        Component::Lead => {
+            let config = callmesh_lead::LeadConfig::from_env().map_err(ServeError::from)?;
+            callmesh_lead::serve(config, listen().await?, shutdown.clone()).await
+        }
+        Component::Context => {
+            let config = callmesh_context::ContextConfig::from_env().map_err(ServeError::from)?;
+            callmesh_context::serve(config, listen().await?, shutdown.clone()).await
+        }
+        Component::Analysis => {
+            let config = callmesh_analysis::AnalysisConfig::from_env().map_err(ServeError::from)?;
+            callmesh_analysis::serve(config, listen().await?, shutdown.clone()).await
+        }
+        Component::Telephony => {
+            let config =
+                callmesh_telephony::TelephonyConfig::from_env().map_err(ServeError::from)?;
+            callmesh_telephony::serve(config, listen().await?, shutdown.clone()).await
+        }
+        Component::Notification => {
+            let config =
+                callmesh_notification::NotificationConfig::from_env().map_err(ServeError::from)?;
+            callmesh_notification::serve(config, listen().await?, shutdown.clone()).await
+        }
+    };
+    outcome.with_context(|| format!("{} stopped", component.name()))
+}
+
+/// Installs this process's metrics recorder (the gateway renders it at `/metrics` on its own
+/// port) and, for a service, serves it on `addr` until `shutdown`.
+async fn serve_metrics(
+    component: Component,
+    addr: Option<std::net::SocketAddr>,
+    shutdown: &CancellationToken,
+) -> Result<(), ServeError> {
     metrics::install();
-    if let Some(metrics_addr) = metrics::listen_addr(component).map_err(ServeError::from)? {
-        let listener = bind(metrics_addr, &metrics::addr_var(component)).await?;
+    if let Some(addr) = addr {
+        let listener = bind(addr, &metrics::addr_var(component)).await?;
         let stop = shutdown.clone();
         tokio::spawn(async move {
             if let Err(error) = metrics::serve(listener, stop).await {
@@ -24,35 +67,7 @@ pub async fn serve(component: Component, shutdown: CancellationToken) -> anyhow:
             }
         });
     }
-    let outcome = match component {
-        Component::Gateway => {
-            let config = callmesh_gateway::GatewayConfig::from_env().map_err(ServeError::from)?;
-            callmesh_gateway::serve(config, bind(addr, &var).await?, shutdown).await
-        }
-        Component::Lead => {
-            let config = callmesh_lead::LeadConfig::from_env().map_err(ServeError::from)?;
-            callmesh_lead::serve(config, bind(addr, &var).await?, shutdown).await
-        }
-        Component::Context => {
-            let config = callmesh_context::ContextConfig::from_env().map_err(ServeError::from)?;
-            callmesh_context::serve(config, bind(addr, &var).await?, shutdown).await
-        }
-        Component::Analysis => {
-            let config = callmesh_analysis::AnalysisConfig::from_env().map_err(ServeError::from)?;
-            callmesh_analysis::serve(config, bind(addr, &var).await?, shutdown).await
-        }
-        Component::Telephony => {
-            let config =
-                callmesh_telephony::TelephonyConfig::from_env().map_err(ServeError::from)?;
-            callmesh_telephony::serve(config, bind(addr, &var).await?, shutdown).await
-        }
-        Component::Notification => {
-            let config =
-                callmesh_notification::NotificationConfig::from_env().map_err(ServeError::from)?;
-            callmesh_notification::serve(config, bind(addr, &var).await?, shutdown).await
-        }
-    };
-    outcome.with_context(|| format!("{} stopped", component.name()))
+    Ok(())
 }
 
 /// Applies every pending migration of `components`' databases.

@@ -42,11 +42,31 @@ fn a_malformed_database_url_stops_start_up_naming_the_variable() {
         .args(["serve", "lead"])
         .env("DATABASE_URL", "mysql//oops")
         .env("LEAD_ADDR", "127.0.0.1:0")
+        .env("LEAD_METRICS_ADDR", "127.0.0.1:0")
         .output()
         .expect("run callmesh");
     assert!(!output.status.success());
     let stderr = stderr_of(&output);
     assert!(stderr.contains("DATABASE_URL"), "{stderr}");
+}
+
+#[test]
+fn a_metrics_port_in_use_stops_start_up_naming_its_variable() {
+    let taken = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = taken.local_addr().expect("addr");
+    let dir = scratch_dir();
+    let output = callmesh()
+        .args(["serve", "lead"])
+        .env("LEAD_ADDR", "127.0.0.1:0")
+        .env("LEAD_METRICS_ADDR", addr.to_string())
+        .env("CALLMESH_DATA_DIR", &dir)
+        .output()
+        .expect("run callmesh");
+    assert!(!output.status.success());
+    let stderr = stderr_of(&output);
+    assert!(stderr.contains(&addr.to_string()), "{stderr}");
+    assert!(stderr.contains("LEAD_METRICS_ADDR"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -57,6 +77,7 @@ fn a_port_in_use_stops_start_up_naming_the_port() {
     let output = callmesh()
         .args(["serve", "lead"])
         .env("LEAD_ADDR", addr.to_string())
+        .env("LEAD_METRICS_ADDR", "127.0.0.1:0")
         .env("CALLMESH_DATA_DIR", &dir)
         .env("LOG_FORMAT", "json")
         .output()
@@ -113,6 +134,8 @@ async fn up_starts_six_processes_and_stops_them_all_on_sigterm() {
             .port();
         command.env(component.addr_var(), format!("127.0.0.1:{port}"));
         command.env(component.url_var(), format!("http://127.0.0.1:{port}"));
+        // Not the default metrics ports, which another run may hold.
+        command.env(callmesh_runtime::metrics::addr_var(component), "127.0.0.1:0");
     }
     let gateway = command
         .as_std()

@@ -80,6 +80,11 @@ impl ReplicaSet {
             .env_clear()
             .env("RUST_LOG", "warn")
             .env(component.addr_var(), self.addrs[&component].to_string())
+            // Metrics on a port of their own (the defaults are fixed ports).
+            .env(
+                callmesh_runtime::metrics::addr_var(component),
+                "127.0.0.1:0",
+            )
             .env(component.database_var(), mesh.database_url(component))
             .env("CALLMESH_INTERNAL_TOKEN", MESH_TOKEN)
             .env("CALLMESH_ADMIN_TOKEN", ADMIN_TOKEN)

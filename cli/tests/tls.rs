@@ -43,6 +43,7 @@ async fn a_service_with_a_certificate_serves_tls_only() {
         .env_remove("DATABASE_URL")
         .env_remove("LEAD_DATABASE_URL")
         .env("LEAD_ADDR", format!("127.0.0.1:{port}"))
+        .env("LEAD_METRICS_ADDR", "127.0.0.1:0")
         .env("CALLMESH_DATA_DIR", &dir)
         .env("CALLMESH_INTERNAL_TOKEN", "tls-test-token")
         .env("CALLMESH_TLS_CERT", fixture("server.pem"))
