@@ -135,7 +135,10 @@ async fn up_starts_six_processes_and_stops_them_all_on_sigterm() {
         command.env(component.addr_var(), format!("127.0.0.1:{port}"));
         command.env(component.url_var(), format!("http://127.0.0.1:{port}"));
         // Not the default metrics ports, which another run may hold.
-        command.env(callmesh_runtime::metrics::addr_var(component), "127.0.0.1:0");
+        command.env(
+            callmesh_runtime::metrics::addr_var(component),
+            "127.0.0.1:0",
+        );
     }
     let gateway = command
         .as_std()
