@@ -293,7 +293,12 @@ async fn every_process_exposes_its_metrics_and_one_webhook_is_one_trace_across_t
         // Generous deadlines: the whole suite may be running beside this test.
         let drained = wait_until(Duration::from_secs(60), || async {
             let text = mesh.scrape(Component::Gateway).await;
-            sample(&text, "callmesh_inbox_items", &[("state", "done")]) == Some(1.0)
+            sample(
+                &text,
+                "callmesh_inbox_attempts_total",
+                &[("outcome", "done")],
+            ) == Some(1.0)
+                && sample(&text, "callmesh_inbox_items", &[("state", "pending")]) == Some(0.0)
                 && sample(&text, "callmesh_inbox_oldest_pending_age_seconds", &[]) == Some(0.0)
         })
         .await;
@@ -508,8 +513,13 @@ async fn every_process_exposes_its_metrics_and_one_webhook_is_one_trace_across_t
         assert_eq!(mesh.post_call("conv_waiting", &[]).await, 200);
         let aging = wait_until(Duration::from_secs(30), || async {
             let text = mesh.scrape(Component::Gateway).await;
-            sample(&text, "callmesh_inbox_oldest_pending_age_seconds", &[])
-                .is_some_and(|age| age >= 1.0)
+            let waiting = ["pending", "processing"]
+                .iter()
+                .filter_map(|state| sample(&text, "callmesh_inbox_items", &[("state", state)]))
+                .sum::<f64>();
+            waiting == 1.0
+                && sample(&text, "callmesh_inbox_oldest_pending_age_seconds", &[])
+                    .is_some_and(|age| age >= 1.0)
         })
         .await;
         assert!(aging, "{backend:?}: the oldest pending age did not rise");
@@ -526,7 +536,11 @@ async fn every_process_exposes_its_metrics_and_one_webhook_is_one_trace_across_t
         let recovered = wait_until(Duration::from_secs(60), || async {
             let text = mesh.scrape(Component::Gateway).await;
             sample(&text, "callmesh_inbox_oldest_pending_age_seconds", &[]) == Some(0.0)
-                && sample(&text, "callmesh_inbox_items", &[("state", "done")]) == Some(2.0)
+                && sample(
+                    &text,
+                    "callmesh_inbox_attempts_total",
+                    &[("outcome", "done")],
+                ) == Some(2.0)
         })
         .await;
         assert!(recovered, "{backend:?}: the backlog did not drain");

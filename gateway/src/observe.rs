@@ -152,12 +152,18 @@ pub async fn scrape(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-/// Sets the inbox gauges from the database. Every replica reads the same shared inbox, so the
-/// gauges agree across replicas (aggregate them with `max`, not `sum`).
+/// Sets the inbox gauges from the database: items still to do (pending, processing) and dead,
+/// and the oldest unfinished item's age. Finished items are counted by
+/// `callmesh_inbox_attempts_total` instead, so a scrape never reads them. Every replica reads the
+/// same shared inbox, so the gauges agree across replicas (aggregate them with `max`, not `sum`).
 async fn refresh_inbox(state: &AppState) {
-    match state.inbox.backlog().await {
+    match state.inbox.waiting().await {
         Ok(backlog) => {
-            for inbox_state in InboxState::ALL {
+            for inbox_state in [
+                InboxState::Pending,
+                InboxState::Processing,
+                InboxState::Dead,
+            ] {
                 let items = backlog
                     .by_state
                     .iter()

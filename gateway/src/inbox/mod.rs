@@ -381,6 +381,53 @@ impl Inbox {
         }
         Ok(backlog)
     }
+
+    /// What is still to be done: items pending, processing and dead, and the arrival of the
+    /// oldest one not finished. Only those rows are read (through the state index), so it stays
+    /// cheap however many finished items are kept; metrics scrapes ask for it every few seconds.
+    pub async fn waiting(&self) -> Result<Backlog, InboxError> {
+        #[derive(FromQueryResult)]
+        struct Count {
+            state: String,
+            items: i64,
+        }
+        let unfinished = [
+            InboxState::Pending.as_str(),
+            InboxState::Processing.as_str(),
+        ];
+        let counts = entity::Entity::find()
+            .select_only()
+            .column(entity::Column::State)
+            .column_as(entity::Column::Id.count(), "items")
+            .filter(
+                entity::Column::State
+                    .is_in(unfinished.into_iter().chain([InboxState::Dead.as_str()])),
+            )
+            .group_by(entity::Column::State)
+            .into_model::<Count>()
+            .all(&self.db)
+            .await?;
+        let oldest = entity::Entity::find()
+            .select_only()
+            .column_as(entity::Column::ReceivedAt.min(), "oldest")
+            .filter(entity::Column::State.is_in(unfinished))
+            .into_tuple::<Option<DateTime<Utc>>>()
+            .one(&self.db)
+            .await?
+            .flatten();
+        let mut backlog = Backlog {
+            oldest_waiting_received_at: oldest,
+            ..Backlog::default()
+        };
+        for count in counts {
+            if let Some(state) = InboxState::parse(&count.state) {
+                backlog
+                    .by_state
+                    .push((state, u64::try_from(count.items).unwrap_or(0)));
+            }
+        }
+        Ok(backlog)
+    }
 }
 
 /// The inbox's counts by state and the arrival of its oldest unfinished item.
