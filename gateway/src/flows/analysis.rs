@@ -61,6 +61,8 @@ impl Flows {
             .into_inner()
             .analysis
             .unwrap_or_default();
+        // Announced together at the end, in one append.
+        let mut events = Vec::with_capacity(2);
         if !party.lead_id.is_empty() {
             let heard = analysis.caller_name.clone().unwrap_or_default();
             let lead = self
@@ -89,13 +91,11 @@ impl Flows {
             let payload = json!({"lead_id": lead.id, "name": lead.name, "score": lead.score,
                 "tier": tier_name(lead.tier), "interaction_count": lead.interaction_count,
                 "summary": lead.summary});
-            self.publish(
+            events.push((
                 format!("lead_updated:{key}"),
-                party,
                 EventType::LeadUpdated,
                 payload,
-            )
-            .await?;
+            ));
         }
         let mut payload = json!({
             "conversation_id": conversation_id,
@@ -110,13 +110,12 @@ impl Flows {
         if let (Some(payload), Value::Object(context)) = (payload.as_object_mut(), context) {
             payload.extend(context);
         }
-        self.publish(
+        events.push((
             format!("analysis_completed:{key}"),
-            party,
             EventType::AnalysisCompleted,
             payload,
-        )
-        .await?;
+        ));
+        self.publish_all(party, events).await?;
         Ok(analysis)
     }
 }

@@ -229,24 +229,52 @@ impl Flows {
         kind: notification_pb::EventType,
         payload: Value,
     ) -> Result<(), FlowError> {
-        let organization_id = if party.organization_id.is_empty() {
-            DEFAULT_ORGANIZATION_ID.to_owned()
-        } else {
-            party.organization_id.clone()
-        };
         self.clients
             .notification
             .clone()
-            .publish(notification_pb::PublishRequest {
-                idempotency_key: key,
-                organization_id,
-                lead_id: party.lead_id.clone(),
-                r#type: kind.into(),
-                payload_json: payload.to_string(),
-                occurred_at: Some(callmesh_runtime::timestamps::to_proto(chrono::Utc::now())),
-            })
+            .publish(publish_request(key, party, kind, payload))
             .await?;
         Ok(())
+    }
+
+    /// Appends several events (each once per key), in order, with one call.
+    pub(crate) async fn publish_all(
+        &self,
+        party: &Party,
+        events: Vec<(String, notification_pb::EventType, Value)>,
+    ) -> Result<(), FlowError> {
+        let events = events
+            .into_iter()
+            .map(|(key, kind, payload)| publish_request(key, party, kind, payload))
+            .collect();
+        self.clients
+            .notification
+            .clone()
+            .publish_batch(notification_pb::PublishBatchRequest { events })
+            .await?;
+        Ok(())
+    }
+}
+
+/// An event of `party` (the default organization's when it has none), occurring now.
+fn publish_request(
+    key: String,
+    party: &Party,
+    kind: notification_pb::EventType,
+    payload: Value,
+) -> notification_pb::PublishRequest {
+    let organization_id = if party.organization_id.is_empty() {
+        DEFAULT_ORGANIZATION_ID.to_owned()
+    } else {
+        party.organization_id.clone()
+    };
+    notification_pb::PublishRequest {
+        idempotency_key: key,
+        organization_id,
+        lead_id: party.lead_id.clone(),
+        r#type: kind.into(),
+        payload_json: payload.to_string(),
+        occurred_at: Some(callmesh_runtime::timestamps::to_proto(chrono::Utc::now())),
     }
 }
 

@@ -37,32 +37,52 @@ impl NotificationService for NotificationGrpc {
         &self,
         request: Request<pb::PublishRequest>,
     ) -> Result<Response<pb::PublishResponse>, Status> {
-        let pb::PublishRequest {
-            idempotency_key,
-            organization_id,
-            lead_id,
-            r#type,
-            payload_json,
-            occurred_at,
-        } = request.into_inner();
-        let key = required("idempotency_key", idempotency_key)?;
-        let event = NewEvent {
-            organization_id: required("organization_id", organization_id)?,
-            lead_id: lead_id.trim().to_owned(),
-            kind: kind_from_proto("type", r#type)?,
-            payload_json: json_object("payload_json", &payload_json)?,
-            occurred_at: timestamps::from_proto(occurred_at).unwrap_or_else(chrono::Utc::now),
-        };
+        let (key, event) = new_event(request.into_inner())?;
         let kind = event.kind;
         let (event, created) = self.log.publish(&key, event).await?;
-        if created {
-            metrics::counter!("callmesh_events_published_total", "kind" => kind.as_str())
-                .increment(1);
-        }
+        count_published(kind, created);
         Ok(Response::new(pb::PublishResponse {
             event: Some(event.into()),
             created,
         }))
+    }
+
+    async fn publish_batch(
+        &self,
+        request: Request<pb::PublishBatchRequest>,
+    ) -> Result<Response<pb::PublishBatchResponse>, Status> {
+        let requested = request.into_inner().events;
+        if requested.len() > MAX_PUBLISH_BATCH {
+            return Err(ServiceError::invalid(
+                "events",
+                format!("at most {MAX_PUBLISH_BATCH} events in one batch"),
+            )
+            .into());
+        }
+        // Every event is checked before any is appended: a bad one refuses the whole batch.
+        let events = requested
+            .into_iter()
+            .enumerate()
+            .map(|(n, event)| {
+                new_event(event).map_err(|status| {
+                    Status::invalid_argument(format!("events[{n}].{}", status.message()))
+                })
+            })
+            .collect::<Result<Vec<_>, Status>>()?;
+        let kinds: Vec<EventKind> = events.iter().map(|(_, event)| event.kind).collect();
+        let published = self.log.publish_all(events).await?;
+        let results = published
+            .into_iter()
+            .zip(kinds)
+            .map(|((event, created), kind)| {
+                count_published(kind, created);
+                pb::PublishResponse {
+                    event: Some(event.into()),
+                    created,
+                }
+            })
+            .collect();
+        Ok(Response::new(pb::PublishBatchResponse { results }))
     }
 
     async fn subscribe(
@@ -376,5 +396,35 @@ impl From<Event> for pb::Event {
             payload_json,
             occurred_at: Some(timestamps::to_proto(occurred_at)),
         }
+    }
+}
+
+/// Most events one `PublishBatch` takes.
+const MAX_PUBLISH_BATCH: usize = 100;
+
+/// A `PublishRequest` checked: its key and the event to append.
+fn new_event(request: pb::PublishRequest) -> Result<(String, NewEvent), Status> {
+    let pb::PublishRequest {
+        idempotency_key,
+        organization_id,
+        lead_id,
+        r#type,
+        payload_json,
+        occurred_at,
+    } = request;
+    let key = required("idempotency_key", idempotency_key)?;
+    let event = NewEvent {
+        organization_id: required("organization_id", organization_id)?,
+        lead_id: lead_id.trim().to_owned(),
+        kind: kind_from_proto("type", r#type)?,
+        payload_json: json_object("payload_json", &payload_json)?,
+        occurred_at: timestamps::from_proto(occurred_at).unwrap_or_else(chrono::Utc::now),
+    };
+    Ok((key, event))
+}
+
+fn count_published(kind: EventKind, created: bool) {
+    if created {
+        metrics::counter!("callmesh_events_published_total", "kind" => kind.as_str()).increment(1);
     }
 }

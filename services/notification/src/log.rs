@@ -219,27 +219,51 @@ impl EventLog {
     /// Appends `event` unless `key` was already published; answers the logged event and
     /// whether it is new.
     pub async fn publish(&self, key: &str, event: NewEvent) -> Result<(Event, bool), ServiceError> {
-        let (done, answer) = oneshot::channel();
-        self.writer
-            .send(PendingPublish {
-                key: key.to_owned(),
-                event,
-                done,
-            })
-            .await
-            .map_err(|_| ServiceError::Internal("the event writer has stopped".into()))?;
-        let (event, created) = answer
-            .await
-            .map_err(|_| ServiceError::Internal("the event writer has stopped".into()))?
-            .map_err(ServiceError::Internal)?;
-        if created {
-            // Answer once this replica's subscribers have it, so a subscriber that arrives
-            // after the answer never sees it as live. Bounded: the log has it either way.
+        let mut published = self.publish_all(vec![(key.to_owned(), event)]).await?;
+        published
+            .pop()
+            .ok_or_else(|| ServiceError::Internal("the event writer answered nothing".into()))
+    }
+
+    /// Appends `events` in order, each unless its key was already published (they usually share
+    /// one commit); answers each logged event and whether it is new, in the same order.
+    pub async fn publish_all(
+        &self,
+        events: Vec<(String, NewEvent)>,
+    ) -> Result<Vec<(Event, bool)>, ServiceError> {
+        let stopped = || ServiceError::Internal("the event writer has stopped".into());
+        // All are queued before any answer is awaited: the writer takes them together, in order.
+        let mut answers = Vec::with_capacity(events.len());
+        for (key, event) in events {
+            let (done, answer) = oneshot::channel();
+            self.writer
+                .send(PendingPublish { key, event, done })
+                .await
+                .map_err(|_| stopped())?;
+            answers.push(answer);
+        }
+        let mut published = Vec::with_capacity(answers.len());
+        for answer in answers {
+            published.push(
+                answer
+                    .await
+                    .map_err(|_| stopped())?
+                    .map_err(ServiceError::Internal)?,
+            );
+        }
+        if let Some(newest) = published
+            .iter()
+            .filter(|(_, created)| *created)
+            .map(|(event, _)| event.id)
+            .max()
+        {
+            // Answer once this replica's subscribers have them, so a subscriber that arrives
+            // after the answer never sees them as live. Bounded: the log has them either way.
             let mut announced = self.announced.clone();
             let _ =
-                tokio::time::timeout(ANNOUNCE_WAIT, announced.wait_for(|id| *id >= event.id)).await;
+                tokio::time::timeout(ANNOUNCE_WAIT, announced.wait_for(|id| *id >= newest)).await;
         }
-        Ok((event, created))
+        Ok(published)
     }
 
     /// Events matching `filter` with an id above `after`, oldest first.

@@ -1,0 +1,154 @@
+//! `PublishBatch` over real gRPC: the events are appended in the order given, each once per key
+//! (a repeated key answers the logged event), a live subscriber sees them in that order, and a
+//! batch with one bad event appends nothing.
+
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use callmesh_notification::{NotificationConfig, serve};
+use callmesh_proto::notification::v1 as pb;
+use callmesh_proto::notification::v1::notification_service_client::NotificationServiceClient;
+use callmesh_runtime::auth::{MeshChannel, authenticated};
+use callmesh_runtime::db::DatabaseUrl;
+use callmesh_testkit::{TestDatabase, backends, wait_until};
+
+fn event(key: &str, kind: pb::EventType, n: u32) -> pb::PublishRequest {
+    pb::PublishRequest {
+        idempotency_key: key.into(),
+        organization_id: "org_a".into(),
+        lead_id: "lead_a".into(),
+        r#type: kind.into(),
+        payload_json: format!("{{\"n\":{n}}}"),
+        occurred_at: None,
+    }
+}
+
+async fn client(addr: std::net::SocketAddr) -> NotificationServiceClient<MeshChannel> {
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .expect("url")
+        .connect_lazy();
+    NotificationServiceClient::new(authenticated(channel))
+}
+
+#[tokio::test]
+async fn a_batch_is_appended_in_order_once_per_key_or_not_at_all() {
+    for backend in backends().await {
+        let database = TestDatabase::create(backend).await;
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let shutdown = CancellationToken::new();
+        let config =
+            NotificationConfig::new(DatabaseUrl::parse(database.url(), "TEST").expect("url"));
+        let server = tokio::spawn(serve(config, listener, shutdown.clone()));
+        let mut notification = client(addr).await;
+        let serving = wait_until(Duration::from_secs(30), || {
+            let mut notification = notification.clone();
+            async move {
+                notification
+                    .list_events(pb::ListEventsRequest::default())
+                    .await
+                    .is_ok()
+            }
+        })
+        .await;
+        assert!(serving, "{backend:?}: the service never served");
+
+        let mut live = notification
+            .subscribe(pb::SubscribeRequest {
+                filter: Some(pb::EventFilter {
+                    organization_id: "org_a".into(),
+                    ..Default::default()
+                }),
+                after_event_id: 0,
+            })
+            .await
+            .expect("subscribe")
+            .into_inner();
+
+        let first = notification
+            .publish_batch(pb::PublishBatchRequest {
+                events: vec![
+                    event("lead_updated:k1", pb::EventType::LeadUpdated, 1),
+                    event("analysis_completed:k1", pb::EventType::AnalysisCompleted, 2),
+                ],
+            })
+            .await
+            .expect("published")
+            .into_inner()
+            .results;
+        assert_eq!(first.len(), 2, "{backend:?}");
+        assert!(first.iter().all(|r| r.created));
+        let ids: Vec<u64> = first
+            .iter()
+            .map(|r| r.event.as_ref().map_or(0, |e| e.id))
+            .collect();
+        assert!(ids[0] < ids[1], "{backend:?}: not in order: {ids:?}");
+
+        // A repeated key answers the logged event; the new one is appended after it.
+        let second = notification
+            .publish_batch(pb::PublishBatchRequest {
+                events: vec![
+                    event("analysis_completed:k1", pb::EventType::AnalysisCompleted, 2),
+                    event("call_ended:k1", pb::EventType::CallEnded, 3),
+                ],
+            })
+            .await
+            .expect("published")
+            .into_inner()
+            .results;
+        assert!(!second[0].created && second[1].created, "{backend:?}");
+        assert_eq!(second[0].event.as_ref().map(|e| e.id), Some(ids[1]));
+
+        let mut seen = Vec::new();
+        while seen.len() < 3 {
+            let item = tokio::time::timeout(Duration::from_secs(10), live.message())
+                .await
+                .expect("live in time")
+                .expect("stream")
+                .expect("an item");
+            if let Some(pb::subscribe_response::Item::Event(event)) = item.item {
+                seen.push(event.payload_json);
+            }
+        }
+        assert_eq!(
+            seen,
+            ["{\"n\":1}", "{\"n\":2}", "{\"n\":3}"],
+            "{backend:?}: live order"
+        );
+
+        // One bad event refuses the batch, naming it; nothing of it is appended.
+        let mut bad = event("", pb::EventType::CallEnded, 4);
+        bad.payload_json = "{}".into();
+        let refused = notification
+            .publish_batch(pb::PublishBatchRequest {
+                events: vec![event("call_ended:k2", pb::EventType::CallEnded, 5), bad],
+            })
+            .await
+            .expect_err("refused");
+        assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+        assert!(
+            refused.message().contains("events[1].idempotency_key"),
+            "{}",
+            refused.message()
+        );
+        let logged = notification
+            .list_events(pb::ListEventsRequest {
+                filter: Some(pb::EventFilter {
+                    organization_id: "org_a".into(),
+                    ..Default::default()
+                }),
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .expect("list")
+            .into_inner()
+            .events;
+        assert_eq!(logged.len(), 3, "{backend:?}: {logged:?}");
+
+        shutdown.cancel();
+        let _ = server.await;
+    }
+}
