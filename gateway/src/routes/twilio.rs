@@ -120,6 +120,25 @@ async fn accept(
     Ok(empty_twiml())
 }
 
+/// What every Twilio webhook may be refused with (described once for the OpenAPI document).
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+enum TwilioRefusal {
+    #[response(status = 400, description = "A required form field is missing (named)")]
+    BadRequest(ErrorBody),
+    #[response(status = 403, description = "`X-Twilio-Signature` missing or wrong")]
+    Forbidden(ErrorBody),
+    #[response(status = 408, description = "The body did not arrive in time")]
+    Timeout(ErrorBody),
+    #[response(status = 413, description = "Body over `TWILIO_MAX_BODY_BYTES`")]
+    TooLarge(ErrorBody),
+    #[response(
+        status = 503,
+        description = "`PUBLIC_BASE_URL` or `TWILIO_AUTH_TOKEN` not set (`not_configured`), or the inbox cannot store it now (retry)"
+    )]
+    Unavailable(ErrorBody),
+}
+
 #[utoipa::path(
     post,
     path = "/api/webhooks/twilio/sms/incoming",
@@ -130,11 +149,7 @@ async fn accept(
     params(crate::routes::payloads::TwilioSignature),
     responses(
         (status = 200, description = "Stored in the inbox; TwiML `<Response/>` (replies go out through the API)", content_type = "text/xml", body = String),
-        (status = 400, description = "A required form field is missing (named)", body = ErrorBody),
-        (status = 403, description = "`X-Twilio-Signature` missing or wrong", body = ErrorBody),
-        (status = 408, description = "The body did not arrive in time", body = ErrorBody),
-        (status = 413, description = "Body over `TWILIO_MAX_BODY_BYTES`", body = ErrorBody),
-        (status = 503, description = "`PUBLIC_BASE_URL` or `TWILIO_AUTH_TOKEN` not set (`not_configured`), or the inbox cannot store it now (retry)", body = ErrorBody),
+        TwilioRefusal,
     ),
 )]
 pub async fn sms_incoming(
@@ -168,11 +183,7 @@ pub async fn sms_incoming(
     params(crate::routes::payloads::TwilioSignature),
     responses(
         (status = 200, description = "Stored in the inbox; TwiML `<Response/>`", content_type = "text/xml", body = String),
-        (status = 400, description = "A required form field is missing (named)", body = ErrorBody),
-        (status = 403, description = "`X-Twilio-Signature` missing or wrong", body = ErrorBody),
-        (status = 408, description = "The body did not arrive in time", body = ErrorBody),
-        (status = 413, description = "Body over `TWILIO_MAX_BODY_BYTES`", body = ErrorBody),
-        (status = 503, description = "`PUBLIC_BASE_URL` or `TWILIO_AUTH_TOKEN` not set (`not_configured`), or the inbox cannot store it now (retry)", body = ErrorBody),
+        TwilioRefusal,
     ),
 )]
 pub async fn sms_status(
@@ -201,11 +212,7 @@ pub async fn sms_status(
     params(crate::routes::payloads::TwilioSignature),
     responses(
         (status = 200, description = "Stored in the inbox; TwiML `<Response/>`", content_type = "text/xml", body = String),
-        (status = 400, description = "A required form field is missing (named)", body = ErrorBody),
-        (status = 403, description = "`X-Twilio-Signature` missing or wrong", body = ErrorBody),
-        (status = 408, description = "The body did not arrive in time", body = ErrorBody),
-        (status = 413, description = "Body over `TWILIO_MAX_BODY_BYTES`", body = ErrorBody),
-        (status = 503, description = "`PUBLIC_BASE_URL` or `TWILIO_AUTH_TOKEN` not set (`not_configured`), or the inbox cannot store it now (retry)", body = ErrorBody),
+        TwilioRefusal,
     ),
 )]
 pub async fn voice_status(
@@ -245,11 +252,7 @@ pub async fn voice_status(
     params(crate::routes::payloads::TwilioSignature),
     responses(
         (status = 200, description = "Stored in the inbox; TwiML `<Response/>`", content_type = "text/xml", body = String),
-        (status = 400, description = "A required form field is missing (named)", body = ErrorBody),
-        (status = 403, description = "`X-Twilio-Signature` missing or wrong", body = ErrorBody),
-        (status = 408, description = "The body did not arrive in time", body = ErrorBody),
-        (status = 413, description = "Body over `TWILIO_MAX_BODY_BYTES`", body = ErrorBody),
-        (status = 503, description = "`PUBLIC_BASE_URL` or `TWILIO_AUTH_TOKEN` not set (`not_configured`), or the inbox cannot store it now (retry)", body = ErrorBody),
+        TwilioRefusal,
     ),
 )]
 pub async fn voice_recording(
@@ -280,11 +283,7 @@ pub async fn voice_recording(
     params(crate::routes::payloads::TwilioSignature),
     responses(
         (status = 200, description = "TwiML connecting the caller: the human who took the conversation over, the organization's agent, its forward number, or an apology", content_type = "text/xml", body = String),
-        (status = 400, description = "A required form field is missing (named)", body = ErrorBody),
-        (status = 403, description = "`X-Twilio-Signature` missing or wrong", body = ErrorBody),
-        (status = 408, description = "The body did not arrive in time", body = ErrorBody),
-        (status = 413, description = "Body over `TWILIO_MAX_BODY_BYTES`", body = ErrorBody),
-        (status = 503, description = "`PUBLIC_BASE_URL` or `TWILIO_AUTH_TOKEN` not set (`not_configured`), or the inbox cannot store it now (retry)", body = ErrorBody),
+        TwilioRefusal,
     ),
 )]
 pub async fn voice_incoming(
