@@ -344,73 +344,44 @@ impl Inbox {
 
     /// How many items are in each state, and when the oldest waiting one arrived.
     pub async fn backlog(&self) -> Result<Backlog, InboxError> {
-        #[derive(FromQueryResult)]
-        struct Count {
-            state: String,
-            items: i64,
-        }
-        let counts = entity::Entity::find()
-            .select_only()
-            .column(entity::Column::State)
-            .column_as(entity::Column::Id.count(), "items")
-            .group_by(entity::Column::State)
-            .into_model::<Count>()
-            .all(&self.db)
-            .await?;
-        let oldest = entity::Entity::find()
-            .select_only()
-            .column(entity::Column::ReceivedAt)
-            .filter(entity::Column::State.is_in([
-                InboxState::Pending.as_str(),
-                InboxState::Processing.as_str(),
-            ]))
-            .order_by_asc(entity::Column::Id)
-            .into_tuple::<DateTime<Utc>>()
-            .one(&self.db)
-            .await?;
-        let mut backlog = Backlog {
-            oldest_waiting_received_at: oldest,
-            ..Backlog::default()
-        };
-        for count in counts {
-            if let Some(state) = InboxState::parse(&count.state) {
-                backlog
-                    .by_state
-                    .push((state, u64::try_from(count.items).unwrap_or(0)));
-            }
-        }
-        Ok(backlog)
+        self.counted(None).await
     }
 
     /// What is still to be done: items pending, processing and dead, and the arrival of the
     /// oldest one not finished. Only those rows are read (through the state index), so it stays
     /// cheap however many finished items are kept; metrics scrapes ask for it every few seconds.
     pub async fn waiting(&self) -> Result<Backlog, InboxError> {
+        self.counted(Some(&[
+            InboxState::Pending,
+            InboxState::Processing,
+            InboxState::Dead,
+        ]))
+        .await
+    }
+
+    /// Items counted by state (only `states` when given), and the oldest unfinished arrival.
+    async fn counted(&self, states: Option<&[InboxState]>) -> Result<Backlog, InboxError> {
         #[derive(FromQueryResult)]
         struct Count {
             state: String,
             items: i64,
         }
-        let unfinished = [
-            InboxState::Pending.as_str(),
-            InboxState::Processing.as_str(),
-        ];
-        let counts = entity::Entity::find()
+        let mut counts = entity::Entity::find()
             .select_only()
             .column(entity::Column::State)
             .column_as(entity::Column::Id.count(), "items")
-            .filter(
-                entity::Column::State
-                    .is_in(unfinished.into_iter().chain([InboxState::Dead.as_str()])),
-            )
-            .group_by(entity::Column::State)
-            .into_model::<Count>()
-            .all(&self.db)
-            .await?;
+            .group_by(entity::Column::State);
+        if let Some(states) = states {
+            counts = counts.filter(entity::Column::State.is_in(states.iter().map(|s| s.as_str())));
+        }
+        let counts = counts.into_model::<Count>().all(&self.db).await?;
         let oldest = entity::Entity::find()
             .select_only()
             .column_as(entity::Column::ReceivedAt.min(), "oldest")
-            .filter(entity::Column::State.is_in(unfinished))
+            .filter(entity::Column::State.is_in([
+                InboxState::Pending.as_str(),
+                InboxState::Processing.as_str(),
+            ]))
             .into_tuple::<Option<DateTime<Utc>>>()
             .one(&self.db)
             .await?
