@@ -27,12 +27,39 @@ pub(crate) struct AnalysisRun {
     pub context: Value,
 }
 
+/// An event to publish: its idempotency key, its type and its payload.
+pub(crate) type Announcement = (String, EventType, Value);
+
+/// An analysis applied to its lead, and the events that announce it, not yet published: the
+/// caller publishes them, with any of its own, in one append.
+#[must_use = "dashboards learn of an analysis only when its events are published"]
+pub(crate) struct Analysed {
+    pub analysis: analysis_pb::Analysis,
+    /// The screening interview session the conversation belongs to, if any.
+    pub interview_session: Option<analysis_pb::InterviewSession>,
+    /// `lead_updated` (when there is a lead), then `analysis_completed`.
+    pub events: Vec<Announcement>,
+}
+
 impl Flows {
+    /// Analyses a conversation, applies the result to its lead and announces it.
     pub(crate) async fn analyse_and_apply(
         &self,
         party: &Party,
         run: AnalysisRun,
     ) -> Result<analysis_pb::Analysis, FlowError> {
+        let analysed = self.analyse(party, run).await?;
+        self.publish_all(party, analysed.events).await?;
+        Ok(analysed.analysis)
+    }
+
+    /// Analyses a conversation and applies the result to its lead; the events are the
+    /// caller's to publish.
+    pub(crate) async fn analyse(
+        &self,
+        party: &Party,
+        run: AnalysisRun,
+    ) -> Result<Analysed, FlowError> {
         let AnalysisRun {
             key,
             conversation_id,
@@ -43,7 +70,7 @@ impl Flows {
             revision,
             context,
         } = run;
-        let analysis = self
+        let answer = self
             .clients
             .analysis
             .clone()
@@ -58,11 +85,9 @@ impl Flows {
                 call_duration_secs: duration_secs,
             })
             .await?
-            .into_inner()
-            .analysis
-            .unwrap_or_default();
-        // Announced together at the end, in one append.
-        let mut events = Vec::with_capacity(2);
+            .into_inner();
+        let analysis = answer.analysis.unwrap_or_default();
+        let mut events = Vec::with_capacity(3);
         if !party.lead_id.is_empty() {
             let heard = analysis.caller_name.clone().unwrap_or_default();
             let lead = self
@@ -115,8 +140,11 @@ impl Flows {
             EventType::AnalysisCompleted,
             payload,
         ));
-        self.publish_all(party, events).await?;
-        Ok(analysis)
+        Ok(Analysed {
+            analysis,
+            interview_session: answer.interview_session,
+            events,
+        })
     }
 }
 

@@ -143,13 +143,15 @@ impl Flows {
     }
 
     /// After a finished call: when it belongs to an interview (its `interview_session_id`
-    /// variable, a session linked to the conversation, an interviewer agent, or `screening`:
-    /// the analysis recognised a screening interview, intent `interview`), the candidate is
-    /// evaluated. A named session that does not exist is logged, not retried.
+    /// variable, `linked`: the session linked to the conversation, which its analysis
+    /// answered with, an interviewer agent, or `screening`: the analysis recognised a
+    /// screening interview, intent `interview`), the candidate is evaluated. A named session
+    /// that does not exist is logged, not retried.
     pub(super) async fn interview_after_call(
         &self,
         call: &Transcription,
         screening: bool,
+        linked: Option<analysis_pb::InterviewSession>,
     ) -> Result<(), FlowError> {
         let conversation_id = call.conversation_id.as_str();
         let variables = call
@@ -167,24 +169,25 @@ impl Flows {
                 .map(str::to_owned)
         };
         let mut analysis = self.clients.analysis.clone();
-        let lookup = match variable("interview_session_id") {
-            Some(session_id) => analysis_pb::GetInterviewSessionRequest {
-                session_id,
-                conversation_id: String::new(),
-            },
-            None => analysis_pb::GetInterviewSessionRequest {
-                session_id: String::new(),
-                conversation_id: conversation_id.to_owned(),
-            },
-        };
-        let named = !lookup.session_id.is_empty();
-        let session = match analysis.get_interview_session(lookup.clone()).await {
-            Ok(answer) => answer.into_inner().session.unwrap_or_default(),
-            Err(status) if matches!(status.code(), Code::NotFound | Code::InvalidArgument) => {
-                if named {
-                    tracing::warn!(session_id = %lookup.session_id, %conversation_id, "interview session not found; the call is not evaluated");
-                    return Ok(());
+        let session = match (variable("interview_session_id"), linked) {
+            (Some(session_id), _) => {
+                let lookup = analysis_pb::GetInterviewSessionRequest {
+                    session_id: session_id.clone(),
+                    conversation_id: String::new(),
+                };
+                match analysis.get_interview_session(lookup).await {
+                    Ok(answer) => answer.into_inner().session.unwrap_or_default(),
+                    Err(status)
+                        if matches!(status.code(), Code::NotFound | Code::InvalidArgument) =>
+                    {
+                        tracing::warn!(%session_id, %conversation_id, "interview session not found; the call is not evaluated");
+                        return Ok(());
+                    }
+                    Err(status) => return Err(status.into()),
                 }
+            }
+            (None, Some(session)) => session,
+            (None, None) => {
                 let interviewer = screening
                     || call
                         .agent_id
@@ -209,7 +212,6 @@ impl Flows {
                     .session
                     .unwrap_or_default()
             }
-            Err(status) => return Err(status.into()),
         };
         let evaluation = analysis
             .analyze_interview(analysis_pb::AnalyzeInterviewRequest {

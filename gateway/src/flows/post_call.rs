@@ -7,7 +7,6 @@ use base64::Engine;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use callmesh_proto::analysis::v1 as analysis_pb;
 use callmesh_proto::common::v1 as common;
 use callmesh_proto::context::v1 as context_pb;
 use callmesh_proto::lead::v1 as lead_pb;
@@ -15,7 +14,7 @@ use callmesh_proto::notification::v1::EventType;
 use callmesh_proto::telephony::v1 as telephony_pb;
 use callmesh_runtime::timestamps;
 
-use super::analysis::{AnalysisRun, outcome_name, sentiment_name, tier_name};
+use super::analysis::{Analysed, AnalysisRun, outcome_name, sentiment_name, tier_name};
 use super::{FlowError, Flows, Handled, Party, unparseable};
 use crate::elevenlabs::payload::{self, Audio, Envelope, InitiationFailure, Transcription};
 
@@ -121,7 +120,11 @@ impl Flows {
             "status": if status == telephony_pb::CallStatus::Failed { "failed" } else { "completed" },
             "duration_secs": duration_secs,
         });
-        let analysis = self
+        let Analysed {
+            analysis,
+            interview_session,
+            mut events,
+        } = self
             .remember_and_analyse(&party, transcript, call_fields.clone())
             .await?;
         let mut payload = json!({
@@ -135,17 +138,17 @@ impl Flows {
         if let (Some(payload), Value::Object(call)) = (payload.as_object_mut(), call_fields) {
             payload.extend(call);
         }
-        // The last steps do not depend on each other: announce the call, record it for the
-        // CRM and evaluate an interview at once.
+        events.push((
+            format!("call_ended:{conversation_id}"),
+            EventType::CallEnded,
+            payload,
+        ));
+        // The last steps do not depend on each other: announce the analysis and the call (one
+        // append), record it for the CRM and evaluate an interview at once.
         let summary = analysis.summary.clone();
         let screening = analysis.intents.iter().any(|i| i.name == "interview");
         tokio::try_join!(
-            self.publish(
-                format!("call_ended:{conversation_id}"),
-                &party,
-                EventType::CallEnded,
-                payload,
-            ),
+            self.publish_all(&party, events),
             self.forward_to_crm(
                 &party,
                 &recorded,
@@ -153,20 +156,21 @@ impl Flows {
                 &summary,
                 lead.as_ref(),
             ),
-            self.interview_after_call(&call, screening),
+            self.interview_after_call(&call, screening, interview_session),
         )?;
         Ok(Handled::Done)
     }
 
     /// Stores a finished conversation's transcript, analyses it and applies the result to
     /// the lead: the part of the recipe every transcript goes through, whatever its source.
-    /// `context` adds fields to the `analysis_completed` event.
+    /// `context` adds fields to the `analysis_completed` event; the events are the caller's
+    /// to publish.
     pub(crate) async fn remember_and_analyse(
         &self,
         party: &Party,
         transcript: Transcript,
         context: Value,
-    ) -> Result<analysis_pb::Analysis, FlowError> {
+    ) -> Result<Analysed, FlowError> {
         let Transcript {
             conversation_id,
             turns,
@@ -190,7 +194,7 @@ impl Flows {
                 started_at: timestamps::to_proto_opt(started_at),
             })
             .await?;
-        self.analyse_and_apply(
+        self.analyse(
             party,
             AnalysisRun {
                 key: format!("analysis:{conversation_id}"),

@@ -279,12 +279,14 @@ impl Flows {
             started_at: None,
             ended_at: Some(Utc::now()),
         };
-        self.remember_and_analyse(
-            &party,
-            transcript,
-            json!({"call_id": call.id, "source": "recording"}),
-        )
-        .await?;
+        let analysed = self
+            .remember_and_analyse(
+                &party,
+                transcript,
+                json!({"call_id": call.id, "source": "recording"}),
+            )
+            .await?;
+        self.publish_all(&party, analysed.events).await?;
         Ok(Handled::Done)
     }
 }

@@ -92,10 +92,16 @@ impl AnalysisService for AnalysisGrpc {
             conversation_id: required("conversation_id", conversation_id)?,
             provider_analysis_json: provider_json,
         };
+        let interview_session = self
+            .interviews
+            .linked_session(&subject.conversation_id)
+            .await?
+            .map(Into::into);
         if let Some(existing) = self.store.existing(&key).await? {
             return Ok(Response::new(pb::AnalyzeConversationResponse {
                 analysis: Some(existing.into()),
                 created: false,
+                interview_session,
             }));
         }
         let conversation = Conversation {
@@ -119,6 +125,7 @@ impl AnalysisService for AnalysisGrpc {
         Ok(Response::new(pb::AnalyzeConversationResponse {
             analysis: Some(analysis.into()),
             created,
+            interview_session,
         }))
     }
 

@@ -97,15 +97,22 @@ impl InterviewStore {
         &self,
         conversation_id: &str,
     ) -> Result<Session, ServiceError> {
-        interview_session::Entity::find()
+        self.linked_session(conversation_id).await?.ok_or_else(|| {
+            ServiceError::not_found("interview session of conversation", conversation_id)
+        })
+    }
+
+    /// The newest session linked to a conversation, if any.
+    pub async fn linked_session(
+        &self,
+        conversation_id: &str,
+    ) -> Result<Option<Session>, ServiceError> {
+        Ok(interview_session::Entity::find()
             .filter(interview_session::Column::ConversationId.eq(conversation_id))
             .order_by_desc(interview_session::Column::Id)
             .one(&self.db)
             .await?
-            .map(Into::into)
-            .ok_or_else(|| {
-                ServiceError::not_found("interview session of conversation", conversation_id)
-            })
+            .map(Into::into))
     }
 
     pub async fn existing(&self, key: &str) -> Result<Option<StoredEvaluation>, ServiceError> {

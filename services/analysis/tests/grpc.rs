@@ -259,6 +259,23 @@ async fn interviews_are_created_evaluated_and_listed_by_job() {
             .session
             .expect("session");
         assert_eq!(found.id, session.id);
+        // An analysis of that conversation answers with its session (so the gateway needs no
+        // second call to know it is an interview); any other conversation's with none.
+        let analysed = client
+            .analyze_conversation(analyze_request("a-interview", "conv-interview"))
+            .await
+            .expect("analyse the interview")
+            .into_inner();
+        assert_eq!(
+            analysed.interview_session.map(|s| s.id),
+            Some(session.id.clone())
+        );
+        let analysed = client
+            .analyze_conversation(analyze_request("a-other", "conv-other"))
+            .await
+            .expect("analyse another call")
+            .into_inner();
+        assert_eq!(analysed.interview_session, None);
 
         let listed = client
             .list_interview_evaluations(pb::ListInterviewEvaluationsRequest {

@@ -6,7 +6,7 @@
 //! turn it answers, so an accepted offer is a booking or a purchase and a refusal applies to
 //! what it refuses. Sentiment is VADER (`vader_sentiment`) per caller sentence, weighed so that
 //! pleasantries count little and grievances, sarcasm and the caller's last words much; keywords
-//! are YAKE (`yake-rust`) plus the organization's own vocabulary; intents and action items come
+//! are RAKE (`rake`) plus the organization's own vocabulary; intents and action items come
 //! from the phrase lists in [`lexicon`]. A screening interview is scored by its interview
 //! evaluation. ElevenLabs' own `analysis` block is merged in: its summary leads ours, its
 //! success verdict and evaluation criteria are factors, its collected data is kept.
@@ -27,8 +27,96 @@ pub use lexicon::Intent;
 
 use crate::settings::ScoringWeights;
 
-static STOP_WORDS: LazyLock<Option<yake_rust::StopWords>> =
-    LazyLock::new(|| yake_rust::StopWords::predefined("en"));
+/// RAKE over English stop words (stopwords-iso, from `stop-words`) and what speech adds: the
+/// pieces contractions leave once the apostrophe splits them ("I'll" → "ll"), fillers and
+/// pleasantries. Phrases are the runs of words between them.
+static KEYWORDS: LazyLock<rake::Rake> = LazyLock::new(|| {
+    let mut stop_words = rake::StopWords::new();
+    for word in stop_words::lookup("en")
+        .unwrap_or_default()
+        .iter()
+        .chain(SPOKEN_STOP_WORDS)
+    {
+        stop_words.insert((*word).to_owned());
+    }
+    rake::Rake::new(stop_words)
+});
+
+const SPOKEN_STOP_WORDS: &[&str] = &[
+    "ll",
+    "ve",
+    "re",
+    "s",
+    "t",
+    "d",
+    "m",
+    "yeah",
+    "yep",
+    "yup",
+    "nope",
+    "okay",
+    "ok",
+    "um",
+    "uh",
+    "uhm",
+    "erm",
+    "hmm",
+    "mm",
+    "mhm",
+    "gonna",
+    "wanna",
+    "gotta",
+    "kinda",
+    "sorta",
+    "hi",
+    "hey",
+    "hello",
+    "bye",
+    "goodbye",
+    "thanks",
+    "thank",
+    "please",
+    "alright",
+    "sure",
+    "great",
+    "cool",
+    "awesome",
+    "perfect",
+    "wonderful",
+    "lovely",
+    "fine",
+    "good",
+    "bad",
+    "really",
+    "actually",
+    "basically",
+    "literally",
+    "honestly",
+    "totally",
+    "maybe",
+    "anyway",
+    "like",
+    "well",
+    "just",
+    "right",
+    "oh",
+    "ah",
+    "wow",
+    "lot",
+    "bit",
+    "thing",
+    "things",
+    "stuff",
+    "guess",
+    "mean",
+    "know",
+    "think",
+    "sounds",
+    "sound",
+];
+
+/// Key phrases longer than this are clauses, not keywords.
+const KEYWORD_MAX_WORDS: usize = 3;
 
 /// Keyword extraction reads at most this much text, so a very long call costs bounded time;
 /// sentiment, intents and action items still read everything.
@@ -560,7 +648,8 @@ fn vocabulary_in(caller: &[&str], vocabulary: &[String]) -> Vec<String> {
         .collect()
 }
 
-/// Domain terms the call used first, then YAKE's key phrases; at most ten.
+/// Domain terms the call used first, then RAKE's key phrases (runs of content words, scored by
+/// how their words co-occur); at most ten.
 fn keywords(turns: &[Turn], vocabulary: &[String]) -> Vec<String> {
     let mut all = String::new();
     for turn in turns {
@@ -577,22 +666,28 @@ fn keywords(turns: &[Turn], vocabulary: &[String]) -> Vec<String> {
         .filter(|term| !text::find_phrase(&lowered, &term.to_lowercase()).is_empty())
         .map(|term| term.to_lowercase())
         .collect();
-    if let Some(stop_words) = STOP_WORDS.as_ref() {
-        let config = yake_rust::Config {
-            ngrams: 2,
-            ..yake_rust::Config::default()
-        };
-        for item in yake_rust::get_n_best(20, &all, stop_words, &config) {
-            if keywords.len() >= 10 {
-                break;
-            }
-            let keyword = item.keyword;
-            let covered = keywords
-                .iter()
-                .any(|k| k.contains(&keyword) || keyword.contains(k.as_str()));
-            if !covered && keyword.chars().any(char::is_alphabetic) {
-                keywords.push(keyword);
-            }
+    // Lowercased first, so "Harbor Cycles" and "harbor cycles" are one phrase. Equal scores
+    // (common: every lone word scores 1) are ordered by first mention, so one transcript
+    // always gives the same keywords.
+    let mut found: Vec<(f64, usize, String)> = KEYWORDS
+        .run(&lowered)
+        .into_iter()
+        .map(|item| {
+            let at = lowered.find(&item.keyword).unwrap_or(usize::MAX);
+            (item.score, at, item.keyword)
+        })
+        .collect();
+    found.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    for (_, _, keyword) in found {
+        if keywords.len() >= 10 {
+            break;
+        }
+        let words = keyword.split_whitespace().count();
+        let covered = keywords
+            .iter()
+            .any(|k| k.contains(&keyword) || keyword.contains(k.as_str()));
+        if words <= KEYWORD_MAX_WORDS && !covered && keyword.chars().any(char::is_alphabetic) {
+            keywords.push(keyword);
         }
     }
     keywords.truncate(10);
