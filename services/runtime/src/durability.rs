@@ -88,8 +88,19 @@ impl Durability {
 /// While commits keep arriving, an fsync starts this long after the previous one ended, so
 /// that more commits share it (PostgreSQL's `commit_delay`): under load a database fsyncs a few
 /// hundred times a second instead of back to back, each costing the kernel's journal work. A
-/// database that was idle syncs at once.
-const GATHER: Duration = Duration::from_millis(1);
+/// database that was idle syncs at once. `SQLITE_COMMIT_DELAY_US` sets it (0: none).
+fn commit_delay() -> Duration {
+    static DELAY: std::sync::LazyLock<Duration> = std::sync::LazyLock::new(|| {
+        match crate::config::env_parse("SQLITE_COMMIT_DELAY_US", 1_000u64) {
+            Ok(micros) => Duration::from_micros(micros),
+            Err(error) => {
+                tracing::warn!(%error, "using the default commit delay of 1 ms");
+                Duration::from_millis(1)
+            }
+        }
+    });
+    *DELAY
+}
 
 async fn sync_loop(syncer: std::sync::Weak<Syncer>) {
     let mut known_inode: Option<u64> = None;
@@ -104,8 +115,9 @@ async fn sync_loop(syncer: std::sync::Weak<Syncer>) {
             let _ = tokio::time::timeout(Duration::from_secs(1), strong.wake.notified()).await;
             continue;
         }
-        if busy {
-            tokio::time::sleep(GATHER).await;
+        let delay = commit_delay();
+        if busy && !delay.is_zero() {
+            tokio::time::sleep(delay).await;
         }
         busy = true;
         let target = strong.requested.load(Ordering::SeqCst);
