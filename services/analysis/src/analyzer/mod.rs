@@ -27,7 +27,7 @@ pub use lexicon::Intent;
 
 use crate::settings::ScoringWeights;
 
-/// RAKE over English stop words (stopwords-iso, from `stop-words`) and what speech adds: the
+/// RAKE over English stop words (NLTK's, from `stop-words`) and what speech adds: the
 /// pieces contractions leave once the apostrophe splits them ("I'll" → "ll"), fillers and
 /// pleasantries. Phrases are the runs of words between them.
 static KEYWORDS: LazyLock<rake::Rake> = LazyLock::new(|| {
@@ -42,77 +42,27 @@ static KEYWORDS: LazyLock<rake::Rake> = LazyLock::new(|| {
     rake::Rake::new(stop_words)
 });
 
+#[rustfmt::skip]
 const SPOKEN_STOP_WORDS: &[&str] = &[
-    "ll",
-    "ve",
-    "re",
-    "s",
-    "t",
-    "d",
-    "m",
-    "yeah",
-    "yep",
-    "yup",
-    "nope",
-    "okay",
-    "ok",
-    "um",
-    "uh",
-    "uhm",
-    "erm",
-    "hmm",
-    "mm",
-    "mhm",
-    "gonna",
-    "wanna",
-    "gotta",
-    "kinda",
-    "sorta",
-    "hi",
-    "hey",
-    "hello",
-    "bye",
-    "goodbye",
-    "thanks",
-    "thank",
-    "please",
-    "alright",
-    "sure",
-    "great",
-    "cool",
-    "awesome",
-    "perfect",
-    "wonderful",
-    "lovely",
-    "fine",
-    "good",
-    "bad",
-    "really",
-    "actually",
-    "basically",
-    "literally",
-    "honestly",
-    "totally",
-    "maybe",
-    "anyway",
-    "like",
-    "well",
-    "just",
-    "right",
-    "oh",
-    "ah",
-    "wow",
-    "lot",
-    "bit",
-    "thing",
-    "things",
-    "stuff",
-    "guess",
-    "mean",
-    "know",
-    "think",
-    "sounds",
-    "sound",
+    // What contractions leave once the apostrophe splits them.
+    "ll", "ve", "re", "s", "t", "d", "m", "n",
+    // Fillers, backchannels and pleasantries.
+    "yeah", "yes", "yep", "yup", "nope", "okay", "ok", "um", "uh", "uhm", "erm", "hmm", "mm",
+    "mhm", "oh", "ah", "wow", "hi", "hey", "hello", "bye", "goodbye", "thanks", "thank",
+    "please", "sorry", "alright", "sure", "great", "cool", "awesome", "perfect", "wonderful",
+    "lovely", "fine", "good", "bad", "nice", "really", "actually", "basically", "literally",
+    "honestly", "totally", "maybe", "probably", "anyway", "like", "well", "right", "also",
+    "still", "even", "lot", "bit", "thing", "things", "stuff", "kind", "sort", "gonna",
+    "wanna", "gotta", "kinda", "sorta",
+    // Verbs of talking and wanting, which join content words into clauses.
+    "want", "wanted", "need", "needs", "needed", "would", "could", "might", "must", "shall",
+    "can", "get", "got", "getting", "go", "going", "come", "coming", "let", "make", "take",
+    "see", "look", "looking", "tell", "told", "say", "said", "ask", "asked", "know", "think",
+    "guess", "mean", "sounds", "sound", "call", "calling", "called", "help", "hear", "heard",
+    "try", "trying", "give", "put", "keep",
+    // When, which a call names constantly.
+    "today", "tomorrow", "tonight", "yesterday", "morning", "afternoon", "evening", "week",
+    "time", "day", "later", "soon",
 ];
 
 /// Key phrases longer than this are clauses, not keywords.
@@ -982,6 +932,42 @@ mod tests {
             ],
             provider: None,
             duration_secs: 200,
+        }
+    }
+
+    #[test]
+    fn keywords_are_the_calls_subjects_not_its_fillers() {
+        let findings = run(&Conversation {
+            turns: vec![
+                agent("Harbor Cycles, how can I help?"),
+                user(
+                    "Um, yeah, hi. I wanna book a test ride on the Trek FX hybrid tomorrow evening.",
+                ),
+                agent("Sure. Do you want the medium frame?"),
+                user("Yeah, the medium frame, I think. Okay, thanks, bye!"),
+            ],
+            provider: None,
+            duration_secs: 60,
+        });
+        for expected in ["trek fx hybrid", "medium frame", "test ride", "harbor cycles"] {
+            assert!(
+                findings.keywords.iter().any(|k| k == expected),
+                "{expected} missing from {:?}",
+                findings.keywords
+            );
+        }
+        for keyword in &findings.keywords {
+            assert!(
+                keyword.split_whitespace().count() <= KEYWORD_MAX_WORDS,
+                "{keyword}"
+            );
+            for filler in ["um", "yeah", "wanna", "okay", "thanks", "bye", "tomorrow"] {
+                assert!(
+                    !keyword.split_whitespace().any(|w| w == filler),
+                    "{keyword} in {:?}",
+                    findings.keywords
+                );
+            }
         }
     }
 
