@@ -9,6 +9,7 @@ use callmesh_proto::lead::v1 as lead_pb;
 use callmesh_proto::lead::v1::lead_service_client::LeadServiceClient;
 use callmesh_runtime::ServiceError;
 use callmesh_runtime::auth::MeshChannel as GrpcChannel;
+use callmesh_runtime::durability::nothing_written;
 use callmesh_runtime::errors::{json_object, optional, required};
 use callmesh_runtime::paging::Page;
 use callmesh_runtime::timestamps;
@@ -206,9 +207,13 @@ impl ContextService for ContextGrpc {
         let caller = self.caller(&caller_number, &called_number).await?;
         let data = self.memory.initiation_data(caller).await?;
         tracing::info!(lead_id = %data.lead_id, %agent_id, %call_sid, caller_type = %data.caller_type, "initiation data built");
-        Ok(Response::new(pb::BuildInitiationDataResponse {
-            data: Some(data.into()),
-        }))
+        // Context only reads here (the lead service made its own write durable): the phone is
+        // ringing, so the answer does not wait for an fsync of this database.
+        Ok(nothing_written(Response::new(
+            pb::BuildInitiationDataResponse {
+                data: Some(data.into()),
+            },
+        )))
     }
 
     async fn list_messages(

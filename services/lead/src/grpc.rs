@@ -6,6 +6,7 @@ use tonic::{Request, Response, Status};
 use callmesh_proto::common::v1 as common;
 use callmesh_proto::lead::v1 as pb;
 use callmesh_proto::lead::v1::lead_service_server::LeadService;
+use callmesh_runtime::durability::nothing_written;
 use callmesh_runtime::errors::{optional, required};
 use callmesh_runtime::paging::Page;
 use callmesh_runtime::timestamps;
@@ -309,10 +310,16 @@ impl LeadService for LeadGrpc {
             source: source.trim().to_owned(),
         };
         let (lead, created) = self.book.find_or_create_lead(contact).await?;
-        Ok(Response::new(pb::FindOrCreateLeadResponse {
+        let response = Response::new(pb::FindOrCreateLeadResponse {
             lead: Some(lead.into()),
             created,
-        }))
+        });
+        // Finding is a read: like GetLead, it need not wait for an fsync.
+        Ok(if created {
+            response
+        } else {
+            nothing_written(response)
+        })
     }
 
     async fn get_lead(

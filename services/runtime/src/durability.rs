@@ -164,9 +164,22 @@ fn sync_file(wal: &std::path::Path, known: &mut Option<u64>) -> std::io::Result<
 
 /// A tower layer for a gRPC server: a call that may have written is answered only after
 /// [`Durability::barrier`]. Calls that only read (`Get…`, `List…`, `Search…`, `Resolve…`,
-/// `Authenticate…`, streams, health, reflection) are answered at once.
+/// `Authenticate…`, streams, health, reflection) are answered at once, and so is a call whose
+/// handler found it had nothing to write and said so with [`NothingWritten`].
 #[derive(Clone)]
 pub struct DurableWrites(pub Durability);
+
+/// Put in a response's extensions by a handler of a method that may write, when this call
+/// wrote nothing (the lead already existed, the key had already been answered): the answer
+/// then need not wait for an fsync.
+#[derive(Clone, Copy, Debug)]
+pub struct NothingWritten;
+
+/// `response`, marked as having written nothing.
+pub fn nothing_written<T>(mut response: tonic::Response<T>) -> tonic::Response<T> {
+    response.extensions_mut().insert(NothingWritten);
+    response
+}
 
 impl<S> tower::Layer<S> for DurableWrites {
     type Service = DurableWritesService<S>;
@@ -185,11 +198,11 @@ pub struct DurableWritesService<S> {
     durability: Durability,
 }
 
-impl<S, B> tower::Service<http::Request<B>> for DurableWritesService<S>
+impl<S, B, R> tower::Service<http::Request<B>> for DurableWritesService<S>
 where
-    S: tower::Service<http::Request<B>>,
+    S: tower::Service<http::Request<B>, Response = http::Response<R>>,
     S::Future: Send + 'static,
-    S::Response: Send + 'static,
+    R: Send + 'static,
     S::Error: Send + 'static,
 {
     type Response = S::Response;
@@ -214,7 +227,9 @@ where
         let response = self.inner.call(request);
         Box::pin(async move {
             let response = response.await?;
-            if let Some(durability) = durability {
+            if let Some(durability) = durability
+                && response.extensions().get::<NothingWritten>().is_none()
+            {
                 durability.barrier().await;
             }
             Ok(response)
@@ -309,6 +324,46 @@ mod tests {
             "/callmesh.notification.v1.NotificationService/Subscribe"
         ));
         assert!(!may_write("/grpc.health.v1.Health/Check"));
+    }
+
+    #[tokio::test]
+    async fn a_call_that_wrote_nothing_is_answered_without_a_sync() {
+        use tower::{Layer, Service, ServiceExt};
+        let dir = std::env::temp_dir().join(format!("durability-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let url = DatabaseUrl::parse(&format!("sqlite://{}/x.db", dir.display()), "TEST")
+            .expect("valid url");
+        let durability = Durability::for_database(&url);
+        let syncer = durability.syncer.clone().expect("grouped");
+        let handler = tower::service_fn(|request: http::Request<()>| async move {
+            let mut response = http::Response::new(());
+            if request.uri().path().ends_with("/Found") {
+                response.extensions_mut().insert(NothingWritten);
+            }
+            Ok::<_, std::convert::Infallible>(response)
+        });
+        let mut service = DurableWrites(durability).layer(handler);
+        let call = |path: &str| http::Request::builder().uri(path).body(()).expect("request");
+
+        service
+            .ready()
+            .await
+            .expect("ready")
+            .call(call("/callmesh.lead.v1.LeadService/Found"))
+            .await
+            .expect("answered");
+        assert_eq!(syncer.requested.load(Ordering::SeqCst), 0, "no sync asked");
+
+        service
+            .ready()
+            .await
+            .expect("ready")
+            .call(call("/callmesh.lead.v1.LeadService/Create"))
+            .await
+            .expect("answered");
+        assert_eq!(syncer.requested.load(Ordering::SeqCst), 1, "the write waited");
+        assert_eq!(*syncer.synced.borrow(), 1);
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[tokio::test]
