@@ -215,8 +215,11 @@ impl Inbox {
             .filter(entity::Column::State.ne(InboxState::Processing.as_str()))
             .exec(&self.db)
             .await?;
+        // Read before waking the dispatcher, so the answer is the item as the replay left it
+        // (`pending`), not already claimed again.
+        let item = self.get(id).await?;
         self.committed.notify_one();
-        self.get(id).await
+        Ok(item)
     }
 
     /// Claims up to `limit` due items for `owner`, oldest first: pending ones whose time has
