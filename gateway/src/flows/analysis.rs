@@ -10,7 +10,7 @@ use callmesh_proto::lead::v1 as lead_pb;
 use callmesh_proto::notification::v1::EventType;
 use callmesh_runtime::timestamps;
 
-use super::{FlowError, Flows, Party};
+use super::{Announcement, FlowError, Flows, Party};
 
 pub(crate) struct AnalysisRun {
     /// Idempotency of the analysis, of applying it and of its events.
@@ -26,9 +26,6 @@ pub(crate) struct AnalysisRun {
     /// More fields for the `analysis_completed` event (the call, the source).
     pub context: Value,
 }
-
-/// An event to publish: its idempotency key, its type and its payload.
-pub(crate) type Announcement = (String, EventType, Value);
 
 /// An analysis applied to its lead, and the events that announce it, not yet published: the
 /// caller publishes them, with any of its own, in one append.

@@ -241,7 +241,7 @@ impl Flows {
     pub(crate) async fn publish_all(
         &self,
         party: &Party,
-        events: Vec<(String, notification_pb::EventType, Value)>,
+        events: Vec<Announcement>,
     ) -> Result<(), FlowError> {
         let events = events
             .into_iter()
@@ -255,6 +255,9 @@ impl Flows {
         Ok(())
     }
 }
+
+/// An event to publish: its idempotency key, its type and its payload.
+pub(crate) type Announcement = (String, notification_pb::EventType, Value);
 
 /// An event of `party` (the default organization's when it has none), occurring now.
 fn publish_request(

@@ -284,13 +284,18 @@ mod tests {
         assert_eq!(sqlite_file("postgres://u@h/db"), None);
     }
 
-    #[tokio::test]
-    async fn every_waiter_is_released_by_a_sync_that_started_after_it_asked() {
+    /// Group durability of `x.db` in a new directory (the caller removes it).
+    fn sqlite_in_temp_dir() -> (Durability, PathBuf) {
         let dir = std::env::temp_dir().join(format!("durability-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let url = DatabaseUrl::parse(&format!("sqlite://{}/x.db", dir.display()), "TEST")
             .expect("valid url");
-        let durability = Durability::for_database(&url);
+        (Durability::for_database(&url), dir)
+    }
+
+    #[tokio::test]
+    async fn every_waiter_is_released_by_a_sync_that_started_after_it_asked() {
+        let (durability, dir) = sqlite_in_temp_dir();
         assert!(durability.is_grouped());
         std::fs::write(dir.join("x.db-wal"), b"frames").expect("write a wal");
         let waiters: Vec<_> = (0..50)
@@ -329,11 +334,7 @@ mod tests {
     #[tokio::test]
     async fn a_call_that_wrote_nothing_is_answered_without_a_sync() {
         use tower::{Layer, Service, ServiceExt};
-        let dir = std::env::temp_dir().join(format!("durability-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let url = DatabaseUrl::parse(&format!("sqlite://{}/x.db", dir.display()), "TEST")
-            .expect("valid url");
-        let durability = Durability::for_database(&url);
+        let (durability, dir) = sqlite_in_temp_dir();
         let syncer = durability.syncer.clone().expect("grouped");
         let handler = tower::service_fn(|request: http::Request<()>| async move {
             let mut response = http::Response::new(());
@@ -343,7 +344,12 @@ mod tests {
             Ok::<_, std::convert::Infallible>(response)
         });
         let mut service = DurableWrites(durability).layer(handler);
-        let call = |path: &str| http::Request::builder().uri(path).body(()).expect("request");
+        let call = |path: &str| {
+            http::Request::builder()
+                .uri(path)
+                .body(())
+                .expect("request")
+        };
 
         service
             .ready()
@@ -361,7 +367,11 @@ mod tests {
             .call(call("/callmesh.lead.v1.LeadService/Create"))
             .await
             .expect("answered");
-        assert_eq!(syncer.requested.load(Ordering::SeqCst), 1, "the write waited");
+        assert_eq!(
+            syncer.requested.load(Ordering::SeqCst),
+            1,
+            "the write waited"
+        );
         assert_eq!(*syncer.synced.borrow(), 1);
         let _ = std::fs::remove_dir_all(dir);
     }

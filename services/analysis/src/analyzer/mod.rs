@@ -949,7 +949,12 @@ mod tests {
             provider: None,
             duration_secs: 60,
         });
-        for expected in ["trek fx hybrid", "medium frame", "test ride", "harbor cycles"] {
+        for expected in [
+            "trek fx hybrid",
+            "medium frame",
+            "test ride",
+            "harbor cycles",
+        ] {
             assert!(
                 findings.keywords.iter().any(|k| k == expected),
                 "{expected} missing from {:?}",
