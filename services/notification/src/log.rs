@@ -4,12 +4,13 @@
 //! subscribers, so a dashboard sees every event whichever replica published it.
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::OnConflict;
+use sea_orm::sea_query::{OnConflict, Query};
 use sea_orm::sqlx::postgres::PgListener;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, QueryTrait, Set, TransactionTrait,
 };
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Weak};
 
 use tokio::sync::{Notify, broadcast, mpsc, oneshot, watch};
@@ -381,63 +382,95 @@ async fn write_batches(
 }
 
 /// Appends a batch in one transaction; answers each event as logged and whether it is new.
-/// A key repeated within the batch is logged once.
+/// A key repeated within the batch (or already logged) is logged once: the whole batch is one
+/// multi-row insert, in the batch's order, and the keys that were already there are read back
+/// with one more query.
 async fn append_batch(
     db: &DatabaseConnection,
     batch: &[PendingPublish],
 ) -> Result<Vec<(Event, bool)>, ServiceError> {
     let txn = db.begin().await?;
-    let postgres = db.get_database_backend() == DbBackend::Postgres;
+    let backend = db.get_database_backend();
+    let postgres = backend == DbBackend::Postgres;
     if postgres {
         // One appender at a time across replicas, so ids become visible in id order and a
         // reader that has seen id n never later finds a smaller one committed.
         txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({APPEND_LOCK})"))
             .await?;
     }
-    let mut logged = Vec::with_capacity(batch.len());
+    let mut distinct = HashSet::with_capacity(batch.len());
+    let firsts: Vec<&PendingPublish> = batch
+        .iter()
+        .filter(|pending| distinct.insert(pending.key.as_str()))
+        .collect();
+    let mut insert = event::Entity::insert_many(firsts.iter().map(|pending| event::ActiveModel {
+        idempotency_key: Set(pending.key.clone()),
+        organization_id: Set(pending.event.organization_id.clone()),
+        lead_id: Set(pending.event.lead_id.clone()),
+        event_type: Set(pending.event.kind.as_str().to_owned()),
+        payload_json: Set(pending.event.payload_json.clone()),
+        occurred_at: Set(pending.event.occurred_at),
+        ..Default::default()
+    }))
+    .on_conflict(
+        OnConflict::column(event::Column::IdempotencyKey)
+            .do_nothing()
+            .to_owned(),
+    )
+    .into_query();
+    insert
+        .returning(Query::returning().columns([event::Column::Id, event::Column::IdempotencyKey]));
+    let mut inserted: HashMap<String, i64> = HashMap::with_capacity(firsts.len());
+    for row in txn.query_all(backend.build(&insert)).await? {
+        inserted.insert(row.try_get("", "idempotency_key")?, row.try_get("", "id")?);
+    }
+    let missing: Vec<&str> = firsts
+        .iter()
+        .map(|pending| pending.key.as_str())
+        .filter(|key| !inserted.contains_key(*key))
+        .collect();
+    let mut stored: HashMap<String, Event> = HashMap::with_capacity(missing.len());
+    if !missing.is_empty() {
+        for model in event::Entity::find()
+            .filter(event::Column::IdempotencyKey.is_in(missing))
+            .all(&txn)
+            .await?
+        {
+            stored.insert(model.idempotency_key.clone(), to_event(model)?);
+        }
+    }
+    // Each pending event, as logged: new the first time its key was inserted, else the
+    // event already stored under the key (the batch's first with that key, when repeated).
+    let mut logged: Vec<(Event, bool)> = Vec::with_capacity(batch.len());
+    let mut announced: HashMap<&str, usize> = HashMap::with_capacity(batch.len());
     for pending in batch {
-        let inserted = event::Entity::insert(event::ActiveModel {
-            idempotency_key: Set(pending.key.clone()),
-            organization_id: Set(pending.event.organization_id.clone()),
-            lead_id: Set(pending.event.lead_id.clone()),
-            event_type: Set(pending.event.kind.as_str().to_owned()),
-            payload_json: Set(pending.event.payload_json.clone()),
-            occurred_at: Set(pending.event.occurred_at),
-            ..Default::default()
-        })
-        .on_conflict(
-            OnConflict::column(event::Column::IdempotencyKey)
-                .do_nothing()
-                .to_owned(),
-        )
-        .exec(&txn)
-        .await;
-        match inserted {
-            Ok(result) => {
-                let event = Event {
-                    id: u64::try_from(result.last_insert_id).unwrap_or(0),
+        let key = pending.key.as_str();
+        if let Some(&first) = announced.get(key) {
+            let event = logged[first].0.clone();
+            logged.push((event, false));
+            continue;
+        }
+        let entry = match (inserted.get(key), stored.remove(key)) {
+            (Some(&id), _) => (
+                Event {
+                    id: u64::try_from(id).unwrap_or(0),
                     organization_id: pending.event.organization_id.clone(),
                     lead_id: pending.event.lead_id.clone(),
                     kind: pending.event.kind,
                     payload_json: pending.event.payload_json.clone(),
                     occurred_at: pending.event.occurred_at,
-                };
-                logged.push((event, true));
+                },
+                true,
+            ),
+            (None, Some(event)) => (event, false),
+            (None, None) => {
+                return Err(ServiceError::Internal(format!("event {key} vanished")));
             }
-            Err(DbErr::RecordNotInserted) => {
-                let stored = event::Entity::find()
-                    .filter(event::Column::IdempotencyKey.eq(pending.key.as_str()))
-                    .one(&txn)
-                    .await?
-                    .ok_or_else(|| {
-                        ServiceError::Internal(format!("event {} vanished", pending.key))
-                    })?;
-                logged.push((to_event(stored)?, false));
-            }
-            Err(error) => return Err(error.into()),
-        }
+        };
+        announced.insert(key, logged.len());
+        logged.push(entry);
     }
-    if postgres && logged.iter().any(|(_, created)| *created) {
+    if postgres && !inserted.is_empty() {
         // Delivered to every listening replica when (and only if) the batch commits.
         txn.execute_unprepared(&format!("NOTIFY {APPENDED_CHANNEL}"))
             .await?;

@@ -148,6 +148,43 @@ async fn a_batch_is_appended_in_order_once_per_key_or_not_at_all() {
             .events;
         assert_eq!(logged.len(), 3, "{backend:?}: {logged:?}");
 
+        // A key repeated within one batch is appended once: its repeat answers the same event.
+        let third = notification
+            .publish_batch(pb::PublishBatchRequest {
+                events: vec![
+                    event("call_ended:k1", pb::EventType::CallEnded, 3),
+                    event("lead_updated:k4", pb::EventType::LeadUpdated, 6),
+                    event("lead_updated:k4", pb::EventType::LeadUpdated, 6),
+                    event("call_ended:k4", pb::EventType::CallEnded, 7),
+                ],
+            })
+            .await
+            .expect("published")
+            .into_inner()
+            .results;
+        let created: Vec<bool> = third.iter().map(|r| r.created).collect();
+        assert_eq!(created, [false, true, false, true], "{backend:?}");
+        let ids: Vec<u64> = third
+            .iter()
+            .map(|r| r.event.as_ref().map_or(0, |e| e.id))
+            .collect();
+        assert_eq!(ids[1], ids[2], "{backend:?}: {ids:?}");
+        assert!(ids[0] < ids[1] && ids[1] < ids[3], "{backend:?}: {ids:?}");
+        let logged = notification
+            .list_events(pb::ListEventsRequest {
+                filter: Some(pb::EventFilter {
+                    organization_id: "org_a".into(),
+                    ..Default::default()
+                }),
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .expect("list")
+            .into_inner()
+            .events;
+        assert_eq!(logged.len(), 5, "{backend:?}: {logged:?}");
+
         shutdown.cancel();
         let _ = server.await;
     }
