@@ -25,6 +25,23 @@ fn event(key: &str, kind: pb::EventType, n: u32) -> pb::PublishRequest {
     }
 }
 
+/// Every event of `org_a` in the log.
+async fn org_a_events(notification: &mut NotificationServiceClient<MeshChannel>) -> Vec<pb::Event> {
+    notification
+        .list_events(pb::ListEventsRequest {
+            filter: Some(pb::EventFilter {
+                organization_id: "org_a".into(),
+                ..Default::default()
+            }),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .expect("list")
+        .into_inner()
+        .events
+}
+
 async fn client(addr: std::net::SocketAddr) -> NotificationServiceClient<MeshChannel> {
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
         .expect("url")
@@ -133,19 +150,7 @@ async fn a_batch_is_appended_in_order_once_per_key_or_not_at_all() {
             "{}",
             refused.message()
         );
-        let logged = notification
-            .list_events(pb::ListEventsRequest {
-                filter: Some(pb::EventFilter {
-                    organization_id: "org_a".into(),
-                    ..Default::default()
-                }),
-                limit: 100,
-                ..Default::default()
-            })
-            .await
-            .expect("list")
-            .into_inner()
-            .events;
+        let logged = org_a_events(&mut notification).await;
         assert_eq!(logged.len(), 3, "{backend:?}: {logged:?}");
 
         // A key repeated within one batch is appended once: its repeat answers the same event.
@@ -170,19 +175,7 @@ async fn a_batch_is_appended_in_order_once_per_key_or_not_at_all() {
             .collect();
         assert_eq!(ids[1], ids[2], "{backend:?}: {ids:?}");
         assert!(ids[0] < ids[1] && ids[1] < ids[3], "{backend:?}: {ids:?}");
-        let logged = notification
-            .list_events(pb::ListEventsRequest {
-                filter: Some(pb::EventFilter {
-                    organization_id: "org_a".into(),
-                    ..Default::default()
-                }),
-                limit: 100,
-                ..Default::default()
-            })
-            .await
-            .expect("list")
-            .into_inner()
-            .events;
+        let logged = org_a_events(&mut notification).await;
         assert_eq!(logged.len(), 5, "{backend:?}: {logged:?}");
 
         shutdown.cancel();

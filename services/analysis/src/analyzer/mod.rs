@@ -617,8 +617,8 @@ fn keywords(turns: &[Turn], vocabulary: &[String]) -> Vec<String> {
         .map(|term| term.to_lowercase())
         .collect();
     // Lowercased first, so "Harbor Cycles" and "harbor cycles" are one phrase. Equal scores
-    // (common: every lone word scores 1) are ordered by first mention, so one transcript
-    // always gives the same keywords.
+    // (common: every lone word scores 1) are ordered by first mention, then alphabetically
+    // (RAKE answers from a hash map), so one transcript always gives the same keywords.
     let mut found: Vec<(f64, usize, String)> = KEYWORDS
         .run(&lowered)
         .into_iter()
@@ -627,7 +627,11 @@ fn keywords(turns: &[Turn], vocabulary: &[String]) -> Vec<String> {
             (item.score, at, item.keyword)
         })
         .collect();
-    found.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    found.sort_by(|a, b| {
+        b.0.total_cmp(&a.0)
+            .then(a.1.cmp(&b.1))
+            .then_with(|| a.2.cmp(&b.2))
+    });
     for (_, _, keyword) in found {
         if keywords.len() >= 10 {
             break;
