@@ -26,10 +26,13 @@ impl LeadBook {
         &self,
         contact: LeadContact,
     ) -> Result<(Lead, bool), LeadError> {
-        organization::Entity::find_by_id(contact.organization_id.as_str())
-            .one(&self.db)
-            .await?
-            .ok_or_else(|| LeadError::not_found("organization", &contact.organization_id))?;
+        if !self.known_organizations.contains(&contact.organization_id) {
+            organization::Entity::find_by_id(contact.organization_id.as_str())
+                .one(&self.db)
+                .await?
+                .ok_or_else(|| LeadError::not_found("organization", &contact.organization_id))?;
+            self.known_organizations.remember(&contact.organization_id);
+        }
         let now = stored_precision(Utc::now());
         let row = lead::ActiveModel {
             id: Set(new_id()),

@@ -27,11 +27,16 @@ pub use callmesh_runtime::config::DEFAULT_ORGANIZATION_ID;
 pub struct LeadBook {
     db: DatabaseConnection,
     region: DefaultRegion,
+    known_organizations: KnownOrganizations,
 }
 
 impl LeadBook {
     pub fn new(db: DatabaseConnection, region: DefaultRegion) -> Self {
-        LeadBook { db, region }
+        LeadBook {
+            db,
+            region,
+            known_organizations: KnownOrganizations::default(),
+        }
     }
 
     /// The region assumed for numbers written without a country code.
@@ -79,4 +84,27 @@ async fn claim_idempotency_key(
 /// A new time-ordered id: id order is creation order, which keyset paging relies on.
 fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
+}
+
+/// Organizations this process has seen exist. Organizations are never deleted, so once seen an
+/// id stays true on every replica: finding or creating a lead checks its organization in the
+/// database only the first time. Bounded: forgotten wholesale past `LIMIT` ids.
+#[derive(Clone, Default)]
+struct KnownOrganizations(std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>);
+
+impl KnownOrganizations {
+    const LIMIT: usize = 10_000;
+
+    fn contains(&self, id: &str) -> bool {
+        self.0.lock().is_ok_and(|known| known.contains(id))
+    }
+
+    fn remember(&self, id: &str) {
+        if let Ok(mut known) = self.0.lock() {
+            if known.len() >= Self::LIMIT {
+                known.clear();
+            }
+            known.insert(id.to_owned());
+        }
+    }
 }
