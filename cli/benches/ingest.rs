@@ -259,6 +259,8 @@ async fn run_backend(
         // What an operator gets without tuning, not the tests' fast retries.
         let defaults = GatewayConfig::new(config.database.clone(), Vec::new());
         config.inbox = defaults.inbox;
+        // As an operator would tune it.
+        config.inbox.concurrency = env_number("INBOX_CONCURRENCY", config.inbox.concurrency);
     })
     .await;
     let db = gateway_db(&mesh).await;
