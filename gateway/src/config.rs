@@ -267,7 +267,7 @@ impl GatewayConfig {
                 max_delay: Duration::from_millis(env_parse("INBOX_RETRY_MAX_MS", 300_000)?),
                 lease: Duration::from_secs(env_parse("INBOX_LEASE_SECS", 10)?),
                 poll_interval: Duration::from_millis(env_parse("INBOX_POLL_MS", 1000)?),
-                concurrency: env_parse("INBOX_CONCURRENCY", 256)?,
+                concurrency: env_parse("INBOX_CONCURRENCY", 1024)?,
                 retention: Duration::from_secs(
                     env_parse::<u64>("INBOX_RETENTION_DAYS", 7)?.saturating_mul(86_400),
                 ),
@@ -359,7 +359,7 @@ impl GatewayConfig {
                 max_delay: Duration::from_secs(300),
                 lease: Duration::from_secs(10),
                 poll_interval: Duration::from_millis(1000),
-                concurrency: 256,
+                concurrency: 1024,
                 retention: Duration::from_secs(7 * 86_400),
             },
             initiation: InitiationConfig {

@@ -4,6 +4,7 @@
 //! `/api/health`.
 
 pub mod auth;
+pub mod batcher;
 pub mod clients;
 pub mod config;
 pub mod elevenlabs;

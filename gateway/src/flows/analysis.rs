@@ -69,9 +69,9 @@ impl Flows {
         } = run;
         let answer = self
             .clients
-            .analysis
-            .clone()
-            .analyze_conversation(analysis_pb::AnalyzeConversationRequest {
+            .batched
+            .analyze_conversation
+            .call(analysis_pb::AnalyzeConversationRequest {
                 idempotency_key: key.clone(),
                 organization_id: party.organization_id.clone(),
                 lead_id: party.lead_id.clone(),
@@ -81,17 +81,16 @@ impl Flows {
                 provider_analysis_json,
                 call_duration_secs: duration_secs,
             })
-            .await?
-            .into_inner();
+            .await?;
         let analysis = answer.analysis.unwrap_or_default();
         let mut events = Vec::with_capacity(3);
         if !party.lead_id.is_empty() {
             let heard = analysis.caller_name.clone().unwrap_or_default();
             let lead = self
                 .clients
-                .lead
-                .clone()
-                .apply_analysis(lead_pb::ApplyAnalysisRequest {
+                .batched
+                .apply_analysis
+                .call(lead_pb::ApplyAnalysisRequest {
                     idempotency_key: key.clone(),
                     lead_id: party.lead_id.clone(),
                     conversation_id: conversation_id.clone(),
@@ -107,7 +106,6 @@ impl Flows {
                     name_evidence: heard.evidence.clone(),
                 })
                 .await?
-                .into_inner()
                 .lead
                 .unwrap_or_default();
             let payload = json!({"lead_id": lead.id, "name": lead.name, "score": lead.score,

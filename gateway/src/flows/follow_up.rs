@@ -286,13 +286,7 @@ impl Flows {
             }),
             webhook_url: follow_up.crm_webhook_url.clone(),
         };
-        match self
-            .clients
-            .notification
-            .clone()
-            .forward_to_crm(request)
-            .await
-        {
+        match self.clients.batched.forward_to_crm.call(request).await {
             Ok(_) => Ok(()),
             Err(s) if s.code() == tonic::Code::FailedPrecondition => {
                 tracing::debug!("no CRM webhook configured; outcome not forwarded");

@@ -200,8 +200,8 @@ impl Flows {
                     email: String::new(),
                     source: source.to_owned(),
                 };
-                match lead.find_or_create_lead(request).await {
-                    Ok(answer) => answer.into_inner().lead,
+                match self.clients.batched.find_or_create_lead.call(request).await {
+                    Ok(answer) => answer.lead,
                     Err(status) if status.code() == Code::InvalidArgument => {
                         tracing::warn!(
                             number = %last_four(number),
@@ -248,9 +248,9 @@ impl Flows {
             .map(|(key, kind, payload)| publish_request(key, party, kind, payload))
             .collect();
         self.clients
-            .notification
-            .clone()
-            .publish_batch(notification_pb::PublishBatchRequest { events })
+            .batched
+            .publish_batch
+            .call(notification_pb::PublishBatchRequest { events })
             .await?;
         Ok(())
     }

@@ -74,9 +74,9 @@ impl Flows {
         };
         let recorded = self
             .clients
-            .telephony
-            .clone()
-            .record_call_outcome(telephony_pb::RecordCallOutcomeRequest {
+            .batched
+            .record_call_outcome
+            .call(telephony_pb::RecordCallOutcomeRequest {
                 idempotency_key: format!("post_call:{conversation_id}"),
                 organization_id: party.organization_id.clone(),
                 lead_id: party.lead_id.clone(),
@@ -101,7 +101,6 @@ impl Flows {
                 ended_at: timestamps::to_proto_opt(ended_at),
             })
             .await?
-            .into_inner()
             .call
             .unwrap_or_default();
 
@@ -181,9 +180,9 @@ impl Flows {
             ended_at,
         } = transcript;
         self.clients
-            .context
-            .clone()
-            .append_transcript(context_pb::AppendTranscriptRequest {
+            .batched
+            .append_transcript
+            .call(context_pb::AppendTranscriptRequest {
                 idempotency_key: format!("transcript:{conversation_id}"),
                 organization_id: party.organization_id.clone(),
                 lead_id: party.lead_id.clone(),

@@ -8,12 +8,14 @@ use callmesh_proto::analysis::v1 as pb;
 use callmesh_proto::analysis::v1::analysis_service_server::AnalysisService;
 use callmesh_proto::common::v1 as common;
 use callmesh_runtime::ServiceError;
+use callmesh_runtime::batch;
 use callmesh_runtime::errors::{json_object, optional, required};
 use callmesh_runtime::timestamps;
 
 use crate::analyzer::names::NameOrigin;
 use crate::analyzer::{
-    AnalyzerKind, Conversation, Outcome, ProviderAnalysis, SentimentLabel, Speaker, Tier, Turn,
+    AnalyzerKind, Conversation, Findings, Outcome, ProviderAnalysis, SentimentLabel, Speaker, Tier,
+    Turn,
 };
 use crate::engine::Engine;
 use crate::interviews::{InterviewStore, NewSession, Session, StoredEvaluation};
@@ -33,6 +35,138 @@ impl AnalysisGrpc {
             engine,
         }
     }
+}
+
+/// A conversation to analyse, checked: its key, what it is about, and its words.
+type ConversationRequest = (String, Subject, Conversation);
+
+/// A conversation analysed, not yet kept: new findings, or the answer its key already had.
+enum Analysed {
+    New {
+        key: String,
+        subject: Subject,
+        findings: Findings,
+        interview_session: Option<pb::InterviewSession>,
+    },
+    Known(pb::AnalyzeConversationResponse),
+}
+
+impl AnalysisGrpc {
+    /// Analyses conversations (at once, each as it would be alone) and keeps the new results
+    /// in one transaction. Answers are in the order of `conversations`.
+    async fn analyze_all(
+        &self,
+        conversations: Vec<ConversationRequest>,
+    ) -> Vec<Result<pb::AnalyzeConversationResponse, Status>> {
+        let analysed = futures_util::future::join_all(
+            conversations
+                .into_iter()
+                .map(|conversation| self.analyse(conversation)),
+        )
+        .await;
+        let mut answers = Vec::with_capacity(analysed.len());
+        let mut new = Vec::new();
+        let mut pending = Vec::new();
+        for analysed in analysed {
+            match analysed {
+                Ok(Analysed::New {
+                    key,
+                    subject,
+                    findings,
+                    interview_session,
+                }) => {
+                    pending.push((answers.len(), interview_session));
+                    new.push((key, subject, findings));
+                    answers.push(Err(Status::internal("the analysis was not kept")));
+                }
+                Ok(Analysed::Known(response)) => answers.push(Ok(response)),
+                Err(status) => answers.push(Err(status)),
+            }
+        }
+        let stored = self.store.insert_many(&new).await;
+        for ((slot, interview_session), stored) in pending.into_iter().zip(stored) {
+            answers[slot] = stored
+                .map(|(analysis, created)| pb::AnalyzeConversationResponse {
+                    analysis: Some(analysis.into()),
+                    created,
+                    interview_session,
+                })
+                .map_err(Into::into);
+        }
+        answers
+    }
+
+    /// Analyses one conversation, unless its key was already answered.
+    async fn analyse(
+        &self,
+        (key, subject, conversation): ConversationRequest,
+    ) -> Result<Analysed, Status> {
+        let interview_session = self
+            .interviews
+            .linked_session(&subject.conversation_id)
+            .await?
+            .map(Into::into);
+        if let Some(existing) = self.store.existing(&key).await? {
+            return Ok(Analysed::Known(pb::AnalyzeConversationResponse {
+                analysis: Some(existing.into()),
+                created: false,
+                interview_session,
+            }));
+        }
+        let started = std::time::Instant::now();
+        let findings = self
+            .engine
+            .analyze(&subject.organization_id, conversation)
+            .await;
+        let analyzer = match findings.analyzer {
+            AnalyzerKind::Rules => "rules",
+            AnalyzerKind::Llm => "llm",
+            AnalyzerKind::LlmFallback => "llm_fallback",
+        };
+        metrics::histogram!("callmesh_analysis_duration_seconds", "analyzer" => analyzer)
+            .record(started.elapsed().as_secs_f64());
+        Ok(Analysed::New {
+            key,
+            subject,
+            findings,
+            interview_session,
+        })
+    }
+}
+
+/// An `AnalyzeConversationRequest` checked.
+fn conversation_request(
+    request: pb::AnalyzeConversationRequest,
+) -> Result<ConversationRequest, Status> {
+    let pb::AnalyzeConversationRequest {
+        idempotency_key,
+        organization_id,
+        lead_id,
+        conversation_id,
+        channel: _,
+        turns,
+        provider_analysis_json,
+        call_duration_secs,
+    } = request;
+    let key = required("idempotency_key", idempotency_key)?;
+    let provider_json = json_object("provider_analysis_json", &provider_analysis_json)?;
+    let provider: Option<ProviderAnalysis> = if provider_analysis_json.trim().is_empty() {
+        None
+    } else {
+        serde_json::from_str(&provider_json).ok()
+    };
+    let subject = Subject {
+        organization_id: organization_id.trim().to_owned(),
+        lead_id: lead_id.trim().to_owned(),
+        conversation_id: required("conversation_id", conversation_id)?,
+        provider_analysis_json: provider_json,
+    };
+    let conversation = Conversation {
+        turns: turns_of(turns),
+        provider,
+        duration_secs: call_duration_secs,
+    };
+    Ok((key, subject, conversation))
 }
 
 fn turns_of(turns: Vec<common::TranscriptTurn>) -> Vec<Turn> {
@@ -69,63 +203,27 @@ impl AnalysisService for AnalysisGrpc {
         &self,
         request: Request<pb::AnalyzeConversationRequest>,
     ) -> Result<Response<pb::AnalyzeConversationResponse>, Status> {
-        let pb::AnalyzeConversationRequest {
-            idempotency_key,
-            organization_id,
-            lead_id,
-            conversation_id,
-            channel: _,
-            turns,
-            provider_analysis_json,
-            call_duration_secs,
-        } = request.into_inner();
-        let key = required("idempotency_key", idempotency_key)?;
-        let provider_json = json_object("provider_analysis_json", &provider_analysis_json)?;
-        let provider: Option<ProviderAnalysis> = if provider_analysis_json.trim().is_empty() {
-            None
-        } else {
-            serde_json::from_str(&provider_json).ok()
-        };
-        let subject = Subject {
-            organization_id: organization_id.trim().to_owned(),
-            lead_id: lead_id.trim().to_owned(),
-            conversation_id: required("conversation_id", conversation_id)?,
-            provider_analysis_json: provider_json,
-        };
-        let interview_session = self
-            .interviews
-            .linked_session(&subject.conversation_id)
-            .await?
-            .map(Into::into);
-        if let Some(existing) = self.store.existing(&key).await? {
-            return Ok(Response::new(pb::AnalyzeConversationResponse {
-                analysis: Some(existing.into()),
-                created: false,
-                interview_session,
-            }));
-        }
-        let conversation = Conversation {
-            turns: turns_of(turns),
-            provider,
-            duration_secs: call_duration_secs,
-        };
-        let started = std::time::Instant::now();
-        let findings = self
-            .engine
-            .analyze(&subject.organization_id, conversation)
-            .await;
-        let analyzer = match findings.analyzer {
-            AnalyzerKind::Rules => "rules",
-            AnalyzerKind::Llm => "llm",
-            AnalyzerKind::LlmFallback => "llm_fallback",
-        };
-        metrics::histogram!("callmesh_analysis_duration_seconds", "analyzer" => analyzer)
-            .record(started.elapsed().as_secs_f64());
-        let (analysis, created) = self.store.insert(&key, subject, findings).await?;
-        Ok(Response::new(pb::AnalyzeConversationResponse {
-            analysis: Some(analysis.into()),
-            created,
-            interview_session,
+        let conversation = conversation_request(request.into_inner())?;
+        self.analyze_all(vec![conversation])
+            .await
+            .pop()
+            .unwrap_or_else(|| Err(Status::internal("the conversation was not analysed")))
+            .map(Response::new)
+    }
+
+    async fn batch_analyze_conversation(
+        &self,
+        request: Request<pb::BatchAnalyzeConversationRequest>,
+    ) -> Result<Response<pb::BatchAnalyzeConversationResponse>, Status> {
+        let results = batch::answer(
+            request.into_inner().items,
+            conversation_request,
+            async |conversations| self.analyze_all(conversations).await,
+            |response| response,
+        )
+        .await?;
+        Ok(Response::new(pb::BatchAnalyzeConversationResponse {
+            results,
         }))
     }
 

@@ -166,12 +166,15 @@ impl InterviewStore {
                     created_at: Set(Utc::now()),
                 };
                 interview_evaluation::Entity::insert(row)
-                    .on_conflict(
-                        OnConflict::column(interview_evaluation::Column::IdempotencyKey)
-                            .do_nothing()
-                            .to_owned(),
-                    )
+                    .on_conflict(OnConflict::new().do_nothing().to_owned())
                     .exec_without_returning(&self.db)
+            },
+            || async {
+                let used = interview_evaluation::Entity::find()
+                    .filter(interview_evaluation::Column::IdempotencyKey.eq(key))
+                    .count(&self.db)
+                    .await?;
+                Ok(used > 0)
             },
         )
         .await?;

@@ -4,10 +4,12 @@
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, Set,
 };
 
 use callmesh_runtime::ServiceError;
+use callmesh_runtime::batch::in_one_transaction;
 
 use crate::analyzer::{Findings, Tier};
 use crate::entity::analysis;
@@ -56,76 +58,25 @@ impl AnalysisStore {
         subject: Subject,
         findings: Findings,
     ) -> Result<(StoredAnalysis, bool), ServiceError> {
-        let result_json = serde_json::to_string(&findings)
-            .map_err(|e| ServiceError::Internal(format!("encoding findings: {e}")))?;
-        // What was written is answered as written, without reading it back.
-        let id = uuid::Uuid::now_v7().to_string();
-        let created_at = {
-            use chrono::SubsecRound;
-            // As the databases keep it, so the answer is what a read returns.
-            Utc::now().trunc_subsecs(6)
-        };
-        let written_version = std::sync::atomic::AtomicI32::new(0);
-        let created = crate::versions::insert_next(
-            || {
-                analysis::Entity::find()
-                    .filter(analysis::Column::ConversationId.eq(subject.conversation_id.as_str()))
-                    .count(&self.db)
-            },
-            |version| {
-                written_version.store(version, std::sync::atomic::Ordering::Relaxed);
-                let row = analysis::ActiveModel {
-                    id: Set(id.clone()),
-                    idempotency_key: Set(key.to_owned()),
-                    conversation_id: Set(subject.conversation_id.clone()),
-                    version: Set(version),
-                    organization_id: Set(subject.organization_id.clone()),
-                    lead_id: Set(subject.lead_id.clone()),
-                    analyzer: Set(findings.analyzer.as_str().to_owned()),
-                    lead_score: Set(i32::from(findings.lead_score)),
-                    tier: Set(Tier::of(findings.lead_score).as_str().to_owned()),
-                    sentiment: Set(format!("{:?}", findings.sentiment).to_lowercase()),
-                    outcome: Set(format!("{:?}", findings.outcome).to_lowercase()),
-                    result_json: Set(result_json.clone()),
-                    provider_analysis_json: Set(subject.provider_analysis_json.clone()),
-                    created_at: Set(created_at),
-                };
-                analysis::Entity::insert(row)
-                    .on_conflict(
-                        OnConflict::column(analysis::Column::IdempotencyKey)
-                            .do_nothing()
-                            .to_owned(),
-                    )
-                    .exec_without_returning(&self.db)
-            },
-        )
-        .await?;
-        let stored = if created {
-            to_stored(analysis::Model {
-                id,
-                idempotency_key: key.to_owned(),
-                conversation_id: subject.conversation_id.clone(),
-                version: written_version.load(std::sync::atomic::Ordering::Relaxed),
-                organization_id: subject.organization_id.clone(),
-                lead_id: subject.lead_id.clone(),
-                analyzer: findings.analyzer.as_str().to_owned(),
-                lead_score: i32::from(findings.lead_score),
-                tier: Tier::of(findings.lead_score).as_str().to_owned(),
-                sentiment: format!("{:?}", findings.sentiment).to_lowercase(),
-                outcome: format!("{:?}", findings.outcome).to_lowercase(),
-                result_json,
-                provider_analysis_json: subject.provider_analysis_json.clone(),
-                created_at,
-            })?
-        } else {
-            self.by_key(key)
-                .await?
-                .ok_or_else(|| ServiceError::Internal(format!("analysis {key} vanished")))?
-        };
-        if created {
-            tracing::info!(conversation_id = %stored.conversation_id, version = stored.version, analyzer = findings.analyzer.as_str(), score = stored.findings.lead_score, "conversation analysed");
+        let stored = insert_on(&self.db, &(key.to_owned(), subject, findings)).await?;
+        log_stored(&stored);
+        Ok(stored)
+    }
+
+    /// [`AnalysisStore::insert`] for many analyses, `(key, subject, findings)`, in one
+    /// transaction (see [`in_one_transaction`]).
+    pub async fn insert_many(
+        &self,
+        analyses: &[(String, Subject, Findings)],
+    ) -> Vec<Result<(StoredAnalysis, bool), ServiceError>> {
+        let stored = in_one_transaction(&self.db, analyses, async |txn, analysis| {
+            insert_on(txn, analysis).await
+        })
+        .await;
+        for stored in stored.iter().flatten() {
+            log_stored(stored);
         }
-        Ok((stored, created))
+        stored
     }
 
     /// The latest analysis of a conversation, or version `version` when it is not 0.
@@ -174,13 +125,20 @@ impl AnalysisStore {
     }
 
     async fn by_key(&self, key: &str) -> Result<Option<StoredAnalysis>, ServiceError> {
-        analysis::Entity::find()
-            .filter(analysis::Column::IdempotencyKey.eq(key))
-            .one(&self.db)
-            .await?
-            .map(to_stored)
-            .transpose()
+        by_key(&self.db, key).await
     }
+}
+
+async fn by_key(
+    db: &impl ConnectionTrait,
+    key: &str,
+) -> Result<Option<StoredAnalysis>, ServiceError> {
+    analysis::Entity::find()
+        .filter(analysis::Column::IdempotencyKey.eq(key))
+        .one(db)
+        .await?
+        .map(to_stored)
+        .transpose()
 }
 
 fn to_stored(row: analysis::Model) -> Result<StoredAnalysis, ServiceError> {
@@ -196,4 +154,88 @@ fn to_stored(row: analysis::Model) -> Result<StoredAnalysis, ServiceError> {
         provider_analysis_json: row.provider_analysis_json,
         created_at: row.created_at,
     })
+}
+
+fn log_stored((stored, created): &(StoredAnalysis, bool)) {
+    if *created {
+        tracing::info!(conversation_id = %stored.conversation_id, version = stored.version, analyzer = stored.findings.analyzer.as_str(), score = stored.findings.lead_score, "conversation analysed");
+    }
+}
+
+/// Keeps one analysis on `db` (see [`AnalysisStore::insert`]).
+async fn insert_on(
+    db: &impl ConnectionTrait,
+    (key, subject, findings): &(String, Subject, Findings),
+) -> Result<(StoredAnalysis, bool), ServiceError> {
+    let key = key.as_str();
+    let result_json = serde_json::to_string(&findings)
+        .map_err(|e| ServiceError::Internal(format!("encoding findings: {e}")))?;
+    // What was written is answered as written, without reading it back.
+    let id = uuid::Uuid::now_v7().to_string();
+    let created_at = {
+        use chrono::SubsecRound;
+        // As the databases keep it, so the answer is what a read returns.
+        Utc::now().trunc_subsecs(6)
+    };
+    let written_version = std::sync::atomic::AtomicI32::new(0);
+    let created = crate::versions::insert_next(
+        || {
+            analysis::Entity::find()
+                .filter(analysis::Column::ConversationId.eq(subject.conversation_id.as_str()))
+                .count(db)
+        },
+        |version| {
+            written_version.store(version, std::sync::atomic::Ordering::Relaxed);
+            let row = analysis::ActiveModel {
+                id: Set(id.clone()),
+                idempotency_key: Set(key.to_owned()),
+                conversation_id: Set(subject.conversation_id.clone()),
+                version: Set(version),
+                organization_id: Set(subject.organization_id.clone()),
+                lead_id: Set(subject.lead_id.clone()),
+                analyzer: Set(findings.analyzer.as_str().to_owned()),
+                lead_score: Set(i32::from(findings.lead_score)),
+                tier: Set(Tier::of(findings.lead_score).as_str().to_owned()),
+                sentiment: Set(format!("{:?}", findings.sentiment).to_lowercase()),
+                outcome: Set(format!("{:?}", findings.outcome).to_lowercase()),
+                result_json: Set(result_json.clone()),
+                provider_analysis_json: Set(subject.provider_analysis_json.clone()),
+                created_at: Set(created_at),
+            };
+            analysis::Entity::insert(row)
+                .on_conflict(OnConflict::new().do_nothing().to_owned())
+                .exec_without_returning(db)
+        },
+        || async {
+            let used = analysis::Entity::find()
+                .filter(analysis::Column::IdempotencyKey.eq(key))
+                .count(db)
+                .await?;
+            Ok(used > 0)
+        },
+    )
+    .await?;
+    let stored = if created {
+        to_stored(analysis::Model {
+            id,
+            idempotency_key: key.to_owned(),
+            conversation_id: subject.conversation_id.clone(),
+            version: written_version.load(std::sync::atomic::Ordering::Relaxed),
+            organization_id: subject.organization_id.clone(),
+            lead_id: subject.lead_id.clone(),
+            analyzer: findings.analyzer.as_str().to_owned(),
+            lead_score: i32::from(findings.lead_score),
+            tier: Tier::of(findings.lead_score).as_str().to_owned(),
+            sentiment: format!("{:?}", findings.sentiment).to_lowercase(),
+            outcome: format!("{:?}", findings.outcome).to_lowercase(),
+            result_json,
+            provider_analysis_json: subject.provider_analysis_json.clone(),
+            created_at,
+        })?
+    } else {
+        by_key(db, key)
+            .await?
+            .ok_or_else(|| ServiceError::Internal(format!("analysis {key} vanished")))?
+    };
+    Ok((stored, created))
 }

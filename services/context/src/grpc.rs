@@ -9,6 +9,7 @@ use callmesh_proto::lead::v1 as lead_pb;
 use callmesh_proto::lead::v1::lead_service_client::LeadServiceClient;
 use callmesh_runtime::ServiceError;
 use callmesh_runtime::auth::MeshChannel as GrpcChannel;
+use callmesh_runtime::batch;
 use callmesh_runtime::durability::nothing_written;
 use callmesh_runtime::errors::{json_object, optional, required};
 use callmesh_runtime::paging::Page;
@@ -119,47 +120,23 @@ impl ContextService for ContextGrpc {
         &self,
         request: Request<pb::AppendTranscriptRequest>,
     ) -> Result<Response<pb::AppendTranscriptResponse>, Status> {
-        let pb::AppendTranscriptRequest {
-            idempotency_key,
-            organization_id,
-            lead_id,
-            conversation_id,
-            channel,
-            turns,
-            summary,
-            started_at,
-        } = request.into_inner();
-        let key = required("idempotency_key", idempotency_key)?;
-        let turns = turns
-            .into_iter()
-            .enumerate()
-            .map(|(i, turn)| {
-                let common::TranscriptTurn {
-                    role,
-                    message,
-                    time_in_call_secs,
-                } = turn;
-                Ok(Turn {
-                    role: role_from_proto(&format!("turns[{i}].role"), role)?,
-                    message,
-                    time_in_call_secs,
-                })
-            })
-            .collect::<Result<Vec<_>, ServiceError>>()?;
-        let new = NewTranscript {
-            organization_id: required("organization_id", organization_id)?,
-            lead_id: lead_id.trim().to_owned(),
-            conversation_id: required("conversation_id", conversation_id)?,
-            channel: channel_from_proto("channel", channel).unwrap_or(Channel::Voice),
-            turns,
-            summary,
-            started_at: timestamps::from_proto(started_at),
-        };
-        let (messages_appended, created) = self.memory.append_transcript(&key, new).await?;
-        Ok(Response::new(pb::AppendTranscriptResponse {
-            messages_appended: i32::try_from(messages_appended).unwrap_or(i32::MAX),
-            created,
-        }))
+        let (key, new) = transcript_request(request.into_inner())?;
+        let answer = self.memory.append_transcript(&key, new).await?;
+        Ok(Response::new(appended(answer)))
+    }
+
+    async fn batch_append_transcript(
+        &self,
+        request: Request<pb::BatchAppendTranscriptRequest>,
+    ) -> Result<Response<pb::BatchAppendTranscriptResponse>, Status> {
+        let results = batch::answer(
+            request.into_inner().items,
+            transcript_request,
+            async |transcripts| self.memory.append_transcripts(&transcripts).await,
+            appended,
+        )
+        .await?;
+        Ok(Response::new(pb::BatchAppendTranscriptResponse { results }))
     }
 
     async fn record_conversation_event(
@@ -464,5 +441,55 @@ impl From<InitiationData> for pb::InitiationData {
             total_messages: i32::try_from(total_messages).unwrap_or(i32::MAX),
             lead_id,
         }
+    }
+}
+
+/// An `AppendTranscriptRequest` checked: its key and the transcript.
+fn transcript_request(
+    request: pb::AppendTranscriptRequest,
+) -> Result<(String, NewTranscript), Status> {
+    let pb::AppendTranscriptRequest {
+        idempotency_key,
+        organization_id,
+        lead_id,
+        conversation_id,
+        channel,
+        turns,
+        summary,
+        started_at,
+    } = request;
+    let key = required("idempotency_key", idempotency_key)?;
+    let turns = turns
+        .into_iter()
+        .enumerate()
+        .map(|(i, turn)| {
+            let common::TranscriptTurn {
+                role,
+                message,
+                time_in_call_secs,
+            } = turn;
+            Ok(Turn {
+                role: role_from_proto(&format!("turns[{i}].role"), role)?,
+                message,
+                time_in_call_secs,
+            })
+        })
+        .collect::<Result<Vec<_>, ServiceError>>()?;
+    let new = NewTranscript {
+        organization_id: required("organization_id", organization_id)?,
+        lead_id: lead_id.trim().to_owned(),
+        conversation_id: required("conversation_id", conversation_id)?,
+        channel: channel_from_proto("channel", channel).unwrap_or(Channel::Voice),
+        turns,
+        summary,
+        started_at: timestamps::from_proto(started_at),
+    };
+    Ok((key, new))
+}
+
+fn appended((messages_appended, created): (u32, bool)) -> pb::AppendTranscriptResponse {
+    pb::AppendTranscriptResponse {
+        messages_appended: i32::try_from(messages_appended).unwrap_or(i32::MAX),
+        created,
     }
 }

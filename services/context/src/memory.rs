@@ -5,11 +5,12 @@
 use chrono::{Duration, Utc};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, TransactionTrait,
+    ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 
 use callmesh_runtime::ServiceError;
+use callmesh_runtime::batch::in_one_transaction;
 use callmesh_runtime::paging::Page;
 
 use crate::entity::{conversation_event, message, transcript};
@@ -66,63 +67,29 @@ impl Memory {
         key: &str,
         new: NewTranscript,
     ) -> Result<(u32, bool), ServiceError> {
-        let started_at = new.started_at.unwrap_or_else(Utc::now);
-        let turns: Vec<_> = new
-            .turns
-            .iter()
-            .filter(|turn| !turn.message.trim().is_empty())
-            .collect();
         let txn = self.db.begin().await?;
-        let inserted = transcript::Entity::insert(transcript::ActiveModel {
-            conversation_id: Set(new.conversation_id.clone()),
-            idempotency_key: Set(key.to_owned()),
-            organization_id: Set(new.organization_id.clone()),
-            lead_id: Set(new.lead_id.clone()),
-            summary: Set(new.summary.clone()),
-            turn_count: Set(i32::try_from(turns.len()).unwrap_or(i32::MAX)),
-            started_at: Set(new.started_at),
-            created_at: Set(Utc::now()),
-        })
-        .on_conflict(OnConflict::new().do_nothing().to_owned())
-        .exec_without_returning(&txn)
-        .await?;
-        if inserted == 0 {
-            txn.rollback().await?;
-            let existing = self.transcript(&new.conversation_id).await?;
-            return Ok((existing.turn_count, false));
-        }
-        let rows: Vec<_> = turns
-            .iter()
-            .enumerate()
-            .map(|(i, turn)| {
-                let offset =
-                    Duration::milliseconds((turn.time_in_call_secs.max(0.0) * 1000.0) as i64);
-                message_row(
-                    &format!("{key}#{i}"),
-                    NewMessage {
-                        organization_id: new.organization_id.clone(),
-                        lead_id: new.lead_id.clone(),
-                        channel: new.channel,
-                        role: turn.role,
-                        content: turn.message.trim().to_owned(),
-                        conversation_id: new.conversation_id.clone(),
-                        external_id: String::new(),
-                        // Keep turns in order even when several share a second.
-                        occurred_at: started_at + offset + Duration::microseconds(i as i64),
-                    },
-                )
-            })
-            .collect();
-        // A few statements for the whole transcript, not one per turn (within the databases'
-        // limits on bound values per statement).
-        for chunk in rows.chunks(TURNS_PER_INSERT) {
-            message::Entity::insert_many(chunk.to_vec())
-                .exec_without_returning(&txn)
-                .await?;
-        }
+        let appended = append_transcript_in(&txn, key, &new).await?;
         txn.commit().await?;
-        tracing::info!(conversation_id = %new.conversation_id, lead_id = %new.lead_id, turns = turns.len(), "transcript stored");
-        Ok((u32::try_from(turns.len()).unwrap_or(u32::MAX), true))
+        log_transcript(&new, appended);
+        Ok(appended)
+    }
+
+    /// [`Memory::append_transcript`] for many transcripts, `(key, transcript)`, in one
+    /// transaction (see [`in_one_transaction`]).
+    pub async fn append_transcripts(
+        &self,
+        transcripts: &[(String, NewTranscript)],
+    ) -> Vec<Result<(u32, bool), ServiceError>> {
+        let appended = in_one_transaction(&self.db, transcripts, async |txn, (key, new)| {
+            append_transcript_in(txn, key, new).await
+        })
+        .await;
+        for ((_, new), result) in transcripts.iter().zip(&appended) {
+            if let Ok(appended) = result {
+                log_transcript(new, *appended);
+            }
+        }
+        appended
     }
 
     pub async fn transcript(&self, conversation_id: &str) -> Result<Transcript, ServiceError> {
@@ -333,6 +300,75 @@ fn to_event(row: conversation_event::Model) -> ConversationEvent {
         data_json: row.data_json,
         occurred_at: row.occurred_at,
     }
+}
+
+fn log_transcript(new: &NewTranscript, (turns, created): (u32, bool)) {
+    if created {
+        tracing::info!(conversation_id = %new.conversation_id, lead_id = %new.lead_id, turns, "transcript stored");
+    }
+}
+
+/// Stores one transcript inside `txn` (see [`Memory::append_transcript`]).
+async fn append_transcript_in(
+    txn: &DatabaseTransaction,
+    key: &str,
+    new: &NewTranscript,
+) -> Result<(u32, bool), ServiceError> {
+    let started_at = new.started_at.unwrap_or_else(Utc::now);
+    let turns: Vec<_> = new
+        .turns
+        .iter()
+        .filter(|turn| !turn.message.trim().is_empty())
+        .collect();
+    let inserted = transcript::Entity::insert(transcript::ActiveModel {
+        conversation_id: Set(new.conversation_id.clone()),
+        idempotency_key: Set(key.to_owned()),
+        organization_id: Set(new.organization_id.clone()),
+        lead_id: Set(new.lead_id.clone()),
+        summary: Set(new.summary.clone()),
+        turn_count: Set(i32::try_from(turns.len()).unwrap_or(i32::MAX)),
+        started_at: Set(new.started_at),
+        created_at: Set(Utc::now()),
+    })
+    .on_conflict(OnConflict::new().do_nothing().to_owned())
+    .exec_without_returning(txn)
+    .await?;
+    if inserted == 0 {
+        let stored = transcript::Entity::find_by_id(new.conversation_id.as_str())
+            .one(txn)
+            .await?
+            .map_or(0, |row| u32::try_from(row.turn_count).unwrap_or(0));
+        return Ok((stored, false));
+    }
+    let rows: Vec<_> = turns
+        .iter()
+        .enumerate()
+        .map(|(i, turn)| {
+            let offset = Duration::milliseconds((turn.time_in_call_secs.max(0.0) * 1000.0) as i64);
+            message_row(
+                &format!("{key}#{i}"),
+                NewMessage {
+                    organization_id: new.organization_id.clone(),
+                    lead_id: new.lead_id.clone(),
+                    channel: new.channel,
+                    role: turn.role,
+                    content: turn.message.trim().to_owned(),
+                    conversation_id: new.conversation_id.clone(),
+                    external_id: String::new(),
+                    // Keep turns in order even when several share a second.
+                    occurred_at: started_at + offset + Duration::microseconds(i as i64),
+                },
+            )
+        })
+        .collect();
+    // A few statements for the whole transcript, not one per turn (within the databases'
+    // limits on bound values per statement).
+    for chunk in rows.chunks(TURNS_PER_INSERT) {
+        message::Entity::insert_many(chunk.to_vec())
+            .exec_without_returning(txn)
+            .await?;
+    }
+    Ok((u32::try_from(turns.len()).unwrap_or(u32::MAX), true))
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use tonic::{Request, Response, Status};
 use callmesh_proto::common::v1 as common;
 use callmesh_proto::lead::v1 as pb;
 use callmesh_proto::lead::v1::lead_service_server::LeadService;
+use callmesh_runtime::batch;
 use callmesh_runtime::durability::nothing_written;
 use callmesh_runtime::errors::{optional, required};
 use callmesh_runtime::paging::Page;
@@ -27,6 +28,26 @@ pub struct LeadGrpc {
 impl LeadGrpc {
     pub fn new(book: LeadBook) -> Self {
         LeadGrpc { book }
+    }
+
+    /// A `FindOrCreateLeadRequest` checked. Find-or-create is keyed by (organization, phone)
+    /// in the database itself, not by the request's key.
+    fn contact(&self, request: pb::FindOrCreateLeadRequest) -> Result<LeadContact, Status> {
+        let pb::FindOrCreateLeadRequest {
+            idempotency_key: _,
+            organization_id,
+            phone_number,
+            name,
+            email,
+            source,
+        } = request;
+        Ok(LeadContact {
+            organization_id: required("organization_id", organization_id)?,
+            phone_number: self.phone("phone_number", &phone_number)?,
+            name: name.trim().to_owned(),
+            email: email.trim().to_owned(),
+            source: source.trim().to_owned(),
+        })
     }
 
     fn phone(&self, field: &str, raw: &str) -> Result<PhoneNumber, LeadError> {
@@ -293,28 +314,42 @@ impl LeadService for LeadGrpc {
         &self,
         request: Request<pb::FindOrCreateLeadRequest>,
     ) -> Result<Response<pb::FindOrCreateLeadResponse>, Status> {
-        // Find-or-create is keyed by (organization, phone) in the database itself.
-        let pb::FindOrCreateLeadRequest {
-            idempotency_key: _,
-            organization_id,
-            phone_number,
-            name,
-            email,
-            source,
-        } = request.into_inner();
-        let contact = LeadContact {
-            organization_id: required("organization_id", organization_id)?,
-            phone_number: self.phone("phone_number", &phone_number)?,
-            name: name.trim().to_owned(),
-            email: email.trim().to_owned(),
-            source: source.trim().to_owned(),
-        };
+        let contact = self.contact(request.into_inner())?;
         let (lead, created) = self.book.find_or_create_lead(contact).await?;
         let response = Response::new(pb::FindOrCreateLeadResponse {
             lead: Some(lead.into()),
             created,
         });
         // Finding is a read: like GetLead, it need not wait for an fsync.
+        Ok(if created {
+            response
+        } else {
+            nothing_written(response)
+        })
+    }
+
+    async fn batch_find_or_create_lead(
+        &self,
+        request: Request<pb::BatchFindOrCreateLeadRequest>,
+    ) -> Result<Response<pb::BatchFindOrCreateLeadResponse>, Status> {
+        let results = batch::answer(
+            request.into_inner().items,
+            |request| self.contact(request),
+            async |contacts| self.book.find_or_create_leads(contacts).await,
+            |(lead, created)| pb::FindOrCreateLeadResponse {
+                lead: Some(lead.into()),
+                created,
+            },
+        )
+        .await?;
+        let created = results.iter().any(|result: &pb::FindOrCreateLeadResult| {
+            matches!(
+                &result.result,
+                Some(pb::find_or_create_lead_result::Result::Ok(found)) if found.created
+            )
+        });
+        let response = Response::new(pb::BatchFindOrCreateLeadResponse { results });
+        // Only found, nothing created: a read.
         Ok(if created {
             response
         } else {
@@ -470,71 +505,29 @@ impl LeadService for LeadGrpc {
         &self,
         request: Request<pb::ApplyAnalysisRequest>,
     ) -> Result<Response<pb::ApplyAnalysisResponse>, Status> {
-        let pb::ApplyAnalysisRequest {
-            idempotency_key,
-            lead_id,
-            conversation_id,
-            score,
-            tier,
-            summary,
-            status,
-            occurred_at,
-            revision,
-            name,
-            name_source,
-            name_evidence,
-        } = request.into_inner();
-        let idempotency_key = required("idempotency_key", idempotency_key)?;
-        let heard_name = match common::NameSource::try_from(name_source) {
-            _ if name.trim().is_empty() => None,
-            Ok(common::NameSource::Caller) => Some(NameSource::Caller),
-            Ok(common::NameSource::Agent) => Some(NameSource::Agent),
-            // A name an analysis heard is never a person's word.
-            Ok(common::NameSource::Person | common::NameSource::Unspecified) => {
-                return Err(LeadError::invalid("name_source", "must be AGENT or CALLER").into());
-            }
-            Err(_) => {
-                return Err(LeadError::invalid(
-                    "name_source",
-                    format!("unknown value {name_source}"),
-                )
-                .into());
-            }
-        }
-        .map(|source| HeardName {
-            name: name.trim().to_owned(),
-            source,
-            evidence: name_evidence,
-        });
-        let score = u8::try_from(score)
-            .ok()
-            .filter(|s| *s <= 100)
-            .ok_or_else(|| LeadError::invalid("score", "must be between 0 and 100"))?;
-        let tier = match common::LeadTier::try_from(tier) {
-            Ok(common::LeadTier::Unspecified) => LeadTier::for_score(score),
-            Ok(common::LeadTier::Cold) => LeadTier::Cold,
-            Ok(common::LeadTier::Warm) => LeadTier::Warm,
-            Ok(common::LeadTier::Hot) => LeadTier::Hot,
-            Err(_) => {
-                return Err(LeadError::invalid("tier", format!("unknown value {tier}")).into());
-            }
-        };
-        let outcome = AnalysisOutcome {
-            lead_id: required("lead_id", lead_id)?,
-            conversation_id: required("conversation_id", conversation_id)?,
-            score,
-            tier,
-            summary,
-            status: lead_status("status", status)?,
-            occurred_at: timestamps::from_proto(occurred_at).unwrap_or_else(chrono::Utc::now),
-            revision,
-            heard_name,
-        };
-        let (lead, applied) = self.book.apply_analysis(&idempotency_key, outcome).await?;
+        let (key, outcome) = analysis_request(request.into_inner())?;
+        let (lead, applied) = self.book.apply_analysis(&key, outcome).await?;
         Ok(Response::new(pb::ApplyAnalysisResponse {
             lead: Some(lead.into()),
             applied,
         }))
+    }
+
+    async fn batch_apply_analysis(
+        &self,
+        request: Request<pb::BatchApplyAnalysisRequest>,
+    ) -> Result<Response<pb::BatchApplyAnalysisResponse>, Status> {
+        let results = batch::answer(
+            request.into_inner().items,
+            analysis_request,
+            async |analyses| self.book.apply_analyses(&analyses).await,
+            |(lead, applied)| pb::ApplyAnalysisResponse {
+                lead: Some(lead.into()),
+                applied,
+            },
+        )
+        .await?;
+        Ok(Response::new(pb::BatchApplyAnalysisResponse { results }))
     }
 
     async fn record_contact_attempt(
@@ -777,4 +770,69 @@ fn tier_to_proto(tier: Option<LeadTier>) -> common::LeadTier {
         Some(LeadTier::Warm) => common::LeadTier::Warm,
         Some(LeadTier::Hot) => common::LeadTier::Hot,
     }
+}
+
+/// An `ApplyAnalysisRequest` checked: its key and the outcome.
+fn analysis_request(
+    request: pb::ApplyAnalysisRequest,
+) -> Result<(String, AnalysisOutcome), Status> {
+    let pb::ApplyAnalysisRequest {
+        idempotency_key,
+        lead_id,
+        conversation_id,
+        score,
+        tier,
+        summary,
+        status,
+        occurred_at,
+        revision,
+        name,
+        name_source,
+        name_evidence,
+    } = request;
+    let idempotency_key = required("idempotency_key", idempotency_key)?;
+    let heard_name = match common::NameSource::try_from(name_source) {
+        _ if name.trim().is_empty() => None,
+        Ok(common::NameSource::Caller) => Some(NameSource::Caller),
+        Ok(common::NameSource::Agent) => Some(NameSource::Agent),
+        // A name an analysis heard is never a person's word.
+        Ok(common::NameSource::Person | common::NameSource::Unspecified) => {
+            return Err(LeadError::invalid("name_source", "must be AGENT or CALLER").into());
+        }
+        Err(_) => {
+            return Err(
+                LeadError::invalid("name_source", format!("unknown value {name_source}")).into(),
+            );
+        }
+    }
+    .map(|source| HeardName {
+        name: name.trim().to_owned(),
+        source,
+        evidence: name_evidence,
+    });
+    let score = u8::try_from(score)
+        .ok()
+        .filter(|s| *s <= 100)
+        .ok_or_else(|| LeadError::invalid("score", "must be between 0 and 100"))?;
+    let tier = match common::LeadTier::try_from(tier) {
+        Ok(common::LeadTier::Unspecified) => LeadTier::for_score(score),
+        Ok(common::LeadTier::Cold) => LeadTier::Cold,
+        Ok(common::LeadTier::Warm) => LeadTier::Warm,
+        Ok(common::LeadTier::Hot) => LeadTier::Hot,
+        Err(_) => {
+            return Err(LeadError::invalid("tier", format!("unknown value {tier}")).into());
+        }
+    };
+    let outcome = AnalysisOutcome {
+        lead_id: required("lead_id", lead_id)?,
+        conversation_id: required("conversation_id", conversation_id)?,
+        score,
+        tier,
+        summary,
+        status: lead_status("status", status)?,
+        occurred_at: timestamps::from_proto(occurred_at).unwrap_or_else(chrono::Utc::now),
+        revision,
+        heard_name,
+    };
+    Ok((idempotency_key, outcome))
 }

@@ -23,6 +23,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use callmesh_runtime::ServiceError;
+use callmesh_runtime::batch::in_one_transaction;
 use callmesh_runtime::egress::{self, EgressError};
 
 use crate::entity::{crm_delivery, crm_delivery_attempt};
@@ -123,18 +124,75 @@ impl CrmForwarder {
         }
     }
 
-    /// Records the delivery of `record` for `call_id` (once per call) and wakes the sender.
+    /// Records the delivery of `request.record` for its call (once per call) and wakes the
+    /// sender.
     pub async fn forward(
         &self,
-        key: &str,
-        organization_id: &str,
-        lead_id: &str,
-        call_id: &str,
-        webhook_url: Option<&str>,
-        record: CrmRecord,
+        request: ForwardRequest,
     ) -> Result<(CrmDelivery, bool), ServiceError> {
-        let (url, operator_url) = match webhook_url {
-            Some(url) => (url.to_owned(), false),
+        self.forward_all(vec![request])
+            .await
+            .pop()
+            .unwrap_or_else(|| Err(ServiceError::Internal("no delivery was recorded".into())))
+    }
+
+    /// [`CrmForwarder::forward`] for many calls: the new deliveries are recorded in one
+    /// transaction (see [`in_one_transaction`]). Answers are in the order of `requests`.
+    pub async fn forward_all(
+        &self,
+        requests: Vec<ForwardRequest>,
+    ) -> Vec<Result<(CrmDelivery, bool), ServiceError>> {
+        let mut answers = Vec::with_capacity(requests.len());
+        let mut deliveries = Vec::with_capacity(requests.len());
+        let mut slots = Vec::with_capacity(requests.len());
+        for request in requests {
+            match self.delivery_of(request) {
+                Ok(delivery) => {
+                    slots.push(answers.len());
+                    deliveries.push(delivery);
+                    answers.push(Err(ServiceError::Internal(
+                        "no delivery was recorded".into(),
+                    )));
+                }
+                Err(error) => answers.push(Err(error)),
+            }
+        }
+        let inserted = in_one_transaction(&self.db, &deliveries, async |txn, delivery| {
+            insert_delivery(txn, delivery).await
+        })
+        .await;
+        if inserted.iter().any(|created| matches!(created, Ok(true))) {
+            self.wake.notify_one();
+        }
+        for ((slot, NewDelivery { delivery, .. }), inserted) in
+            slots.into_iter().zip(deliveries).zip(inserted)
+        {
+            answers[slot] = match inserted {
+                // Answered as written, without reading it back.
+                Ok(true) => Ok((delivery, true)),
+                // Already asked for: answer what is recorded.
+                Ok(false) => self
+                    .by_call(&delivery.call_id)
+                    .await
+                    .map(|known| (known, false)),
+                Err(error) => Err(error),
+            };
+        }
+        answers
+    }
+
+    /// The pending delivery `request` asks for, to its URL or the operator's.
+    fn delivery_of(&self, request: ForwardRequest) -> Result<NewDelivery, ServiceError> {
+        let ForwardRequest {
+            key,
+            organization_id,
+            lead_id,
+            call_id,
+            webhook_url,
+            record,
+        } = request;
+        let (webhook_url, operator_url) = match webhook_url {
+            Some(url) => (url, false),
             None => (
                 self.config.default_url.clone().ok_or_else(|| {
                     ServiceError::FailedPrecondition("CRM_WEBHOOK_URL is not set".into())
@@ -142,54 +200,28 @@ impl CrmForwarder {
                 true,
             ),
         };
-        let stored = Stored {
-            record,
-            url,
-            operator_url,
-        };
-        let stored_json =
-            serde_json::to_string(&stored).map_err(|e| ServiceError::Internal(e.to_string()))?;
         let now = {
             use chrono::SubsecRound;
             // As the databases keep it, so the answer is what a read returns.
             Utc::now().trunc_subsecs(6)
         };
-        let id = uuid::Uuid::now_v7().to_string();
-        let inserted = crm_delivery::Entity::insert(crm_delivery::ActiveModel {
-            id: Set(id.clone()),
-            idempotency_key: Set(key.to_owned()),
-            organization_id: Set(organization_id.to_owned()),
-            lead_id: Set(lead_id.to_owned()),
-            call_id: Set(call_id.to_owned()),
-            state: Set("pending".to_owned()),
-            record_json: Set(stored_json),
-            attempts: Set(0),
-            next_attempt_at: Set(Some(now)),
-            created_at: Set(now),
-            updated_at: Set(now),
-        })
-        .on_conflict(OnConflict::new().do_nothing().to_owned())
-        .exec_without_returning(&self.db)
-        .await?;
-        if inserted == 0 {
-            // Already asked for: answer what is recorded.
-            return Ok((self.by_call(call_id).await?, false));
-        }
-        self.wake.notify_one();
-        // Answered as written, without reading it back.
         let delivery = CrmDelivery {
-            id,
-            organization_id: organization_id.to_owned(),
-            lead_id: lead_id.to_owned(),
-            call_id: call_id.to_owned(),
+            id: uuid::Uuid::now_v7().to_string(),
             state: "pending".to_owned(),
-            record: stored.record,
-            webhook_url: stored.url,
+            organization_id,
+            lead_id,
+            call_id,
+            record,
+            webhook_url,
             attempts: Vec::new(),
             next_attempt_at: Some(now),
             created_at: now,
         };
-        Ok((delivery, true))
+        Ok(NewDelivery {
+            key,
+            delivery,
+            operator_url,
+        })
     }
 
     pub async fn by_call(&self, call_id: &str) -> Result<CrmDelivery, ServiceError> {
@@ -560,6 +592,60 @@ fn short_reason(error: &reqwest::Error) -> &'static str {
     } else {
         "request failed"
     }
+}
+
+/// What [`CrmForwarder::forward`] is asked: deliver `record` about `call_id`, once per `key`,
+/// to `webhook_url` or, when there is none, the operator's `CRM_WEBHOOK_URL`.
+#[derive(Debug, Clone)]
+pub struct ForwardRequest {
+    pub key: String,
+    pub organization_id: String,
+    pub lead_id: String,
+    pub call_id: String,
+    pub webhook_url: Option<String>,
+    pub record: CrmRecord,
+}
+
+/// A delivery about to be recorded.
+struct NewDelivery {
+    key: String,
+    delivery: CrmDelivery,
+    operator_url: bool,
+}
+
+/// Records a pending delivery unless its key or call has one; answers whether it was new.
+async fn insert_delivery(
+    db: &impl ConnectionTrait,
+    NewDelivery {
+        key,
+        delivery,
+        operator_url,
+    }: &NewDelivery,
+) -> Result<bool, ServiceError> {
+    let stored = Stored {
+        record: delivery.record.clone(),
+        url: delivery.webhook_url.clone(),
+        operator_url: *operator_url,
+    };
+    let stored_json =
+        serde_json::to_string(&stored).map_err(|e| ServiceError::Internal(e.to_string()))?;
+    let inserted = crm_delivery::Entity::insert(crm_delivery::ActiveModel {
+        id: Set(delivery.id.clone()),
+        idempotency_key: Set(key.clone()),
+        organization_id: Set(delivery.organization_id.clone()),
+        lead_id: Set(delivery.lead_id.clone()),
+        call_id: Set(delivery.call_id.clone()),
+        state: Set(delivery.state.clone()),
+        record_json: Set(stored_json),
+        attempts: Set(0),
+        next_attempt_at: Set(delivery.next_attempt_at),
+        created_at: Set(delivery.created_at),
+        updated_at: Set(delivery.created_at),
+    })
+    .on_conflict(OnConflict::new().do_nothing().to_owned())
+    .exec_without_returning(db)
+    .await?;
+    Ok(inserted == 1)
 }
 
 #[cfg(test)]

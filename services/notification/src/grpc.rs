@@ -5,12 +5,13 @@ use tonic::{Request, Response, Status};
 use callmesh_proto::notification::v1 as pb;
 use callmesh_proto::notification::v1::notification_service_server::NotificationService;
 use callmesh_runtime::ServiceError;
+use callmesh_runtime::batch;
 use callmesh_runtime::errors::{json_object, optional, required};
 use callmesh_runtime::timestamps;
 
 use futures_util::StreamExt;
 
-use crate::crm::{CrmDelivery, CrmForwarder, CrmRecord};
+use crate::crm::{CrmDelivery, CrmForwarder, CrmRecord, ForwardRequest};
 use crate::log::{Event, EventFilter, EventKind, EventLog, NewEvent};
 use crate::subscribe::Delivery;
 
@@ -51,38 +52,30 @@ impl NotificationService for NotificationGrpc {
         &self,
         request: Request<pb::PublishBatchRequest>,
     ) -> Result<Response<pb::PublishBatchResponse>, Status> {
-        let requested = request.into_inner().events;
-        if requested.len() > MAX_PUBLISH_BATCH {
-            return Err(ServiceError::invalid(
-                "events",
-                format!("at most {MAX_PUBLISH_BATCH} events in one batch"),
-            )
-            .into());
-        }
-        // Every event is checked before any is appended: a bad one refuses the whole batch.
-        let events = requested
-            .into_iter()
-            .enumerate()
-            .map(|(n, event)| {
-                new_event(event).map_err(|status| {
-                    Status::invalid_argument(format!("events[{n}].{}", status.message()))
-                })
-            })
-            .collect::<Result<Vec<_>, Status>>()?;
-        let kinds: Vec<EventKind> = events.iter().map(|(_, event)| event.kind).collect();
-        let published = self.log.publish_all(events).await?;
-        let results = published
-            .into_iter()
-            .zip(kinds)
-            .map(|((event, created), kind)| {
-                count_published(kind, created);
-                pb::PublishResponse {
-                    event: Some(event.into()),
-                    created,
-                }
-            })
-            .collect();
-        Ok(Response::new(pb::PublishBatchResponse { results }))
+        let events = batch_events(request.into_inner())?;
+        Ok(Response::new(self.publish_events(events).await?))
+    }
+
+    async fn batch_publish(
+        &self,
+        request: Request<pb::BatchPublishRequest>,
+    ) -> Result<Response<pb::BatchPublishResponse>, Status> {
+        // The log's writer appends concurrent publishes in one transaction.
+        let results = batch::answer(
+            request.into_inner().items,
+            batch_events,
+            async |batches| {
+                futures_util::future::join_all(
+                    batches
+                        .into_iter()
+                        .map(|events| self.publish_events(events)),
+                )
+                .await
+            },
+            |response| response,
+        )
+        .await?;
+        Ok(Response::new(pb::BatchPublishResponse { results }))
     }
 
     async fn subscribe(
@@ -120,53 +113,23 @@ impl NotificationService for NotificationGrpc {
         &self,
         request: Request<pb::ForwardToCrmRequest>,
     ) -> Result<Response<pb::ForwardToCrmResponse>, Status> {
-        let pb::ForwardToCrmRequest {
-            idempotency_key,
-            organization_id,
-            lead_id,
-            call_id,
-            record,
-            webhook_url,
-        } = request.into_inner();
-        let key = required("idempotency_key", idempotency_key)?;
-        let pb::CrmRecord {
-            subject,
-            to,
-            name,
-            summary,
-            status,
-            duration_secs,
-        } = record.ok_or_else(|| ServiceError::invalid("record", "is required"))?;
-        if !["held", "no answer", "voicemail", "failed"].contains(&status.as_str()) {
-            return Err(ServiceError::invalid(
-                "record.status",
-                "must be one of held, no answer, voicemail, failed",
-            )
-            .into());
-        }
-        let record = CrmRecord {
-            subject,
-            to,
-            name,
-            summary,
-            status,
-            duration: duration_secs,
-        };
-        let (delivery, created) = self
-            .crm
-            .forward(
-                &key,
-                &required("organization_id", organization_id)?,
-                lead_id.trim(),
-                &required("call_id", call_id)?,
-                optional(webhook_url).as_deref(),
-                record,
-            )
-            .await?;
-        Ok(Response::new(pb::ForwardToCrmResponse {
-            delivery: Some(delivery_to_proto(delivery)),
-            created,
-        }))
+        let request = forward_request(request.into_inner())?;
+        let forwarded = self.crm.forward(request).await?;
+        Ok(Response::new(forwarded_to_proto(forwarded)))
+    }
+
+    async fn batch_forward_to_crm(
+        &self,
+        request: Request<pb::BatchForwardToCrmRequest>,
+    ) -> Result<Response<pb::BatchForwardToCrmResponse>, Status> {
+        let results = batch::answer(
+            request.into_inner().items,
+            forward_request,
+            async |requests| self.crm.forward_all(requests).await,
+            forwarded_to_proto,
+        )
+        .await?;
+        Ok(Response::new(pb::BatchForwardToCrmResponse { results }))
     }
 
     async fn get_crm_delivery(
@@ -423,8 +386,104 @@ fn new_event(request: pb::PublishRequest) -> Result<(String, NewEvent), Status> 
     Ok((key, event))
 }
 
+impl NotificationGrpc {
+    /// Appends one batch's events and counts the new ones.
+    async fn publish_events(
+        &self,
+        events: Vec<(String, NewEvent)>,
+    ) -> Result<pb::PublishBatchResponse, Status> {
+        let kinds: Vec<EventKind> = events.iter().map(|(_, event)| event.kind).collect();
+        let published = self.log.publish_all(events).await?;
+        let results = published
+            .into_iter()
+            .zip(kinds)
+            .map(|((event, created), kind)| {
+                count_published(kind, created);
+                pb::PublishResponse {
+                    event: Some(event.into()),
+                    created,
+                }
+            })
+            .collect();
+        Ok(pb::PublishBatchResponse { results })
+    }
+}
+
+/// A `PublishBatchRequest`'s events, every one checked before any is appended: a bad one
+/// refuses the whole batch.
+fn batch_events(request: pb::PublishBatchRequest) -> Result<Vec<(String, NewEvent)>, Status> {
+    let requested = request.events;
+    if requested.len() > MAX_PUBLISH_BATCH {
+        return Err(ServiceError::invalid(
+            "events",
+            format!("at most {MAX_PUBLISH_BATCH} events in one batch"),
+        )
+        .into());
+    }
+    requested
+        .into_iter()
+        .enumerate()
+        .map(|(n, event)| {
+            new_event(event).map_err(|status| {
+                Status::invalid_argument(format!("events[{n}].{}", status.message()))
+            })
+        })
+        .collect()
+}
+
 fn count_published(kind: EventKind, created: bool) {
     if created {
         metrics::counter!("callmesh_events_published_total", "kind" => kind.as_str()).increment(1);
+    }
+}
+
+/// A `ForwardToCrmRequest` checked.
+fn forward_request(request: pb::ForwardToCrmRequest) -> Result<ForwardRequest, Status> {
+    let pb::ForwardToCrmRequest {
+        idempotency_key,
+        organization_id,
+        lead_id,
+        call_id,
+        record,
+        webhook_url,
+    } = request;
+    let key = required("idempotency_key", idempotency_key)?;
+    let pb::CrmRecord {
+        subject,
+        to,
+        name,
+        summary,
+        status,
+        duration_secs,
+    } = record.ok_or_else(|| ServiceError::invalid("record", "is required"))?;
+    if !["held", "no answer", "voicemail", "failed"].contains(&status.as_str()) {
+        return Err(ServiceError::invalid(
+            "record.status",
+            "must be one of held, no answer, voicemail, failed",
+        )
+        .into());
+    }
+    let record = CrmRecord {
+        subject,
+        to,
+        name,
+        summary,
+        status,
+        duration: duration_secs,
+    };
+    Ok(ForwardRequest {
+        key,
+        organization_id: required("organization_id", organization_id)?,
+        lead_id: lead_id.trim().to_owned(),
+        call_id: required("call_id", call_id)?,
+        webhook_url: optional(webhook_url),
+        record,
+    })
+}
+
+fn forwarded_to_proto((delivery, created): (CrmDelivery, bool)) -> pb::ForwardToCrmResponse {
+    pb::ForwardToCrmResponse {
+        delivery: Some(delivery_to_proto(delivery)),
+        created,
     }
 }

@@ -91,7 +91,7 @@ async fn two_senders_deliver_each_crm_record_once() {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    use callmesh_notification::crm::{CrmConfig, CrmForwarder, CrmRecord};
+    use callmesh_notification::crm::{CrmConfig, CrmForwarder, CrmRecord, ForwardRequest};
 
     for backend in backends().await {
         let posts = Arc::new(AtomicUsize::new(0));
@@ -141,14 +141,14 @@ async fn two_senders_deliver_each_crm_record_once() {
                 let sender = sender.clone();
                 async move {
                     sender
-                        .forward(
-                            &format!("crm:{n}"),
-                            "org_a",
-                            "lead_a",
-                            &format!("call_{n}"),
-                            None,
+                        .forward(ForwardRequest {
+                            key: format!("crm:{n}"),
+                            organization_id: "org_a".into(),
+                            lead_id: "lead_a".into(),
+                            call_id: format!("call_{n}"),
+                            webhook_url: None,
                             record,
-                        )
+                        })
                         .await
                         .expect("recorded")
                 }

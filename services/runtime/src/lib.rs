@@ -4,6 +4,7 @@
 //! Domain logic never lives here.
 
 pub mod auth;
+pub mod batch;
 pub mod clients;
 pub mod config;
 pub mod db;

@@ -128,6 +128,28 @@ fn record_trace_id(span: &tracing::Span) {
     }
 }
 
+/// A span for work done on behalf of several callers at once (a batch of their calls): a child
+/// of the first caller's span, so the work belongs to its trace, and linked to the others',
+/// so each of their traces can find it. `callers` must not be empty for a parent to be set.
+pub fn span_for_all(name: &'static str, callers: &[tracing::Span]) -> tracing::Span {
+    let span = match callers.first() {
+        Some(first) => {
+            tracing::info_span!(parent: first, "batch", rpc = name, items = callers.len())
+        }
+        None => tracing::info_span!("batch", rpc = name, items = 0),
+    };
+    if PROVIDER.get().is_some() {
+        for caller in callers.iter().skip(1) {
+            let context = caller.context();
+            let linked = context.span().span_context().clone();
+            if linked.is_valid() {
+                span.add_link(linked);
+            }
+        }
+    }
+    span
+}
+
 /// Adds the current span's `traceparent` to an outgoing gRPC call's metadata.
 pub fn inject<T>(request: &mut tonic::Request<T>) {
     let traceparent = current_traceparent();

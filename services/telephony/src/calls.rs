@@ -8,11 +8,12 @@ use std::path::PathBuf;
 use chrono::Utc;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter,
-    QueryOrder, QuerySelect, Set, TransactionTrait, TryIntoModel,
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
+    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait, TryIntoModel,
 };
 
 use callmesh_runtime::ServiceError;
+use callmesh_runtime::batch::in_one_transaction;
 
 use crate::entity::{call, call_status_change, recording};
 use crate::model::{
@@ -77,113 +78,139 @@ impl CallBook {
         key: &str,
         outcome: CallOutcome,
     ) -> Result<Call, ServiceError> {
-        let reference = match (&outcome.conversation_id, &outcome.call_sid) {
-            (Some(conversation), _) => CallRef::Conversation(conversation.clone()),
-            (None, Some(sid)) => CallRef::Sid(sid.clone()),
-            (None, None) => {
-                return Err(ServiceError::invalid(
-                    "conversation_id",
-                    "a conversation_id or call_sid is required",
-                ));
-            }
-        };
-        let taken = || {
-            ServiceError::Conflict(format!(
-                "call_sid {} already belongs to another call",
-                outcome.call_sid.clone().unwrap_or_default()
-            ))
-        };
-        // One transaction, and on first sight one INSERT of the whole record.
         let txn = self.db.begin().await?;
-        let current = match find_locked(&txn, &reference).await? {
-            Some(current) => current,
-            None => {
-                let created = first_sight(key, &outcome);
-                let inserted = call::Entity::insert(created.clone().into_active_model())
-                    .on_conflict(OnConflict::new().do_nothing().to_owned())
-                    .exec_without_returning(&txn)
-                    .await?;
-                if inserted == 1 {
-                    txn.commit().await?;
-                    tracing::info!(call_id = %created.id, conversation_id = ?created.conversation_id, status = %created.status, "call outcome recorded");
-                    return to_call(created);
-                }
-                // Created meanwhile by another request (ours changes it below), or the
-                // CallSid is another call's.
-                find_locked(&txn, &reference).await?.ok_or_else(taken)?
-            }
-        };
-        let status = CallStatus::from_stored(&current.status).unwrap_or(CallStatus::Pending);
-        let mut active = current.clone().into_active_model();
-        fill(
-            &mut active.organization_id,
-            &current.organization_id,
-            &outcome.organization_id,
-        );
-        fill(&mut active.lead_id, &current.lead_id, &outcome.lead_id);
-        fill(&mut active.agent_id, &current.agent_id, &outcome.agent_id);
-        fill(
-            &mut active.from_number,
-            &current.from_number,
-            &outcome.from_number,
-        );
-        fill(
-            &mut active.to_number,
-            &current.to_number,
-            &outcome.to_number,
-        );
-        fill(
-            &mut active.direction,
-            &current.direction,
-            outcome.direction.as_str(),
-        );
-        if current.conversation_id.is_none() && outcome.conversation_id.is_some() {
-            active.conversation_id = Set(outcome.conversation_id.clone());
-        }
-        if current.call_sid.is_none() && outcome.call_sid.is_some() {
-            active.call_sid = Set(outcome.call_sid.clone());
-        }
-        if status.advances_to(outcome.status) {
-            active.status = Set(outcome.status.as_str().to_owned());
-        }
-        if outcome.duration_secs > 0 {
-            active.duration_secs = Set(i32::try_from(outcome.duration_secs).unwrap_or(i32::MAX));
-        }
-        if outcome.cost > 0.0 {
-            active.cost = Set(outcome.cost);
-        }
-        if !outcome.termination_reason.is_empty() {
-            active.termination_reason = Set(outcome.termination_reason.clone());
-        }
-        if outcome.started_at.is_some() {
-            active.started_at = Set(outcome.started_at.map(stored_precision));
-        }
-        if outcome.ended_at.is_some() {
-            active.ended_at = Set(outcome.ended_at.map(stored_precision));
-        }
-        active.updated_at = Set(stored_precision(Utc::now()));
-        let updated = active
-            .clone()
-            .try_into_model()
-            .map_err(|e| ServiceError::Internal(format!("call {}: {e}", current.id)))?;
-        // Only the changed columns, and no read-back: the record is known.
-        call::Entity::update_many()
-            .set(active)
-            .filter(call::Column::Id.eq(current.id.as_str()))
-            .exec(&txn)
-            .await
-            .map_err(|e| {
-                if callmesh_runtime::errors::is_unique_violation(&e) {
-                    taken()
-                } else {
-                    e.into()
-                }
-            })?;
+        let call = record_outcome_in(&txn, key, &outcome).await?;
         txn.commit().await?;
-        tracing::info!(call_id = %updated.id, conversation_id = ?updated.conversation_id, status = %updated.status, "call outcome recorded");
-        to_call(updated)
+        tracing::info!(call_id = %call.id, conversation_id = ?call.conversation_id, status = ?call.status, "call outcome recorded");
+        Ok(call)
     }
 
+    /// [`CallBook::record_outcome`] for many calls, in one transaction (see
+    /// [`callmesh_runtime::batch::in_one_transaction`]); `outcomes` are `(key, outcome)`.
+    pub async fn record_outcomes(
+        &self,
+        outcomes: &[(String, CallOutcome)],
+    ) -> Vec<Result<Call, ServiceError>> {
+        let recorded = in_one_transaction(&self.db, outcomes, async |txn, (key, outcome)| {
+            record_outcome_in(txn, key, outcome).await
+        })
+        .await;
+        for call in recorded.iter().flatten() {
+            tracing::info!(call_id = %call.id, conversation_id = ?call.conversation_id, status = ?call.status, "call outcome recorded");
+        }
+        recorded
+    }
+}
+
+/// Records one outcome inside `txn` (see [`CallBook::record_outcome`]).
+async fn record_outcome_in(
+    txn: &DatabaseTransaction,
+    key: &str,
+    outcome: &CallOutcome,
+) -> Result<Call, ServiceError> {
+    let reference = match (&outcome.conversation_id, &outcome.call_sid) {
+        (Some(conversation), _) => CallRef::Conversation(conversation.clone()),
+        (None, Some(sid)) => CallRef::Sid(sid.clone()),
+        (None, None) => {
+            return Err(ServiceError::invalid(
+                "conversation_id",
+                "a conversation_id or call_sid is required",
+            ));
+        }
+    };
+    let taken = || {
+        ServiceError::Conflict(format!(
+            "call_sid {} already belongs to another call",
+            outcome.call_sid.clone().unwrap_or_default()
+        ))
+    };
+    // On first sight one INSERT of the whole record.
+    let current = match find_locked(txn, &reference).await? {
+        Some(current) => current,
+        None => {
+            let created = first_sight(key, outcome);
+            let inserted = call::Entity::insert(created.clone().into_active_model())
+                .on_conflict(OnConflict::new().do_nothing().to_owned())
+                .exec_without_returning(txn)
+                .await?;
+            if inserted == 1 {
+                return to_call(created);
+            }
+            // Created meanwhile by another request (ours changes it below), or the
+            // CallSid is another call's.
+            find_locked(txn, &reference).await?.ok_or_else(taken)?
+        }
+    };
+    let status = CallStatus::from_stored(&current.status).unwrap_or(CallStatus::Pending);
+    let mut active = current.clone().into_active_model();
+    fill(
+        &mut active.organization_id,
+        &current.organization_id,
+        &outcome.organization_id,
+    );
+    fill(&mut active.lead_id, &current.lead_id, &outcome.lead_id);
+    fill(&mut active.agent_id, &current.agent_id, &outcome.agent_id);
+    fill(
+        &mut active.from_number,
+        &current.from_number,
+        &outcome.from_number,
+    );
+    fill(
+        &mut active.to_number,
+        &current.to_number,
+        &outcome.to_number,
+    );
+    fill(
+        &mut active.direction,
+        &current.direction,
+        outcome.direction.as_str(),
+    );
+    if current.conversation_id.is_none() && outcome.conversation_id.is_some() {
+        active.conversation_id = Set(outcome.conversation_id.clone());
+    }
+    if current.call_sid.is_none() && outcome.call_sid.is_some() {
+        active.call_sid = Set(outcome.call_sid.clone());
+    }
+    if status.advances_to(outcome.status) {
+        active.status = Set(outcome.status.as_str().to_owned());
+    }
+    if outcome.duration_secs > 0 {
+        active.duration_secs = Set(i32::try_from(outcome.duration_secs).unwrap_or(i32::MAX));
+    }
+    if outcome.cost > 0.0 {
+        active.cost = Set(outcome.cost);
+    }
+    if !outcome.termination_reason.is_empty() {
+        active.termination_reason = Set(outcome.termination_reason.clone());
+    }
+    if outcome.started_at.is_some() {
+        active.started_at = Set(outcome.started_at.map(stored_precision));
+    }
+    if outcome.ended_at.is_some() {
+        active.ended_at = Set(outcome.ended_at.map(stored_precision));
+    }
+    active.updated_at = Set(stored_precision(Utc::now()));
+    let updated = active
+        .clone()
+        .try_into_model()
+        .map_err(|e| ServiceError::Internal(format!("call {}: {e}", current.id)))?;
+    // Only the changed columns, and no read-back: the record is known.
+    call::Entity::update_many()
+        .set(active)
+        .filter(call::Column::Id.eq(current.id.as_str()))
+        .exec(txn)
+        .await
+        .map_err(|e| {
+            if callmesh_runtime::errors::is_unique_violation(&e) {
+                taken()
+            } else {
+                e.into()
+            }
+        })?;
+    to_call(updated)
+}
+
+impl CallBook {
     /// Applies a status callback once per key. Every callback is kept in the call's history;
     /// only one that moves the call forward (and is not older by sequence number) changes it.
     pub async fn update_status(

@@ -5,6 +5,7 @@ use tonic::{Request, Response, Status};
 use callmesh_proto::telephony::v1 as pb;
 use callmesh_proto::telephony::v1::telephony_service_server::TelephonyService;
 use callmesh_runtime::ServiceError;
+use callmesh_runtime::batch;
 use callmesh_runtime::errors::{json_object, optional, required};
 use callmesh_runtime::timestamps;
 
@@ -37,43 +38,28 @@ impl TelephonyService for TelephonyGrpc {
         &self,
         request: Request<pb::RecordCallOutcomeRequest>,
     ) -> Result<Response<pb::RecordCallOutcomeResponse>, Status> {
-        let pb::RecordCallOutcomeRequest {
-            idempotency_key,
-            organization_id,
-            lead_id,
-            conversation_id,
-            call_sid,
-            agent_id,
-            direction,
-            status,
-            from_number,
-            to_number,
-            duration_secs,
-            cost,
-            termination_reason,
-            started_at,
-            ended_at,
-        } = request.into_inner();
-        let key = required("idempotency_key", idempotency_key)?;
-        let outcome = CallOutcome {
-            organization_id: organization_id.trim().to_owned(),
-            lead_id: lead_id.trim().to_owned(),
-            conversation_id: optional(conversation_id),
-            call_sid: optional(call_sid),
-            agent_id: agent_id.trim().to_owned(),
-            direction: direction_from_proto(direction),
-            status: status_from_proto("status", status)?,
-            from_number,
-            to_number,
-            duration_secs,
-            cost,
-            termination_reason,
-            started_at: timestamps::from_proto(started_at),
-            ended_at: timestamps::from_proto(ended_at),
-        };
+        let (key, outcome) = outcome_request(request.into_inner())?;
         let call = self.calls.record_outcome(&key, outcome).await?;
         Ok(Response::new(pb::RecordCallOutcomeResponse {
             call: Some(call.into()),
+        }))
+    }
+
+    async fn batch_record_call_outcome(
+        &self,
+        request: Request<pb::BatchRecordCallOutcomeRequest>,
+    ) -> Result<Response<pb::BatchRecordCallOutcomeResponse>, Status> {
+        let results = batch::answer(
+            request.into_inner().items,
+            outcome_request,
+            async |outcomes| self.calls.record_outcomes(&outcomes).await,
+            |call| pb::RecordCallOutcomeResponse {
+                call: Some(call.into()),
+            },
+        )
+        .await?;
+        Ok(Response::new(pb::BatchRecordCallOutcomeResponse {
+            results,
         }))
     }
 
@@ -659,4 +645,43 @@ impl From<Recording> for pb::Recording {
             created_at: Some(timestamps::to_proto(created_at)),
         }
     }
+}
+
+/// A `RecordCallOutcomeRequest` checked: its key and the outcome.
+fn outcome_request(request: pb::RecordCallOutcomeRequest) -> Result<(String, CallOutcome), Status> {
+    let pb::RecordCallOutcomeRequest {
+        idempotency_key,
+        organization_id,
+        lead_id,
+        conversation_id,
+        call_sid,
+        agent_id,
+        direction,
+        status,
+        from_number,
+        to_number,
+        duration_secs,
+        cost,
+        termination_reason,
+        started_at,
+        ended_at,
+    } = request;
+    let key = required("idempotency_key", idempotency_key)?;
+    let outcome = CallOutcome {
+        organization_id: organization_id.trim().to_owned(),
+        lead_id: lead_id.trim().to_owned(),
+        conversation_id: optional(conversation_id),
+        call_sid: optional(call_sid),
+        agent_id: agent_id.trim().to_owned(),
+        direction: direction_from_proto(direction),
+        status: status_from_proto("status", status)?,
+        from_number,
+        to_number,
+        duration_secs,
+        cost,
+        termination_reason,
+        started_at: timestamps::from_proto(started_at),
+        ended_at: timestamps::from_proto(ended_at),
+    };
+    Ok((key, outcome))
 }

@@ -4,10 +4,12 @@
 use chrono::Utc;
 use sea_orm::sea_query::{Expr, Func, LikeExpr, OnConflict};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, IntoActiveModel, QueryFilter,
-    QueryOrder, QuerySelect, Select, Set, TransactionTrait, TryIntoModel,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait,
+    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Select, Set, TransactionTrait,
+    TryIntoModel,
 };
 
+use callmesh_runtime::batch::in_one_transaction;
 use callmesh_runtime::paging::Page;
 
 use super::{LeadBook, claim_idempotency_key, new_id};
@@ -26,62 +28,33 @@ impl LeadBook {
         &self,
         contact: LeadContact,
     ) -> Result<(Lead, bool), LeadError> {
-        if !self.known_organizations.contains(&contact.organization_id) {
-            organization::Entity::find_by_id(contact.organization_id.as_str())
-                .one(&self.db)
-                .await?
-                .ok_or_else(|| LeadError::not_found("organization", &contact.organization_id))?;
-            self.known_organizations.remember(&contact.organization_id);
+        let known = self.known_organizations.contains(&contact.organization_id);
+        let found = find_or_create_on(&self.db, &(contact, known)).await?;
+        self.known_organizations.remember(&found.0.organization_id);
+        Ok(found)
+    }
+
+    /// [`LeadBook::find_or_create_lead`] for many contacts, in one transaction (see
+    /// [`in_one_transaction`]).
+    pub async fn find_or_create_leads(
+        &self,
+        contacts: Vec<LeadContact>,
+    ) -> Vec<Result<(Lead, bool), LeadError>> {
+        let contacts: Vec<_> = contacts
+            .into_iter()
+            .map(|contact| {
+                let known = self.known_organizations.contains(&contact.organization_id);
+                (contact, known)
+            })
+            .collect();
+        let found = in_one_transaction(&self.db, &contacts, async |txn, contact| {
+            find_or_create_on(txn, contact).await
+        })
+        .await;
+        for (lead, _) in found.iter().flatten() {
+            self.known_organizations.remember(&lead.organization_id);
         }
-        let now = stored_precision(Utc::now());
-        let row = lead::ActiveModel {
-            id: Set(new_id()),
-            organization_id: Set(contact.organization_id.clone()),
-            phone_number: Set(contact.phone_number.as_str().to_owned()),
-            // A name given with the contact is a person's (an operator, an import, the API).
-            name_source: Set(if contact.name.trim().is_empty() {
-                String::new()
-            } else {
-                NameSource::Person.as_str().to_owned()
-            }),
-            name_evidence: Set(String::new()),
-            name: Set(contact.name),
-            email: Set(contact.email),
-            status: Set(LeadStatus::New.as_str().to_owned()),
-            score: Set(0),
-            tier: Set(String::new()),
-            summary: Set(String::new()),
-            interaction_count: Set(0),
-            last_contact_at: Set(None),
-            last_attempt_at: Set(None),
-            last_attempt_outcome: Set(None),
-            source: Set(contact.source),
-            notes: Set(String::new()),
-            created_at: Set(now),
-            updated_at: Set(now),
-        };
-        let inserted = lead::Entity::insert(row.clone())
-            .on_conflict(
-                OnConflict::columns([lead::Column::OrganizationId, lead::Column::PhoneNumber])
-                    .do_nothing()
-                    .to_owned(),
-            )
-            .exec_without_returning(&self.db)
-            .await?;
-        if inserted == 1 {
-            // Answered as written, without reading it back.
-            let model = row
-                .try_into_model()
-                .map_err(|e| LeadError::Internal(format!("new lead: {e}")))?;
-            return Ok((to_lead(model)?, true));
-        }
-        let model = lead::Entity::find()
-            .filter(lead::Column::OrganizationId.eq(contact.organization_id.as_str()))
-            .filter(lead::Column::PhoneNumber.eq(contact.phone_number.as_str()))
-            .one(&self.db)
-            .await?
-            .ok_or_else(|| LeadError::not_found("lead", contact.phone_number.as_str()))?;
-        Ok((to_lead(model)?, false))
+        found
     }
 
     pub async fn lead(&self, id: &str) -> Result<Lead, LeadError> {
@@ -162,69 +135,28 @@ impl LeadBook {
         outcome: AnalysisOutcome,
     ) -> Result<(Lead, bool), LeadError> {
         let txn = self.db.begin().await?;
-        // Claim the key first: on SQLite this takes the write lock before anything is read.
-        let claimed =
-            claim_idempotency_key(&txn, "apply_analysis", idempotency_key, &outcome.lead_id)
-                .await?;
-        if claimed.is_some() {
-            txn.rollback().await?;
-            return Ok((self.lead(&outcome.lead_id).await?, false));
-        }
-        let model = lead::Entity::find_by_id(outcome.lead_id.as_str())
-            .lock_exclusive()
-            .one(&txn)
-            .await?
-            .ok_or_else(|| LeadError::not_found("lead", &outcome.lead_id))?;
-        let status = match outcome.status {
-            Some(status) => status,
-            None if model.status == LeadStatus::New.as_str() => LeadStatus::Contacted,
-            None => LeadStatus::from_stored(&model.status).unwrap_or(LeadStatus::Contacted),
-        };
-        let occurred_at = stored_precision(outcome.occurred_at);
-        let last_contact_at = match model.last_contact_at {
-            Some(previous) if previous > occurred_at => previous,
-            _ => occurred_at,
-        };
-        let interaction_count = model.interaction_count + 1;
-        let heard = outcome
-            .heard_name
-            .as_ref()
-            .filter(|heard| takes_heard_name(&model, heard));
-        let mut active = model.into_active_model();
-        if let Some(heard) = heard {
-            active.name = Set(heard.name.trim().to_owned());
-            active.name_source = Set(heard.source.as_str().to_owned());
-            active.name_evidence = Set(heard.evidence.clone());
-        }
-        active.score = Set(i32::from(outcome.score.min(100)));
-        active.tier = Set(outcome.tier.as_str().to_owned());
-        if !outcome.summary.trim().is_empty() {
-            active.summary = Set(outcome.summary);
-        }
-        if !outcome.revision {
-            active.status = Set(status.as_str().to_owned());
-            active.interaction_count = Set(interaction_count);
-            active.last_contact_at = Set(Some(last_contact_at));
-        }
-        active.updated_at = Set(stored_precision(Utc::now()));
-        let updated = active
-            .clone()
-            .try_into_model()
-            .map_err(|e| LeadError::Internal(format!("lead {}: {e}", outcome.lead_id)))?;
-        // Only the changed columns, and no read-back: the record is known.
-        lead::Entity::update_many()
-            .set(active)
-            .filter(lead::Column::Id.eq(outcome.lead_id.as_str()))
-            .exec(&txn)
-            .await?;
+        let applied = apply_analysis_in(&txn, idempotency_key, &outcome).await?;
         txn.commit().await?;
-        tracing::info!(
-            lead_id = %updated.id,
-            conversation_id = %outcome.conversation_id,
-            score = updated.score,
-            "analysis applied to lead"
-        );
-        Ok((to_lead(updated)?, true))
+        log_applied(&outcome, &applied);
+        Ok(applied)
+    }
+
+    /// [`LeadBook::apply_analysis`] for many analyses, `(key, outcome)`, in one transaction
+    /// (see [`in_one_transaction`]).
+    pub async fn apply_analyses(
+        &self,
+        analyses: &[(String, AnalysisOutcome)],
+    ) -> Vec<Result<(Lead, bool), LeadError>> {
+        let applied = in_one_transaction(&self.db, analyses, async |txn, (key, outcome)| {
+            apply_analysis_in(txn, key, outcome).await
+        })
+        .await;
+        for ((_, outcome), result) in analyses.iter().zip(&applied) {
+            if let Ok(applied) = result {
+                log_applied(outcome, applied);
+            }
+        }
+        applied
     }
 
     /// Records an attempt to reach the lead; a connected or delivered attempt is also contact.
@@ -302,6 +234,147 @@ impl LeadBook {
             .map(to_lead)
             .collect()
     }
+}
+
+/// The lead with the contact's phone number, created when there is none; the organization is
+/// looked up unless it is known to exist (organizations are never deleted).
+async fn find_or_create_on(
+    db: &impl ConnectionTrait,
+    (contact, organization_known): &(LeadContact, bool),
+) -> Result<(Lead, bool), LeadError> {
+    if !organization_known {
+        organization::Entity::find_by_id(contact.organization_id.as_str())
+            .one(db)
+            .await?
+            .ok_or_else(|| LeadError::not_found("organization", &contact.organization_id))?;
+    }
+    let now = stored_precision(Utc::now());
+    let row = lead::ActiveModel {
+        id: Set(new_id()),
+        organization_id: Set(contact.organization_id.clone()),
+        phone_number: Set(contact.phone_number.as_str().to_owned()),
+        // A name given with the contact is a person's (an operator, an import, the API).
+        name_source: Set(if contact.name.trim().is_empty() {
+            String::new()
+        } else {
+            NameSource::Person.as_str().to_owned()
+        }),
+        name_evidence: Set(String::new()),
+        name: Set(contact.name.clone()),
+        email: Set(contact.email.clone()),
+        status: Set(LeadStatus::New.as_str().to_owned()),
+        score: Set(0),
+        tier: Set(String::new()),
+        summary: Set(String::new()),
+        interaction_count: Set(0),
+        last_contact_at: Set(None),
+        last_attempt_at: Set(None),
+        last_attempt_outcome: Set(None),
+        source: Set(contact.source.clone()),
+        notes: Set(String::new()),
+        created_at: Set(now),
+        updated_at: Set(now),
+    };
+    let inserted = lead::Entity::insert(row.clone())
+        .on_conflict(
+            OnConflict::columns([lead::Column::OrganizationId, lead::Column::PhoneNumber])
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    if inserted == 1 {
+        // Answered as written, without reading it back.
+        let model = row
+            .try_into_model()
+            .map_err(|e| LeadError::Internal(format!("new lead: {e}")))?;
+        return Ok((to_lead(model)?, true));
+    }
+    let model = lead::Entity::find()
+        .filter(lead::Column::OrganizationId.eq(contact.organization_id.as_str()))
+        .filter(lead::Column::PhoneNumber.eq(contact.phone_number.as_str()))
+        .one(db)
+        .await?
+        .ok_or_else(|| LeadError::not_found("lead", contact.phone_number.as_str()))?;
+    Ok((to_lead(model)?, false))
+}
+
+fn log_applied(outcome: &AnalysisOutcome, (lead, applied): &(Lead, bool)) {
+    if *applied {
+        tracing::info!(
+            lead_id = %lead.id,
+            conversation_id = %outcome.conversation_id,
+            score = lead.score,
+            "analysis applied to lead"
+        );
+    }
+}
+
+/// Applies one analysis inside `txn` (see [`LeadBook::apply_analysis`]).
+async fn apply_analysis_in(
+    txn: &DatabaseTransaction,
+    idempotency_key: &str,
+    outcome: &AnalysisOutcome,
+) -> Result<(Lead, bool), LeadError> {
+    // Claim the key first: on SQLite this takes the write lock before anything is read.
+    let claimed =
+        claim_idempotency_key(txn, "apply_analysis", idempotency_key, &outcome.lead_id).await?;
+    let found = lead::Entity::find_by_id(outcome.lead_id.as_str());
+    if claimed.is_some() {
+        let model = found
+            .one(txn)
+            .await?
+            .ok_or_else(|| LeadError::not_found("lead", &outcome.lead_id))?;
+        return Ok((to_lead(model)?, false));
+    }
+    let model = found
+        .lock_exclusive()
+        .one(txn)
+        .await?
+        .ok_or_else(|| LeadError::not_found("lead", &outcome.lead_id))?;
+    let status = match outcome.status {
+        Some(status) => status,
+        None if model.status == LeadStatus::New.as_str() => LeadStatus::Contacted,
+        None => LeadStatus::from_stored(&model.status).unwrap_or(LeadStatus::Contacted),
+    };
+    let occurred_at = stored_precision(outcome.occurred_at);
+    let last_contact_at = match model.last_contact_at {
+        Some(previous) if previous > occurred_at => previous,
+        _ => occurred_at,
+    };
+    let interaction_count = model.interaction_count + 1;
+    let heard = outcome
+        .heard_name
+        .as_ref()
+        .filter(|heard| takes_heard_name(&model, heard));
+    let mut active = model.into_active_model();
+    if let Some(heard) = heard {
+        active.name = Set(heard.name.trim().to_owned());
+        active.name_source = Set(heard.source.as_str().to_owned());
+        active.name_evidence = Set(heard.evidence.clone());
+    }
+    active.score = Set(i32::from(outcome.score.min(100)));
+    active.tier = Set(outcome.tier.as_str().to_owned());
+    if !outcome.summary.trim().is_empty() {
+        active.summary = Set(outcome.summary.clone());
+    }
+    if !outcome.revision {
+        active.status = Set(status.as_str().to_owned());
+        active.interaction_count = Set(interaction_count);
+        active.last_contact_at = Set(Some(last_contact_at));
+    }
+    active.updated_at = Set(stored_precision(Utc::now()));
+    let updated = active
+        .clone()
+        .try_into_model()
+        .map_err(|e| LeadError::Internal(format!("lead {}: {e}", outcome.lead_id)))?;
+    // Only the changed columns, and no read-back: the record is known.
+    lead::Entity::update_many()
+        .set(active)
+        .filter(lead::Column::Id.eq(outcome.lead_id.as_str()))
+        .exec(txn)
+        .await?;
+    Ok((to_lead(updated)?, true))
 }
 
 /// Name, email or phone (by its digits) contains `query`, ignoring case.

@@ -1,0 +1,294 @@
+//! Concurrent flows' calls of one RPC, sent as one `Batch…` call.
+//!
+//! Hundreds of flows run at once, and each makes the same few calls: find the lead, record the
+//! call, store the transcript, analyse it, apply it, publish, forward to the CRM. Sent one by
+//! one, every call pays for its own HTTP/2 request, its own transaction and (on SQLite) its own
+//! wait for an fsync. A [`Batcher`] queues the calls of one RPC; whenever fewer than
+//! `MAX_IN_FLIGHT` batches are under way it sends everything queued as one batch, whose items
+//! the service applies in one transaction. Nothing waits for a batch to fill: a call that
+//! arrives alone is sent alone at once, and batches grow only while the service is busy.
+//! Each item is answered as it would have been alone, and a service without the batch RPC
+//! (an older replica during a rollout) is called item by item instead.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use tokio::sync::{Semaphore, mpsc, oneshot};
+use tonic::{Code, Status};
+use tracing::Instrument;
+
+/// Batches of one RPC under way at once.
+const MAX_IN_FLIGHT: usize = 4;
+/// Most items in one batch.
+const MAX_ITEMS: usize = 128;
+/// Most encoded bytes in one batch (an item larger than this goes alone).
+const MAX_BYTES: usize = 8 * 1024 * 1024;
+
+type Answer<A> = Result<A, Status>;
+/// A queued call: its request, where its answer goes, and the caller's span (so the call stays
+/// part of the caller's trace).
+type Job<Q, A> = (Q, oneshot::Sender<Answer<A>>, tracing::Span);
+type Sent<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+type SendBatch<Q, A> = dyn Fn(Vec<Q>) -> Sent<Result<Vec<Answer<A>>, Status>> + Send + Sync;
+type SendOne<Q, A> = dyn Fn(Q) -> Sent<Answer<A>> + Send + Sync;
+
+/// Sends one RPC's calls in batches; cheap to clone.
+pub struct Batcher<Q, A> {
+    queue: mpsc::UnboundedSender<Job<Q, A>>,
+}
+
+/// What a batcher is called in traces: the RPC's name.
+type Name = &'static str;
+
+impl<Q, A> Clone for Batcher<Q, A> {
+    fn clone(&self) -> Self {
+        Batcher {
+            queue: self.queue.clone(),
+        }
+    }
+}
+
+impl<Q, A> Batcher<Q, A>
+where
+    Q: prost::Message + Clone + 'static,
+    A: Send + 'static,
+{
+    /// Starts the batcher: `batch` sends many requests in one call and answers each, in order;
+    /// `one` sends a single request, for a service that does not know the batch RPC.
+    pub fn spawn<B, BF, O, OF>(name: Name, batch: B, one: O) -> Self
+    where
+        B: Fn(Vec<Q>) -> BF + Send + Sync + 'static,
+        BF: Future<Output = Result<Vec<Answer<A>>, Status>> + Send + 'static,
+        O: Fn(Q) -> OF + Send + Sync + 'static,
+        OF: Future<Output = Answer<A>> + Send + 'static,
+    {
+        let batch: Arc<SendBatch<Q, A>> = Arc::new(move |requests| Box::pin(batch(requests)));
+        let one: Arc<SendOne<Q, A>> = Arc::new(move |request| Box::pin(one(request)));
+        let (queue, jobs) = mpsc::unbounded_channel();
+        tokio::spawn(run(name, jobs, batch, one));
+        Batcher { queue }
+    }
+
+    /// Sends `request` with whatever else is queued, and answers it.
+    pub async fn call(&self, request: Q) -> Answer<A> {
+        let (done, answer) = oneshot::channel();
+        self.queue
+            .send((request, done, tracing::Span::current()))
+            .map_err(|_| Status::unavailable("the gateway is shutting down"))?;
+        answer
+            .await
+            .map_err(|_| Status::unavailable("the call was abandoned"))?
+    }
+}
+
+async fn run<Q, A>(
+    name: Name,
+    mut jobs: mpsc::UnboundedReceiver<Job<Q, A>>,
+    batch: Arc<SendBatch<Q, A>>,
+    one: Arc<SendOne<Q, A>>,
+) where
+    Q: prost::Message + Clone + 'static,
+    A: Send + 'static,
+{
+    let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    let mut carried: Option<Job<Q, A>> = None;
+    loop {
+        let Ok(permit) = in_flight.clone().acquire_owned().await else {
+            return;
+        };
+        let first = match carried.take() {
+            Some(job) => job,
+            None => match jobs.recv().await {
+                Some(job) => job,
+                None => return,
+            },
+        };
+        let mut bytes = first.0.encoded_len();
+        let mut taken = vec![first];
+        while taken.len() < MAX_ITEMS {
+            let Ok(job) = jobs.try_recv() else {
+                break;
+            };
+            bytes += job.0.encoded_len();
+            if bytes > MAX_BYTES {
+                carried = Some(job);
+                break;
+            }
+            taken.push(job);
+        }
+        let (batch, one) = (batch.clone(), one.clone());
+        tokio::spawn(async move {
+            let mut requests = Vec::with_capacity(taken.len());
+            let mut replies = Vec::with_capacity(taken.len());
+            let mut callers = Vec::with_capacity(taken.len());
+            for (request, reply, caller) in taken {
+                requests.push(request);
+                replies.push(reply);
+                callers.push(caller);
+            }
+            // A call alone is sent in its caller's span; a batch in one linked to every caller.
+            let span = match callers.as_slice() {
+                [caller] => caller.clone(),
+                callers => callmesh_runtime::telemetry::span_for_all(name, callers),
+            };
+            let answers = send(requests, batch.as_ref(), one.as_ref())
+                .instrument(span)
+                .await;
+            for (reply, answer) in replies.into_iter().zip(answers) {
+                // A caller that gave up no longer listens.
+                let _ = reply.send(answer);
+            }
+            drop(permit);
+        });
+    }
+}
+
+/// One answer per request, in order.
+async fn send<Q: Clone, A>(
+    requests: Vec<Q>,
+    batch: &SendBatch<Q, A>,
+    one: &SendOne<Q, A>,
+) -> Vec<Answer<A>> {
+    let count = requests.len();
+    if count == 1 {
+        // Alone: the plain RPC, which every version of the service knows.
+        let request = requests.into_iter().next();
+        return match request {
+            Some(request) => vec![one(request).await],
+            None => Vec::new(),
+        };
+    }
+    match batch(requests.clone()).await {
+        Ok(answers) if answers.len() == count => answers,
+        Ok(answers) => {
+            let status = Status::internal(format!(
+                "a batch of {count} was answered with {} results",
+                answers.len()
+            ));
+            failed(&status, count)
+        }
+        Err(status) if status.code() == Code::Unimplemented => {
+            futures_util::future::join_all(requests.into_iter().map(one)).await
+        }
+        Err(status) => failed(&status, count),
+    }
+}
+
+fn failed<A>(status: &Status, count: usize) -> Vec<Answer<A>> {
+    (0..count).map(|_| Err(status.clone())).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    use callmesh_proto::lead::v1::GetLeadRequest;
+
+    use super::*;
+
+    fn request(n: usize) -> GetLeadRequest {
+        GetLeadRequest {
+            lead_id: n.to_string(),
+        }
+    }
+
+    #[tokio::test]
+    async fn concurrent_calls_travel_together_and_each_gets_its_own_answer() {
+        let sizes = Arc::new(Mutex::new(Vec::new()));
+        let seen = sizes.clone();
+        let batcher = Batcher::spawn(
+            "GetLead",
+            move |requests: Vec<GetLeadRequest>| {
+                let seen = seen.clone();
+                async move {
+                    if let Ok(mut sizes) = seen.lock() {
+                        sizes.push(requests.len());
+                    }
+                    // A busy service: the next calls queue meanwhile.
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    Ok(requests
+                        .into_iter()
+                        .map(|r| match r.lead_id.as_str() {
+                            "13" => Err(Status::not_found("lead 13")),
+                            id => Ok(format!("lead {id}")),
+                        })
+                        .collect())
+                }
+            },
+            |r: GetLeadRequest| async move {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                Ok(format!("lead {} alone", r.lead_id))
+            },
+        );
+        let calls: Vec<_> = (0..200)
+            .map(|n| {
+                let batcher = batcher.clone();
+                tokio::spawn(async move { (n, batcher.call(request(n)).await) })
+            })
+            .collect();
+        for call in calls {
+            let (n, answer) = call.await.expect("task");
+            match answer {
+                Ok(answer) => assert!(
+                    answer == format!("lead {n}") || answer == format!("lead {n} alone"),
+                    "{n}: {answer}"
+                ),
+                Err(status) => {
+                    assert_eq!(n, 13);
+                    assert_eq!(status.code(), Code::NotFound);
+                }
+            }
+        }
+        let sizes = sizes.lock().expect("sizes").clone();
+        assert!(
+            sizes.iter().any(|size| *size > 1),
+            "calls made at once were batched: {sizes:?}"
+        );
+        assert!(sizes.iter().all(|size| *size <= MAX_ITEMS));
+    }
+
+    #[tokio::test]
+    async fn a_service_without_the_batch_rpc_is_called_item_by_item() {
+        let batcher = Batcher::spawn(
+            "GetLead",
+            |_: Vec<GetLeadRequest>| async {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                Err::<Vec<Answer<String>>, _>(Status::unimplemented("unknown method"))
+            },
+            |r: GetLeadRequest| async move { Ok(format!("lead {}", r.lead_id)) },
+        );
+        let calls: Vec<_> = (0..50)
+            .map(|n| {
+                let batcher = batcher.clone();
+                tokio::spawn(async move { (n, batcher.call(request(n)).await) })
+            })
+            .collect();
+        for call in calls {
+            let (n, answer) = call.await.expect("task");
+            assert_eq!(answer.expect("answered alone"), format!("lead {n}"));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_batch_fails_each_of_its_calls_with_its_status() {
+        let batcher = Batcher::spawn(
+            "GetLead",
+            |_: Vec<GetLeadRequest>| async {
+                Err::<Vec<Answer<String>>, _>(Status::unavailable("service down"))
+            },
+            |_: GetLeadRequest| async { Err(Status::unavailable("service down")) },
+        );
+        let calls: Vec<_> = (0..20)
+            .map(|n| {
+                let batcher = batcher.clone();
+                tokio::spawn(async move { batcher.call(request(n)).await })
+            })
+            .collect();
+        for call in calls {
+            let status = call.await.expect("task").expect_err("failed");
+            assert_eq!(status.code(), Code::Unavailable);
+        }
+    }
+}
