@@ -343,3 +343,101 @@ async fn not_serving_until_migrations_are_done() {
     .await;
     assert!(serving, "serves once the lock is released");
 }
+
+/// Each result of a batch: the response, or the error's code and message.
+fn answers<R: callmesh_proto::ItemResult>(
+    results: Vec<R>,
+) -> Vec<Result<R::Response, tonic::Status>> {
+    results.into_iter().map(R::into_result).collect()
+}
+
+#[tokio::test]
+async fn a_batch_answers_each_item_as_it_would_be_answered_alone() {
+    for backend in backends().await {
+        let running = start_serving(backend).await;
+        let mut leads = running.leads();
+        let contact = |phone: &str| pb::FindOrCreateLeadRequest {
+            organization_id: DEFAULT_ORGANIZATION_ID.into(),
+            phone_number: phone.into(),
+            ..Default::default()
+        };
+        let found = leads
+            .batch_find_or_create_lead(pb::BatchFindOrCreateLeadRequest {
+                items: vec![
+                    contact("+14155550101"),
+                    contact("not a number"),
+                    contact("+14155550102"),
+                    contact("(415) 555-0101"),
+                ],
+            })
+            .await
+            .expect("batch")
+            .into_inner();
+        let found = answers(found.results);
+        assert_eq!(found.len(), 4, "{backend:?}");
+        let first = found[0].as_ref().expect("a new lead");
+        assert!(first.created, "{backend:?}");
+        let invalid = found[1].as_ref().expect_err("not a phone number");
+        assert_eq!(invalid.code(), Code::InvalidArgument, "{backend:?}");
+        assert!(invalid.message().starts_with("phone_number"), "{invalid:?}");
+        let second = found[2].as_ref().expect("another new lead");
+        assert!(second.created);
+        // The same number written differently, later in the same batch: the same lead.
+        let again = found[3].as_ref().expect("found");
+        assert!(!again.created, "{backend:?}");
+        let lead_a = first.lead.clone().expect("lead").id;
+        assert_eq!(again.lead.clone().expect("lead").id, lead_a);
+        let lead_b = second.lead.clone().expect("lead").id;
+
+        let analysis = |key: &str, lead_id: &str| pb::ApplyAnalysisRequest {
+            idempotency_key: key.into(),
+            lead_id: lead_id.into(),
+            conversation_id: format!("conv-{key}"),
+            score: 80,
+            ..Default::default()
+        };
+        let applied = leads
+            .batch_apply_analysis(pb::BatchApplyAnalysisRequest {
+                items: vec![
+                    analysis("k1", &lead_a),
+                    analysis("k2", "no-such-lead"),
+                    analysis("k3", &lead_b),
+                    analysis("k1", &lead_a),
+                ],
+            })
+            .await
+            .expect("batch")
+            .into_inner();
+        let applied = answers(applied.results);
+        assert!(applied[0].as_ref().expect("applied").applied, "{backend:?}");
+        let missing = applied[1].as_ref().expect_err("no such lead");
+        assert_eq!(missing.code(), Code::NotFound, "{backend:?}: {missing:?}");
+        assert!(applied[2].as_ref().expect("applied").applied);
+        // The key repeated: answered, not applied twice.
+        assert!(
+            !applied[3].as_ref().expect("answered").applied,
+            "{backend:?}"
+        );
+        let stored = leads
+            .get_lead(pb::GetLeadRequest {
+                lead_id: lead_a.clone(),
+            })
+            .await
+            .expect("get")
+            .into_inner()
+            .lead
+            .expect("lead");
+        assert_eq!(stored.interaction_count, 1, "{backend:?}");
+        assert_eq!(stored.score, 80);
+
+        let too_many = leads
+            .batch_find_or_create_lead(pb::BatchFindOrCreateLeadRequest {
+                items: vec![contact("+14155550103"); 1_001],
+            })
+            .await
+            .expect_err("too many items");
+        assert_eq!(too_many.code(), Code::InvalidArgument);
+        assert!(too_many.message().starts_with("items"), "{too_many:?}");
+        running.shutdown.cancel();
+    }
+}
