@@ -58,29 +58,65 @@ impl AnalysisGrpc {
         &self,
         conversations: Vec<ConversationRequest>,
     ) -> Vec<Result<pb::AnalyzeConversationResponse, Status>> {
-        let analysed = futures_util::future::join_all(
-            conversations
-                .into_iter()
-                .map(|conversation| self.analyse(conversation)),
-        )
+        let count = conversations.len();
+        // What is already known of them, with one query each for the whole batch.
+        let keys: Vec<&str> = conversations.iter().map(|(key, ..)| key.as_str()).collect();
+        let ids: Vec<&str> = conversations
+            .iter()
+            .map(|(_, subject, _)| subject.conversation_id.as_str())
+            .collect();
+        let known = tokio::try_join!(
+            self.store.existing_many(&keys),
+            self.interviews.linked_sessions(&ids)
+        );
+        let (existing, sessions) = match known {
+            Ok(known) => known,
+            Err(error) => {
+                let status = Status::from(error);
+                return (0..count).map(|_| Err(status.clone())).collect();
+            }
+        };
+        let analysed = futures_util::future::join_all(conversations.into_iter().map(
+            |(key, subject, conversation)| {
+                let interview_session = sessions
+                    .get(&subject.conversation_id)
+                    .cloned()
+                    .map(Into::into);
+                let known = existing.get(&key).cloned();
+                async move {
+                    match known {
+                        Some(analysis) => Analysed::Known(pb::AnalyzeConversationResponse {
+                            analysis: Some(analysis.into()),
+                            created: false,
+                            interview_session,
+                        }),
+                        None => Analysed::New {
+                            findings: self.findings(&subject, conversation).await,
+                            key,
+                            subject,
+                            interview_session,
+                        },
+                    }
+                }
+            },
+        ))
         .await;
-        let mut answers = Vec::with_capacity(analysed.len());
+        let mut answers = Vec::with_capacity(count);
         let mut new = Vec::new();
         let mut pending = Vec::new();
         for analysed in analysed {
             match analysed {
-                Ok(Analysed::New {
+                Analysed::New {
                     key,
                     subject,
                     findings,
                     interview_session,
-                }) => {
+                } => {
                     pending.push((answers.len(), interview_session));
                     new.push((key, subject, findings));
                     answers.push(Err(Status::internal("the analysis was not kept")));
                 }
-                Ok(Analysed::Known(response)) => answers.push(Ok(response)),
-                Err(status) => answers.push(Err(status)),
+                Analysed::Known(response) => answers.push(Ok(response)),
             }
         }
         let stored = self.store.insert_many(&new).await;
@@ -96,23 +132,8 @@ impl AnalysisGrpc {
         answers
     }
 
-    /// Analyses one conversation, unless its key was already answered.
-    async fn analyse(
-        &self,
-        (key, subject, conversation): ConversationRequest,
-    ) -> Result<Analysed, Status> {
-        let interview_session = self
-            .interviews
-            .linked_session(&subject.conversation_id)
-            .await?
-            .map(Into::into);
-        if let Some(existing) = self.store.existing(&key).await? {
-            return Ok(Analysed::Known(pb::AnalyzeConversationResponse {
-                analysis: Some(existing.into()),
-                created: false,
-                interview_session,
-            }));
-        }
+    /// The analyzer's findings on one conversation, timed.
+    async fn findings(&self, subject: &Subject, conversation: Conversation) -> Findings {
         let started = std::time::Instant::now();
         let findings = self
             .engine
@@ -125,12 +146,7 @@ impl AnalysisGrpc {
         };
         metrics::histogram!("callmesh_analysis_duration_seconds", "analyzer" => analyzer)
             .record(started.elapsed().as_secs_f64());
-        Ok(Analysed::New {
-            key,
-            subject,
-            findings,
-            interview_session,
-        })
+        findings
     }
 }
 

@@ -102,6 +102,30 @@ impl InterviewStore {
         })
     }
 
+    /// The newest session linked to each of `conversation_ids` that has one, with one query.
+    pub async fn linked_sessions(
+        &self,
+        conversation_ids: &[&str],
+    ) -> Result<std::collections::HashMap<String, Session>, ServiceError> {
+        let mut linked = std::collections::HashMap::new();
+        if conversation_ids.is_empty() {
+            return Ok(linked);
+        }
+        // Oldest first, so a conversation's newest session is the one left in the map.
+        for session in interview_session::Entity::find()
+            .filter(
+                interview_session::Column::ConversationId.is_in(conversation_ids.iter().copied()),
+            )
+            .order_by_asc(interview_session::Column::Id)
+            .all(&self.db)
+            .await?
+        {
+            let session = Session::from(session);
+            linked.insert(session.conversation_id.clone(), session);
+        }
+        Ok(linked)
+    }
+
     /// The newest session linked to a conversation, if any.
     pub async fn linked_session(
         &self,

@@ -45,6 +45,25 @@ impl AnalysisStore {
         AnalysisStore { db }
     }
 
+    /// The analyses any of `keys` already produced, by key, with one query.
+    pub async fn existing_many(
+        &self,
+        keys: &[&str],
+    ) -> Result<std::collections::HashMap<String, StoredAnalysis>, ServiceError> {
+        let mut existing = std::collections::HashMap::new();
+        if keys.is_empty() {
+            return Ok(existing);
+        }
+        for row in analysis::Entity::find()
+            .filter(analysis::Column::IdempotencyKey.is_in(keys.iter().copied()))
+            .all(&self.db)
+            .await?
+        {
+            existing.insert(row.idempotency_key.clone(), to_stored(row)?);
+        }
+        Ok(existing)
+    }
+
     /// The analysis an idempotency key already produced, if any.
     pub async fn existing(&self, key: &str) -> Result<Option<StoredAnalysis>, ServiceError> {
         self.by_key(key).await
