@@ -10,7 +10,7 @@ use sea_orm::{
 };
 
 use callmesh_runtime::ServiceError;
-use callmesh_runtime::batch::in_one_transaction;
+use callmesh_runtime::batch::all_or_each;
 use callmesh_runtime::paging::Page;
 
 use crate::entity::{conversation_event, message, transcript};
@@ -75,14 +75,17 @@ impl Memory {
     }
 
     /// [`Memory::append_transcript`] for many transcripts, `(key, transcript)`, in one
-    /// transaction (see [`in_one_transaction`]).
+    /// transaction (see [`all_or_each`]).
     pub async fn append_transcripts(
         &self,
         transcripts: &[(String, NewTranscript)],
     ) -> Vec<Result<(u32, bool), ServiceError>> {
-        let appended = in_one_transaction(&self.db, transcripts, async |txn, (key, new)| {
-            append_transcript_in(txn, key, new).await
-        })
+        let appended = all_or_each(
+            &self.db,
+            transcripts,
+            append_transcripts_in,
+            async |txn, (key, new)| append_transcript_in(txn, key, new).await,
+        )
         .await;
         for ((_, new), result) in transcripts.iter().zip(&appended) {
             if let Ok(appended) = result {
@@ -314,6 +317,48 @@ async fn append_transcript_in(
     key: &str,
     new: &NewTranscript,
 ) -> Result<(u32, bool), ServiceError> {
+    let (appended, messages) = transcript_in(txn, key, new).await?;
+    insert_messages(txn, messages).await?;
+    Ok(appended)
+}
+
+/// Stores many transcripts inside `txn`, their messages with a few statements for them all.
+async fn append_transcripts_in(
+    txn: &DatabaseTransaction,
+    transcripts: &[(String, NewTranscript)],
+) -> Result<Vec<(u32, bool)>, ServiceError> {
+    let mut appended = Vec::with_capacity(transcripts.len());
+    let mut messages = Vec::new();
+    for (key, new) in transcripts {
+        let (answer, rows) = transcript_in(txn, key, new).await?;
+        appended.push(answer);
+        messages.extend(rows);
+    }
+    insert_messages(txn, messages).await?;
+    Ok(appended)
+}
+
+/// Inserts `messages` a few hundred rows per statement (within the databases' limits on bound
+/// values per statement).
+async fn insert_messages(
+    txn: &DatabaseTransaction,
+    messages: Vec<message::ActiveModel>,
+) -> Result<(), ServiceError> {
+    for chunk in messages.chunks(TURNS_PER_INSERT) {
+        message::Entity::insert_many(chunk.to_vec())
+            .exec_without_returning(txn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Records a transcript once per conversation: its answer (turns, created) and, when it is
+/// new, the messages still to insert.
+async fn transcript_in(
+    txn: &DatabaseTransaction,
+    key: &str,
+    new: &NewTranscript,
+) -> Result<((u32, bool), Vec<message::ActiveModel>), ServiceError> {
     let started_at = new.started_at.unwrap_or_else(Utc::now);
     let turns: Vec<_> = new
         .turns
@@ -338,7 +383,7 @@ async fn append_transcript_in(
             .one(txn)
             .await?
             .map_or(0, |row| u32::try_from(row.turn_count).unwrap_or(0));
-        return Ok((stored, false));
+        return Ok(((stored, false), Vec::new()));
     }
     let rows: Vec<_> = turns
         .iter()
@@ -361,14 +406,7 @@ async fn append_transcript_in(
             )
         })
         .collect();
-    // A few statements for the whole transcript, not one per turn (within the databases'
-    // limits on bound values per statement).
-    for chunk in rows.chunks(TURNS_PER_INSERT) {
-        message::Entity::insert_many(chunk.to_vec())
-            .exec_without_returning(txn)
-            .await?;
-    }
-    Ok((u32::try_from(turns.len()).unwrap_or(u32::MAX), true))
+    Ok(((u32::try_from(turns.len()).unwrap_or(u32::MAX), true), rows))
 }
 
 #[cfg(test)]

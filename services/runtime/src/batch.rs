@@ -30,6 +30,58 @@ where
     answers
 }
 
+/// Like [`in_one_transaction`], but the items go to `together` all at once (which can write
+/// them with fewer statements than one item at a time), and to `alone` one by one when that
+/// fails.
+pub async fn all_or_each<I, T, E, A, B>(
+    db: &DatabaseConnection,
+    items: &[I],
+    together: A,
+    each: B,
+) -> Vec<Result<T, E>>
+where
+    E: From<DbErr>,
+    A: AsyncFn(&DatabaseTransaction, &[I]) -> Result<Vec<T>, E>,
+    B: AsyncFn(&DatabaseTransaction, &I) -> Result<T, E>,
+{
+    if items.len() > 1
+        && let Ok(answers) = all_at_once(db, items, &together).await
+    {
+        return answers.into_iter().map(Ok).collect();
+    }
+    let mut answers = Vec::with_capacity(items.len());
+    for item in items {
+        answers.push(alone(db, item, &each).await);
+    }
+    answers
+}
+
+async fn all_at_once<I, T, E, A>(
+    db: &DatabaseConnection,
+    items: &[I],
+    together: &A,
+) -> Result<Vec<T>, E>
+where
+    E: From<DbErr>,
+    A: AsyncFn(&DatabaseTransaction, &[I]) -> Result<Vec<T>, E>,
+{
+    let txn = db.begin().await?;
+    match together(&txn, items).await {
+        Ok(answers) if answers.len() == items.len() => {
+            txn.commit().await?;
+            Ok(answers)
+        }
+        Ok(_) => {
+            let _ = txn.rollback().await;
+            Err(DbErr::Custom("a batch got more or fewer answers than items".into()).into())
+        }
+        Err(error) => {
+            let _ = txn.rollback().await;
+            Err(error)
+        }
+    }
+}
+
 async fn together<I, T, E, F>(db: &DatabaseConnection, items: &[I], run: &F) -> Result<Vec<T>, E>
 where
     E: From<DbErr>,

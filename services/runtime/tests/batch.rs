@@ -4,7 +4,7 @@
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, Statement};
 
-use callmesh_runtime::batch::in_one_transaction;
+use callmesh_runtime::batch::{all_or_each, in_one_transaction};
 use callmesh_runtime::db::{self, DatabaseUrl};
 use callmesh_testkit::{TestDatabase, backends};
 
@@ -73,5 +73,63 @@ async fn a_failing_item_fails_alone_and_the_rest_are_kept() {
         assert!(answers.iter().all(Result::is_err), "{backend:?}");
         assert_eq!(stored(&db).await, ["a", "b", "c", "d"], "{backend:?}");
         drop(db);
+    }
+}
+
+#[tokio::test]
+async fn a_batch_written_all_at_once_falls_back_to_each_item_alone() {
+    for backend in backends().await {
+        let database = TestDatabase::create(backend).await;
+        let db = table(&database).await;
+        // All keys in one multi-row INSERT; one at a time when that fails.
+        let insert = async |db: &DatabaseConnection, keys: &[&str]| {
+            all_or_each(
+                db,
+                keys,
+                async |txn, keys: &[&str]| {
+                    let backend = txn.get_database_backend();
+                    let placeholders: Vec<String> = (1..=keys.len())
+                        .map(|n| match backend {
+                            sea_orm::DbBackend::Postgres => format!("(${n})"),
+                            _ => "(?)".to_owned(),
+                        })
+                        .collect();
+                    txn.execute(Statement::from_sql_and_values(
+                        backend,
+                        format!(
+                            "INSERT INTO batch_items (k) VALUES {}",
+                            placeholders.join(",")
+                        ),
+                        keys.iter().map(|key| (*key).into()),
+                    ))
+                    .await?;
+                    Ok::<_, DbErr>(keys.iter().map(|key| (*key).to_owned()).collect())
+                },
+                async |txn, key: &&str| {
+                    let backend = txn.get_database_backend();
+                    let sql = match backend {
+                        sea_orm::DbBackend::Postgres => "INSERT INTO batch_items (k) VALUES ($1)",
+                        _ => "INSERT INTO batch_items (k) VALUES (?)",
+                    };
+                    txn.execute(Statement::from_sql_and_values(
+                        backend,
+                        sql,
+                        [(*key).into()],
+                    ))
+                    .await?;
+                    Ok((*key).to_owned())
+                },
+            )
+            .await
+        };
+        let answers = insert(&db, &["a", "b", "c"]).await;
+        assert!(
+            answers.iter().all(Result::is_ok),
+            "{backend:?}: {answers:?}"
+        );
+        let answers = insert(&db, &["d", "a", "e"]).await;
+        let ok: Vec<bool> = answers.iter().map(Result::is_ok).collect();
+        assert_eq!(ok, [true, false, true], "{backend:?}: {answers:?}");
+        assert_eq!(stored(&db).await, ["a", "b", "c", "d", "e"], "{backend:?}");
     }
 }
