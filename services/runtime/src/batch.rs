@@ -18,6 +18,8 @@ where
     E: From<DbErr>,
     F: AsyncFn(&DatabaseTransaction, &I) -> Result<T, E>,
 {
+    // Not `all_or_each` with a closure over `run`: a closure borrowing another makes the
+    // handlers' futures fail the compiler's `Send` check (a higher-ranked lifetime).
     if items.len() > 1
         && let Ok(answers) = together(db, items, &run).await
     {

@@ -2,7 +2,7 @@
 //! aborts a PostgreSQL transaction) fails alone, and the others are kept, on SQLite and
 //! PostgreSQL.
 
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, Statement};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, Statement};
 
 use callmesh_runtime::batch::{all_or_each, in_one_transaction};
 use callmesh_runtime::db::{self, DatabaseUrl};
@@ -17,23 +17,21 @@ async fn table(database: &TestDatabase) -> DatabaseConnection {
     db
 }
 
-/// Inserts each key with a plain INSERT: a key already there fails the statement.
-async fn insert_all(db: &DatabaseConnection, keys: &[&str]) -> Vec<Result<String, DbErr>> {
-    in_one_transaction(db, keys, async |txn, key| {
-        let backend = txn.get_database_backend();
-        let sql = match backend {
-            sea_orm::DbBackend::Postgres => "INSERT INTO batch_items (k) VALUES ($1)",
-            _ => "INSERT INTO batch_items (k) VALUES (?)",
-        };
-        txn.execute(Statement::from_sql_and_values(
-            backend,
-            sql,
-            [(*key).into()],
-        ))
+/// Inserts `key` with a plain INSERT: a key already there fails the statement.
+async fn insert_one(txn: &DatabaseTransaction, key: &str) -> Result<String, DbErr> {
+    let backend = txn.get_database_backend();
+    let sql = match backend {
+        sea_orm::DbBackend::Postgres => "INSERT INTO batch_items (k) VALUES ($1)",
+        _ => "INSERT INTO batch_items (k) VALUES (?)",
+    };
+    txn.execute(Statement::from_sql_and_values(backend, sql, [key.into()]))
         .await?;
-        Ok::<_, DbErr>((*key).to_owned())
-    })
-    .await
+    Ok(key.to_owned())
+}
+
+/// Inserts each key in turn, in one transaction.
+async fn insert_all(db: &DatabaseConnection, keys: &[&str]) -> Vec<Result<String, DbErr>> {
+    in_one_transaction(db, keys, async |txn, key| insert_one(txn, key).await).await
 }
 
 async fn stored(db: &DatabaseConnection) -> Vec<String> {
@@ -105,20 +103,7 @@ async fn a_batch_written_all_at_once_falls_back_to_each_item_alone() {
                     .await?;
                     Ok::<_, DbErr>(keys.iter().map(|key| (*key).to_owned()).collect())
                 },
-                async |txn, key: &&str| {
-                    let backend = txn.get_database_backend();
-                    let sql = match backend {
-                        sea_orm::DbBackend::Postgres => "INSERT INTO batch_items (k) VALUES ($1)",
-                        _ => "INSERT INTO batch_items (k) VALUES (?)",
-                    };
-                    txn.execute(Statement::from_sql_and_values(
-                        backend,
-                        sql,
-                        [(*key).into()],
-                    ))
-                    .await?;
-                    Ok((*key).to_owned())
-                },
+                async |txn, key: &&str| insert_one(txn, key).await,
             )
             .await
         };
