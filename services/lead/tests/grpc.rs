@@ -430,6 +430,42 @@ async fn a_batch_answers_each_item_as_it_would_be_answered_alone() {
         assert_eq!(stored.interaction_count, 1, "{backend:?}");
         assert_eq!(stored.score, 80);
 
+        // Nothing fails: the batch is applied at once, in order, as one at a time would be.
+        let applied = leads
+            .batch_apply_analysis(pb::BatchApplyAnalysisRequest {
+                items: vec![
+                    analysis("k4", &lead_a),
+                    analysis("k5", &lead_a),
+                    analysis("k4", &lead_a),
+                    analysis("k3", &lead_b),
+                ],
+            })
+            .await
+            .expect("batch")
+            .into_inner();
+        let applied: Vec<(bool, i32)> = answers(applied.results)
+            .into_iter()
+            .map(|answer| {
+                let answer = answer.expect("answered");
+                (answer.applied, answer.lead.expect("lead").interaction_count)
+            })
+            .collect();
+        assert_eq!(
+            applied,
+            [(true, 2), (true, 3), (false, 3), (false, 1)],
+            "{backend:?}"
+        );
+        let stored = leads
+            .get_lead(pb::GetLeadRequest {
+                lead_id: lead_a.clone(),
+            })
+            .await
+            .expect("get")
+            .into_inner()
+            .lead
+            .expect("lead");
+        assert_eq!(stored.interaction_count, 3, "{backend:?}");
+
         let too_many = leads
             .batch_find_or_create_lead(pb::BatchFindOrCreateLeadRequest {
                 items: vec![contact("+14155550103"); 1_001],

@@ -1,19 +1,21 @@
 //! Leads: found or created by phone, listed, searched, and updated by what each conversation
 //! and contact attempt teaches us.
 
+use std::collections::{HashMap, HashSet};
+
 use chrono::Utc;
-use sea_orm::sea_query::{Expr, Func, LikeExpr, OnConflict};
+use sea_orm::sea_query::{Expr, Func, LikeExpr, OnConflict, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait,
-    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Select, Set, TransactionTrait,
-    TryIntoModel,
+    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select, Set,
+    TransactionTrait, TryIntoModel,
 };
 
-use callmesh_runtime::batch::in_one_transaction;
+use callmesh_runtime::batch::{all_or_each, in_one_transaction};
 use callmesh_runtime::paging::Page;
 
 use super::{LeadBook, claim_idempotency_key, new_id};
-use crate::entity::{lead, organization};
+use crate::entity::{idempotency_key, lead, organization};
 use crate::error::LeadError;
 use crate::model::{
     AnalysisOutcome, ContactAttempt, ContactOutcome, HeardName, Lead, LeadChanges, LeadContact,
@@ -142,14 +144,17 @@ impl LeadBook {
     }
 
     /// [`LeadBook::apply_analysis`] for many analyses, `(key, outcome)`, in one transaction
-    /// (see [`in_one_transaction`]).
+    /// (see [`all_or_each`]).
     pub async fn apply_analyses(
         &self,
         analyses: &[(String, AnalysisOutcome)],
     ) -> Vec<Result<(Lead, bool), LeadError>> {
-        let applied = in_one_transaction(&self.db, analyses, async |txn, (key, outcome)| {
-            apply_analysis_in(txn, key, outcome).await
-        })
+        let applied = all_or_each(
+            &self.db,
+            analyses,
+            apply_analyses_in,
+            async |txn, (key, outcome)| apply_analysis_in(txn, key, outcome).await,
+        )
         .await;
         for ((_, outcome), result) in analyses.iter().zip(&applied) {
             if let Ok(applied) = result {
@@ -332,6 +337,85 @@ async fn apply_analysis_in(
         .one(txn)
         .await?
         .ok_or_else(|| LeadError::not_found("lead", &outcome.lead_id))?;
+    let updated = with_analysis(model, outcome);
+    write_analysed(txn, &updated).await?;
+    Ok((to_lead(updated)?, true))
+}
+
+/// Applies many analyses inside `txn` with a few statements for them all: every key claimed
+/// with one insert, every lead read (and locked) with one query, and each lead written once,
+/// with the analyses applied in order as one at a time would have.
+async fn apply_analyses_in(
+    txn: &DatabaseTransaction,
+    analyses: &[(String, AnalysisOutcome)],
+) -> Result<Vec<(Lead, bool)>, LeadError> {
+    let backend = txn.get_database_backend();
+    let now = Utc::now();
+    let mut claim = idempotency_key::Entity::insert_many(analyses.iter().map(|(key, outcome)| {
+        idempotency_key::ActiveModel {
+            operation: Set("apply_analysis".to_owned()),
+            idempotency_key: Set(key.clone()),
+            resource_id: Set(outcome.lead_id.clone()),
+            created_at: Set(now),
+        }
+    }))
+    .on_conflict(
+        OnConflict::columns([
+            idempotency_key::Column::Operation,
+            idempotency_key::Column::IdempotencyKey,
+        ])
+        .do_nothing()
+        .to_owned(),
+    )
+    .into_query();
+    claim.returning(Query::returning().column(idempotency_key::Column::IdempotencyKey));
+    // Keys this batch claimed; a key repeated in the batch is applied by its first item only.
+    let mut unapplied: HashSet<String> = HashSet::with_capacity(analyses.len());
+    for row in txn.query_all(backend.build(&claim)).await? {
+        unapplied.insert(row.try_get("", "idempotency_key")?);
+    }
+    let ids: HashSet<&str> = analyses
+        .iter()
+        .map(|(_, outcome)| outcome.lead_id.as_str())
+        .collect();
+    let mut leads: HashMap<String, lead::Model> = lead::Entity::find()
+        .filter(lead::Column::Id.is_in(ids))
+        .lock_exclusive()
+        .all(txn)
+        .await?
+        .into_iter()
+        .map(|model| (model.id.clone(), model))
+        .collect();
+    let mut changed: Vec<String> = Vec::new();
+    let mut answers = Vec::with_capacity(analyses.len());
+    for (key, outcome) in analyses {
+        let lead_id = outcome.lead_id.as_str();
+        let Some(model) = leads.remove(lead_id) else {
+            return Err(LeadError::not_found("lead", lead_id));
+        };
+        let applied = unapplied.remove(key);
+        let model = if applied {
+            if !changed.iter().any(|id| id == lead_id) {
+                changed.push(lead_id.to_owned());
+            }
+            with_analysis(model, outcome)
+        } else {
+            model
+        };
+        answers.push((to_lead(model.clone())?, applied));
+        leads.insert(lead_id.to_owned(), model);
+    }
+    for id in changed {
+        if let Some(model) = leads.get(&id) {
+            write_analysed(txn, model).await?;
+        }
+    }
+    Ok(answers)
+}
+
+/// `model` with `outcome` applied: score, tier, summary, a heard name it takes, and, unless a
+/// revision, status, one more interaction and last contact (which only moves forward).
+fn with_analysis(model: lead::Model, outcome: &AnalysisOutcome) -> lead::Model {
     let status = match outcome.status {
         Some(status) => status,
         None if model.status == LeadStatus::New.as_str() => LeadStatus::Contacted,
@@ -342,39 +426,51 @@ async fn apply_analysis_in(
         Some(previous) if previous > occurred_at => previous,
         _ => occurred_at,
     };
-    let interaction_count = model.interaction_count + 1;
     let heard = outcome
         .heard_name
         .as_ref()
-        .filter(|heard| takes_heard_name(&model, heard));
-    let mut active = model.into_active_model();
+        .filter(|heard| takes_heard_name(&model, heard))
+        .cloned();
+    let mut updated = model;
     if let Some(heard) = heard {
-        active.name = Set(heard.name.trim().to_owned());
-        active.name_source = Set(heard.source.as_str().to_owned());
-        active.name_evidence = Set(heard.evidence.clone());
+        updated.name = heard.name.trim().to_owned();
+        updated.name_source = heard.source.as_str().to_owned();
+        updated.name_evidence = heard.evidence;
     }
-    active.score = Set(i32::from(outcome.score.min(100)));
-    active.tier = Set(outcome.tier.as_str().to_owned());
+    updated.score = i32::from(outcome.score.min(100));
+    updated.tier = outcome.tier.as_str().to_owned();
     if !outcome.summary.trim().is_empty() {
-        active.summary = Set(outcome.summary.clone());
+        updated.summary = outcome.summary.clone();
     }
     if !outcome.revision {
-        active.status = Set(status.as_str().to_owned());
-        active.interaction_count = Set(interaction_count);
-        active.last_contact_at = Set(Some(last_contact_at));
+        updated.status = status.as_str().to_owned();
+        updated.interaction_count += 1;
+        updated.last_contact_at = Some(last_contact_at);
     }
-    active.updated_at = Set(stored_precision(Utc::now()));
-    let updated = active
-        .clone()
-        .try_into_model()
-        .map_err(|e| LeadError::Internal(format!("lead {}: {e}", outcome.lead_id)))?;
-    // Only the changed columns, and no read-back: the record is known.
+    updated.updated_at = stored_precision(Utc::now());
+    updated
+}
+
+/// Writes the columns an analysis changes, and no read-back: the record is known.
+async fn write_analysed(txn: &DatabaseTransaction, model: &lead::Model) -> Result<(), LeadError> {
     lead::Entity::update_many()
-        .set(active)
-        .filter(lead::Column::Id.eq(outcome.lead_id.as_str()))
+        .set(lead::ActiveModel {
+            name: Set(model.name.clone()),
+            name_source: Set(model.name_source.clone()),
+            name_evidence: Set(model.name_evidence.clone()),
+            score: Set(model.score),
+            tier: Set(model.tier.clone()),
+            summary: Set(model.summary.clone()),
+            status: Set(model.status.clone()),
+            interaction_count: Set(model.interaction_count),
+            last_contact_at: Set(model.last_contact_at),
+            updated_at: Set(model.updated_at),
+            ..Default::default()
+        })
+        .filter(lead::Column::Id.eq(model.id.as_str()))
         .exec(txn)
         .await?;
-    Ok((to_lead(updated)?, true))
+    Ok(())
 }
 
 /// Name, email or phone (by its digits) contains `query`, ignoring case.
