@@ -378,8 +378,11 @@ async fn apply_analyses_in(
         .iter()
         .map(|(_, outcome)| outcome.lead_id.as_str())
         .collect();
+    // Locked in id order, so two batches sharing leads wait for each other instead of
+    // deadlocking.
     let mut leads: HashMap<String, lead::Model> = lead::Entity::find()
         .filter(lead::Column::Id.is_in(ids))
+        .order_by_asc(lead::Column::Id)
         .lock_exclusive()
         .all(txn)
         .await?
