@@ -344,6 +344,16 @@ async fn not_serving_until_migrations_are_done() {
     assert!(serving, "serves once the lock is released");
 }
 
+async fn lead_of(leads: &mut LeadServiceClient<MeshChannel>, id: &str) -> pb::Lead {
+    leads
+        .get_lead(pb::GetLeadRequest { lead_id: id.into() })
+        .await
+        .expect("get")
+        .into_inner()
+        .lead
+        .expect("lead")
+}
+
 /// Each result of a batch: the response, or the error's code and message.
 fn answers<R: callmesh_proto::ItemResult>(
     results: Vec<R>,
@@ -418,15 +428,7 @@ async fn a_batch_answers_each_item_as_it_would_be_answered_alone() {
             !applied[3].as_ref().expect("answered").applied,
             "{backend:?}"
         );
-        let stored = leads
-            .get_lead(pb::GetLeadRequest {
-                lead_id: lead_a.clone(),
-            })
-            .await
-            .expect("get")
-            .into_inner()
-            .lead
-            .expect("lead");
+        let stored = lead_of(&mut leads, &lead_a).await;
         assert_eq!(stored.interaction_count, 1, "{backend:?}");
         assert_eq!(stored.score, 80);
 
@@ -455,15 +457,7 @@ async fn a_batch_answers_each_item_as_it_would_be_answered_alone() {
             [(true, 2), (true, 3), (false, 3), (false, 1)],
             "{backend:?}"
         );
-        let stored = leads
-            .get_lead(pb::GetLeadRequest {
-                lead_id: lead_a.clone(),
-            })
-            .await
-            .expect("get")
-            .into_inner()
-            .lead
-            .expect("lead");
+        let stored = lead_of(&mut leads, &lead_a).await;
         assert_eq!(stored.interaction_count, 3, "{backend:?}");
 
         let too_many = leads

@@ -14,7 +14,7 @@ use sea_orm::{
 use callmesh_runtime::batch::{all_or_each, in_one_transaction};
 use callmesh_runtime::paging::Page;
 
-use super::{LeadBook, claim_idempotency_key, new_id};
+use super::{LeadBook, claim_idempotency_key, key_taken, new_id};
 use crate::entity::{idempotency_key, lead, organization};
 use crate::error::LeadError;
 use crate::model::{
@@ -359,14 +359,7 @@ async fn apply_analyses_in(
             created_at: Set(now),
         }
     }))
-    .on_conflict(
-        OnConflict::columns([
-            idempotency_key::Column::Operation,
-            idempotency_key::Column::IdempotencyKey,
-        ])
-        .do_nothing()
-        .to_owned(),
-    )
+    .on_conflict(key_taken())
     .into_query();
     claim.returning(Query::returning().column(idempotency_key::Column::IdempotencyKey));
     // Keys this batch claimed; a key repeated in the batch is applied by its first item only.

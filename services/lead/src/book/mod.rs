@@ -61,14 +61,7 @@ async fn claim_idempotency_key(
         resource_id: Set(resource_id.to_owned()),
         created_at: Set(Utc::now()),
     })
-    .on_conflict(
-        OnConflict::columns([
-            idempotency_key::Column::Operation,
-            idempotency_key::Column::IdempotencyKey,
-        ])
-        .do_nothing()
-        .to_owned(),
-    )
+    .on_conflict(key_taken())
     .exec_without_returning(txn)
     .await?;
     if inserted == 1 {
@@ -79,6 +72,16 @@ async fn claim_idempotency_key(
         .await?
         .ok_or_else(|| LeadError::Conflict(format!("idempotency key {key:?} is being applied")))?;
     Ok(Some(existing.resource_id))
+}
+
+/// An idempotency key already claimed for its operation: nothing is inserted.
+fn key_taken() -> OnConflict {
+    OnConflict::columns([
+        idempotency_key::Column::Operation,
+        idempotency_key::Column::IdempotencyKey,
+    ])
+    .do_nothing()
+    .to_owned()
 }
 
 /// A new time-ordered id: id order is creation order, which keyset paging relies on.
