@@ -3,17 +3,19 @@
 //! sight (its audio may arrive before its transcript); unique indexes make concurrent first
 //! sightings agree on one record.
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 
 use chrono::Utc;
-use sea_orm::sea_query::OnConflict;
+use sea_orm::sea_query::{OnConflict, Query};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
-    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait, TryIntoModel,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
+    EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set,
+    TransactionTrait, TryIntoModel,
 };
 
 use callmesh_runtime::ServiceError;
-use callmesh_runtime::batch::in_one_transaction;
+use callmesh_runtime::batch::all_or_each;
 
 use crate::entity::{call, call_status_change, recording};
 use crate::model::{
@@ -86,20 +88,84 @@ impl CallBook {
     }
 
     /// [`CallBook::record_outcome`] for many calls, in one transaction (see
-    /// [`callmesh_runtime::batch::in_one_transaction`]); `outcomes` are `(key, outcome)`.
+    /// [`all_or_each`]); `outcomes` are `(key, outcome)`.
     pub async fn record_outcomes(
         &self,
         outcomes: &[(String, CallOutcome)],
     ) -> Vec<Result<Call, ServiceError>> {
-        let recorded = in_one_transaction(&self.db, outcomes, async |txn, (key, outcome)| {
-            record_outcome_in(txn, key, outcome).await
-        })
+        let recorded = all_or_each(
+            &self.db,
+            outcomes,
+            record_outcomes_in,
+            async |txn, (key, outcome)| record_outcome_in(txn, key, outcome).await,
+        )
         .await;
         for call in recorded.iter().flatten() {
             tracing::info!(call_id = %call.id, conversation_id = ?call.conversation_id, status = ?call.status, "call outcome recorded");
         }
         recorded
     }
+}
+
+/// Records many outcomes inside `txn`. Calls first seen here (a conversation callmesh does not
+/// know yet, at its first outcome in the batch) are found missing with one query and inserted
+/// with one statement; every other outcome is recorded one at a time, after them, as alone.
+async fn record_outcomes_in(
+    txn: &DatabaseTransaction,
+    outcomes: &[(String, CallOutcome)],
+) -> Result<Vec<Call>, ServiceError> {
+    let conversations: Vec<&str> = outcomes
+        .iter()
+        .filter_map(|(_, outcome)| outcome.conversation_id.as_deref())
+        .collect();
+    let known: HashSet<String> = call::Entity::find()
+        .select_only()
+        .column(call::Column::ConversationId)
+        .filter(call::Column::ConversationId.is_in(conversations))
+        .lock_exclusive()
+        .into_tuple::<Option<String>>()
+        .all(txn)
+        .await?
+        .into_iter()
+        .flatten()
+        .collect();
+    let mut first_seen = HashSet::new();
+    let fresh: Vec<Option<call::Model>> = outcomes
+        .iter()
+        .map(|(key, outcome)| match outcome.conversation_id.as_deref() {
+            Some(conversation)
+                if !known.contains(conversation) && first_seen.insert(conversation) =>
+            {
+                Some(first_sight(key, outcome))
+            }
+            _ => None,
+        })
+        .collect();
+    let rows: Vec<call::ActiveModel> = fresh
+        .iter()
+        .flatten()
+        .map(|model| model.clone().into_active_model())
+        .collect();
+    let mut inserted = HashSet::with_capacity(rows.len());
+    if !rows.is_empty() {
+        let backend = txn.get_database_backend();
+        let mut insert = call::Entity::insert_many(rows)
+            .on_conflict(OnConflict::new().do_nothing().to_owned())
+            .into_query();
+        insert.returning(Query::returning().column(call::Column::Id));
+        for row in txn.query_all(backend.build(&insert)).await? {
+            inserted.insert(row.try_get::<String>("", "id")?);
+        }
+    }
+    let mut calls = Vec::with_capacity(outcomes.len());
+    for ((key, outcome), fresh) in outcomes.iter().zip(fresh) {
+        calls.push(match fresh {
+            Some(created) if inserted.contains(&created.id) => to_call(created)?,
+            // Known, repeated, or taken meanwhile (its CallSid another call's): as alone.
+            _ => record_outcome_in(txn, key, outcome).await?,
+        });
+    }
+    Ok(calls)
 }
 
 /// Records one outcome inside `txn` (see [`CallBook::record_outcome`]).

@@ -157,3 +157,80 @@ async fn racing_first_sightings_make_one_call_and_a_taken_call_sid_is_refused() 
         );
     }
 }
+
+#[tokio::test]
+async fn a_batch_of_outcomes_is_recorded_as_each_alone_would_be() {
+    for backend in backends().await {
+        let database = TestDatabase::create(backend).await;
+        let calls = book(&database).await;
+        let known = calls
+            .record_outcome("key_k", outcome("conv_known"))
+            .await
+            .expect("recorded");
+        let with_sid = |conversation: &str, sid: &str| CallOutcome {
+            call_sid: Some(sid.into()),
+            ..outcome(conversation)
+        };
+        let batch = vec![
+            ("key_a".to_owned(), outcome("conv_a")),
+            ("key_b".to_owned(), with_sid("conv_b", "CA_b")),
+            // conv_a again, later and sparser: completes the call made above, moves nothing back.
+            (
+                "key_a2".to_owned(),
+                CallOutcome {
+                    status: CallStatus::Ringing,
+                    duration_secs: 0,
+                    ..with_sid("conv_a", "CA_a")
+                },
+            ),
+            ("key_k2".to_owned(), with_sid("conv_known", "CA_k")),
+        ];
+        let recorded: Vec<_> = calls
+            .record_outcomes(&batch)
+            .await
+            .into_iter()
+            .map(|call| call.expect("recorded"))
+            .collect();
+        assert_eq!(recorded[0].call_sid, None, "{backend:?}");
+        assert_eq!(
+            recorded[2].id, recorded[0].id,
+            "{backend:?}: one call for conv_a"
+        );
+        assert_eq!(recorded[2].call_sid.as_deref(), Some("CA_a"));
+        assert_eq!(recorded[2].status, CallStatus::Completed);
+        assert_eq!(recorded[2].duration_secs, 88);
+        assert_eq!(recorded[3].id, known.id, "{backend:?}");
+        assert_eq!(recorded[3].call_sid.as_deref(), Some("CA_k"));
+        let stored = calls
+            .call(&CallRef::Conversation("conv_a".into()))
+            .await
+            .expect("stored");
+        assert_eq!(stored.call_sid.as_deref(), Some("CA_a"), "{backend:?}");
+        assert_eq!(stored.status, CallStatus::Completed);
+
+        // A CallSid that is another call's fails its item alone; the rest are kept.
+        let batch = vec![
+            ("key_c".to_owned(), outcome("conv_c")),
+            ("key_d".to_owned(), with_sid("conv_d", "CA_b")),
+        ];
+        let recorded = calls.record_outcomes(&batch).await;
+        assert!(recorded[0].is_ok(), "{backend:?}: {recorded:?}");
+        assert!(
+            matches!(recorded[1], Err(ServiceError::Conflict(_))),
+            "{backend:?}: {recorded:?}"
+        );
+        assert!(
+            calls
+                .call(&CallRef::Conversation("conv_c".into()))
+                .await
+                .is_ok()
+        );
+        assert!(
+            calls
+                .call(&CallRef::Conversation("conv_d".into()))
+                .await
+                .is_err(),
+            "{backend:?}"
+        );
+    }
+}
