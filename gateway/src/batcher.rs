@@ -148,18 +148,16 @@ async fn run<Q, A>(
 
 /// One answer per request, in order.
 async fn send<Q: Clone, A>(
-    requests: Vec<Q>,
+    mut requests: Vec<Q>,
     batch: &SendBatch<Q, A>,
     one: &SendOne<Q, A>,
 ) -> Vec<Answer<A>> {
     let count = requests.len();
-    if count == 1 {
+    if count == 1
+        && let Some(request) = requests.pop()
+    {
         // Alone: the plain RPC, which every version of the service knows.
-        let request = requests.into_iter().next();
-        return match request {
-            Some(request) => vec![one(request).await],
-            None => Vec::new(),
-        };
+        return vec![one(request).await];
     }
     match batch(requests.clone()).await {
         Ok(answers) if answers.len() == count => answers,

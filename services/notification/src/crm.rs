@@ -130,33 +130,19 @@ impl CrmForwarder {
         &self,
         request: ForwardRequest,
     ) -> Result<(CrmDelivery, bool), ServiceError> {
-        self.forward_all(vec![request])
+        let delivery = self.delivery_of(request)?;
+        self.forward_all(vec![delivery])
             .await
             .pop()
             .unwrap_or_else(|| Err(ServiceError::Internal("no delivery was recorded".into())))
     }
 
-    /// [`CrmForwarder::forward`] for many calls: the new deliveries are recorded in one
-    /// transaction (see [`in_one_transaction`]). Answers are in the order of `requests`.
+    /// Records many deliveries (each from [`CrmForwarder::delivery_of`]), the new ones in one
+    /// transaction (see [`in_one_transaction`]). Answers are in the order of `deliveries`.
     pub async fn forward_all(
         &self,
-        requests: Vec<ForwardRequest>,
+        deliveries: Vec<NewDelivery>,
     ) -> Vec<Result<(CrmDelivery, bool), ServiceError>> {
-        let mut answers = Vec::with_capacity(requests.len());
-        let mut deliveries = Vec::with_capacity(requests.len());
-        let mut slots = Vec::with_capacity(requests.len());
-        for request in requests {
-            match self.delivery_of(request) {
-                Ok(delivery) => {
-                    slots.push(answers.len());
-                    deliveries.push(delivery);
-                    answers.push(Err(ServiceError::Internal(
-                        "no delivery was recorded".into(),
-                    )));
-                }
-                Err(error) => answers.push(Err(error)),
-            }
-        }
         let inserted = in_one_transaction(&self.db, &deliveries, async |txn, delivery| {
             insert_delivery(txn, delivery).await
         })
@@ -164,10 +150,9 @@ impl CrmForwarder {
         if inserted.iter().any(|created| matches!(created, Ok(true))) {
             self.wake.notify_one();
         }
-        for ((slot, NewDelivery { delivery, .. }), inserted) in
-            slots.into_iter().zip(deliveries).zip(inserted)
-        {
-            answers[slot] = match inserted {
+        let mut answers = Vec::with_capacity(deliveries.len());
+        for (NewDelivery { delivery, .. }, inserted) in deliveries.into_iter().zip(inserted) {
+            answers.push(match inserted {
                 // Answered as written, without reading it back.
                 Ok(true) => Ok((delivery, true)),
                 // Already asked for: answer what is recorded.
@@ -176,13 +161,14 @@ impl CrmForwarder {
                     .await
                     .map(|known| (known, false)),
                 Err(error) => Err(error),
-            };
+            });
         }
         answers
     }
 
-    /// The pending delivery `request` asks for, to its URL or the operator's.
-    fn delivery_of(&self, request: ForwardRequest) -> Result<NewDelivery, ServiceError> {
+    /// The pending delivery `request` asks for, to its URL or the operator's
+    /// (`FAILED_PRECONDITION` when it names none and the operator set none).
+    pub fn delivery_of(&self, request: ForwardRequest) -> Result<NewDelivery, ServiceError> {
         let ForwardRequest {
             key,
             organization_id,
@@ -606,8 +592,8 @@ pub struct ForwardRequest {
     pub record: CrmRecord,
 }
 
-/// A delivery about to be recorded.
-struct NewDelivery {
+/// A delivery about to be recorded, from [`CrmForwarder::delivery_of`].
+pub struct NewDelivery {
     key: String,
     delivery: CrmDelivery,
     operator_url: bool,

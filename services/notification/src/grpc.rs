@@ -124,8 +124,8 @@ impl NotificationService for NotificationGrpc {
     ) -> Result<Response<pb::BatchForwardToCrmResponse>, Status> {
         let results = batch::answer(
             request.into_inner().items,
-            forward_request,
-            async |requests| self.crm.forward_all(requests).await,
+            |request| Ok(self.crm.delivery_of(forward_request(request)?)?),
+            async |deliveries| self.crm.forward_all(deliveries).await,
             forwarded_to_proto,
         )
         .await?;
