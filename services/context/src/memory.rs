@@ -2,11 +2,13 @@
 //! conversation events, and the history a new call starts from. Appends are idempotent on the
 //! caller's key (unique indexes), so a retried flow stores each thing once.
 
+use std::collections::HashSet;
+
 use chrono::{Duration, Utc};
-use sea_orm::sea_query::OnConflict;
+use sea_orm::sea_query::{OnConflict, Query};
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, QueryTrait, Set, TransactionTrait,
 };
 
 use callmesh_runtime::ServiceError;
@@ -322,17 +324,51 @@ async fn append_transcript_in(
     Ok(appended)
 }
 
-/// Stores many transcripts inside `txn`, their messages with a few statements for them all.
+/// Stores many transcripts inside `txn`: every conversation seen for the first time in the
+/// batch with one statement, their messages with a few more; the rest (stored before, or
+/// repeated in the batch) as alone, in order.
 async fn append_transcripts_in(
     txn: &DatabaseTransaction,
     transcripts: &[(String, NewTranscript)],
 ) -> Result<Vec<(u32, bool)>, ServiceError> {
+    let mut first_seen = HashSet::new();
+    let mut fresh: Vec<Option<Vec<message::ActiveModel>>> = Vec::with_capacity(transcripts.len());
+    let mut rows = Vec::new();
+    for (key, new) in transcripts {
+        if first_seen.insert(new.conversation_id.as_str()) {
+            let (row, messages) = transcript_rows(key, new);
+            rows.push(row);
+            fresh.push(Some(messages));
+        } else {
+            fresh.push(None);
+        }
+    }
+    let mut inserted = HashSet::with_capacity(rows.len());
+    if !rows.is_empty() {
+        let backend = txn.get_database_backend();
+        let mut insert = transcript::Entity::insert_many(rows)
+            .on_conflict(OnConflict::new().do_nothing().to_owned())
+            .into_query();
+        insert.returning(Query::returning().column(transcript::Column::ConversationId));
+        for row in txn.query_all(backend.build(&insert)).await? {
+            inserted.insert(row.try_get_by_index::<String>(0)?);
+        }
+    }
     let mut appended = Vec::with_capacity(transcripts.len());
     let mut messages = Vec::new();
-    for (key, new) in transcripts {
-        let (answer, rows) = transcript_in(txn, key, new).await?;
-        appended.push(answer);
-        messages.extend(rows);
+    for ((key, new), fresh) in transcripts.iter().zip(fresh) {
+        match fresh {
+            Some(rows) if inserted.contains(&new.conversation_id) => {
+                appended.push((u32::try_from(rows.len()).unwrap_or(u32::MAX), true));
+                messages.extend(rows);
+            }
+            // Stored before, or repeated in this batch: as alone.
+            _ => {
+                let (answer, rows) = transcript_in(txn, key, new).await?;
+                appended.push(answer);
+                messages.extend(rows);
+            }
+        }
     }
     insert_messages(txn, messages).await?;
     Ok(appended)
@@ -359,25 +395,11 @@ async fn transcript_in(
     key: &str,
     new: &NewTranscript,
 ) -> Result<((u32, bool), Vec<message::ActiveModel>), ServiceError> {
-    let started_at = new.started_at.unwrap_or_else(Utc::now);
-    let turns: Vec<_> = new
-        .turns
-        .iter()
-        .filter(|turn| !turn.message.trim().is_empty())
-        .collect();
-    let inserted = transcript::Entity::insert(transcript::ActiveModel {
-        conversation_id: Set(new.conversation_id.clone()),
-        idempotency_key: Set(key.to_owned()),
-        organization_id: Set(new.organization_id.clone()),
-        lead_id: Set(new.lead_id.clone()),
-        summary: Set(new.summary.clone()),
-        turn_count: Set(i32::try_from(turns.len()).unwrap_or(i32::MAX)),
-        started_at: Set(new.started_at),
-        created_at: Set(Utc::now()),
-    })
-    .on_conflict(OnConflict::new().do_nothing().to_owned())
-    .exec_without_returning(txn)
-    .await?;
+    let (row, messages) = transcript_rows(key, new);
+    let inserted = transcript::Entity::insert(row)
+        .on_conflict(OnConflict::new().do_nothing().to_owned())
+        .exec_without_returning(txn)
+        .await?;
     if inserted == 0 {
         let stored = transcript::Entity::find_by_id(new.conversation_id.as_str())
             .one(txn)
@@ -385,8 +407,19 @@ async fn transcript_in(
             .map_or(0, |row| u32::try_from(row.turn_count).unwrap_or(0));
         return Ok(((stored, false), Vec::new()));
     }
-    let rows: Vec<_> = turns
+    Ok(((u32::try_from(messages.len()).unwrap_or(u32::MAX), true), messages))
+}
+
+/// A new transcript's row and the messages of its turns (the empty ones left out).
+fn transcript_rows(
+    key: &str,
+    new: &NewTranscript,
+) -> (transcript::ActiveModel, Vec<message::ActiveModel>) {
+    let started_at = new.started_at.unwrap_or_else(Utc::now);
+    let messages: Vec<_> = new
+        .turns
         .iter()
+        .filter(|turn| !turn.message.trim().is_empty())
         .enumerate()
         .map(|(i, turn)| {
             let offset = Duration::milliseconds((turn.time_in_call_secs.max(0.0) * 1000.0) as i64);
@@ -406,7 +439,17 @@ async fn transcript_in(
             )
         })
         .collect();
-    Ok(((u32::try_from(turns.len()).unwrap_or(u32::MAX), true), rows))
+    let row = transcript::ActiveModel {
+        conversation_id: Set(new.conversation_id.clone()),
+        idempotency_key: Set(key.to_owned()),
+        organization_id: Set(new.organization_id.clone()),
+        lead_id: Set(new.lead_id.clone()),
+        summary: Set(new.summary.clone()),
+        turn_count: Set(i32::try_from(messages.len()).unwrap_or(i32::MAX)),
+        started_at: Set(new.started_at),
+        created_at: Set(Utc::now()),
+    };
+    (row, messages)
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 //! deduplicates never stores a record twice even if callmesh dies between its POST and noting
 //! the success.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,15 +16,15 @@ use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use sea_orm::sea_query::{Expr, LockBehavior, LockType, OnConflict, Order, Query};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, FromQueryResult,
-    QueryFilter, QueryOrder, QuerySelect, Set,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait,
+    FromQueryResult, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use callmesh_runtime::ServiceError;
-use callmesh_runtime::batch::in_one_transaction;
+use callmesh_runtime::batch::all_or_each;
 use callmesh_runtime::egress::{self, EgressError};
 
 use crate::entity::{crm_delivery, crm_delivery_attempt};
@@ -137,15 +138,18 @@ impl CrmForwarder {
             .unwrap_or_else(|| Err(ServiceError::Internal("no delivery was recorded".into())))
     }
 
-    /// Records many deliveries (each from [`CrmForwarder::delivery_of`]), the new ones in one
-    /// transaction (see [`in_one_transaction`]). Answers are in the order of `deliveries`.
+    /// Records many deliveries (each from [`CrmForwarder::delivery_of`]), the new ones with one
+    /// statement in one transaction (see [`all_or_each`]). Answers are in the order of `deliveries`.
     pub async fn forward_all(
         &self,
         deliveries: Vec<NewDelivery>,
     ) -> Vec<Result<(CrmDelivery, bool), ServiceError>> {
-        let inserted = in_one_transaction(&self.db, &deliveries, async |txn, delivery| {
-            insert_delivery(txn, delivery).await
-        })
+        let inserted = all_or_each(
+            &self.db,
+            &deliveries,
+            insert_deliveries,
+            async |txn, delivery| insert_delivery(txn, delivery).await,
+        )
         .await;
         if inserted.iter().any(|created| matches!(created, Ok(true))) {
             self.wake.notify_one();
@@ -602,12 +606,48 @@ pub struct NewDelivery {
 /// Records a pending delivery unless its key or call has one; answers whether it was new.
 async fn insert_delivery(
     db: &impl ConnectionTrait,
+    delivery: &NewDelivery,
+) -> Result<bool, ServiceError> {
+    let inserted = crm_delivery::Entity::insert(delivery_row(delivery)?)
+        .on_conflict(OnConflict::new().do_nothing().to_owned())
+        .exec_without_returning(db)
+        .await?;
+    Ok(inserted == 1)
+}
+
+/// [`insert_delivery`] for many deliveries, with one statement: a delivery whose key or call
+/// has one already (stored, or earlier in `deliveries`) is not new.
+async fn insert_deliveries(
+    txn: &DatabaseTransaction,
+    deliveries: &[NewDelivery],
+) -> Result<Vec<bool>, ServiceError> {
+    let rows = deliveries
+        .iter()
+        .map(delivery_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut insert = crm_delivery::Entity::insert_many(rows)
+        .on_conflict(OnConflict::new().do_nothing().to_owned())
+        .into_query();
+    insert.returning(Query::returning().column(crm_delivery::Column::Id));
+    let backend = txn.get_database_backend();
+    let mut inserted = HashSet::with_capacity(deliveries.len());
+    for row in txn.query_all(backend.build(&insert)).await? {
+        inserted.insert(row.try_get_by_index::<String>(0)?);
+    }
+    Ok(deliveries
+        .iter()
+        .map(|new| inserted.contains(&new.delivery.id))
+        .collect())
+}
+
+/// The row a new delivery is stored as.
+fn delivery_row(
     NewDelivery {
         key,
         delivery,
         operator_url,
     }: &NewDelivery,
-) -> Result<bool, ServiceError> {
+) -> Result<crm_delivery::ActiveModel, ServiceError> {
     let stored = Stored {
         record: delivery.record.clone(),
         url: delivery.webhook_url.clone(),
@@ -615,7 +655,7 @@ async fn insert_delivery(
     };
     let stored_json =
         serde_json::to_string(&stored).map_err(|e| ServiceError::Internal(e.to_string()))?;
-    let inserted = crm_delivery::Entity::insert(crm_delivery::ActiveModel {
+    Ok(crm_delivery::ActiveModel {
         id: Set(delivery.id.clone()),
         idempotency_key: Set(key.clone()),
         organization_id: Set(delivery.organization_id.clone()),
@@ -628,10 +668,6 @@ async fn insert_delivery(
         created_at: Set(delivery.created_at),
         updated_at: Set(delivery.created_at),
     })
-    .on_conflict(OnConflict::new().do_nothing().to_owned())
-    .exec_without_returning(db)
-    .await?;
-    Ok(inserted == 1)
 }
 
 #[cfg(test)]

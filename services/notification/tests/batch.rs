@@ -1,6 +1,7 @@
-//! `PublishBatch` over real gRPC: the events are appended in the order given, each once per key
-//! (a repeated key answers the logged event), a live subscriber sees them in that order, and a
-//! batch with one bad event appends nothing.
+//! Batches over real gRPC. `PublishBatch`: the events are appended in the order given, each
+//! once per key (a repeated key answers the logged event), a live subscriber sees them in that
+//! order, and a batch with one bad event appends nothing. `BatchForwardToCrm`: one delivery per
+//! call, whether the call came before or earlier in the same batch.
 
 use std::time::Duration;
 
@@ -177,6 +178,108 @@ async fn a_batch_is_appended_in_order_once_per_key_or_not_at_all() {
         assert!(ids[0] < ids[1] && ids[1] < ids[3], "{backend:?}: {ids:?}");
         let logged = org_a_events(&mut notification).await;
         assert_eq!(logged.len(), 5, "{backend:?}: {logged:?}");
+
+        shutdown.cancel();
+        let _ = server.await;
+    }
+}
+
+fn forward(key: &str, call_id: &str) -> pb::ForwardToCrmRequest {
+    pb::ForwardToCrmRequest {
+        idempotency_key: key.into(),
+        organization_id: "org_a".into(),
+        lead_id: "lead_a".into(),
+        call_id: call_id.into(),
+        record: Some(pb::CrmRecord {
+            subject: format!("Call {call_id}"),
+            to: "+14155550100".into(),
+            name: "Ada".into(),
+            summary: "Asked for a quote.".into(),
+            status: "held".into(),
+            duration_secs: 42,
+        }),
+        webhook_url: String::new(),
+    }
+}
+
+#[tokio::test]
+async fn a_batch_of_crm_records_makes_one_delivery_per_call() {
+    for backend in backends().await {
+        let database = TestDatabase::create(backend).await;
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let shutdown = CancellationToken::new();
+        let mut config =
+            NotificationConfig::new(DatabaseUrl::parse(database.url(), "TEST").expect("url"));
+        // Nothing listens there: deliveries stay recorded, their sending is not under test.
+        config.crm.default_url = Some("http://127.0.0.1:9/crm".into());
+        let server = tokio::spawn(serve(config, listener, shutdown.clone()));
+        let mut notification = client(addr).await;
+        let serving = wait_until(Duration::from_secs(30), || {
+            let mut notification = notification.clone();
+            async move {
+                notification
+                    .list_events(pb::ListEventsRequest::default())
+                    .await
+                    .is_ok()
+            }
+        })
+        .await;
+        assert!(serving, "{backend:?}: the service never served");
+
+        let earlier = notification
+            .forward_to_crm(forward("crm:old", "call-old"))
+            .await
+            .expect("forwarded")
+            .into_inner();
+        assert!(earlier.created);
+        let earlier_id = earlier.delivery.map(|d| d.id).unwrap_or_default();
+
+        let results = notification
+            .batch_forward_to_crm(pb::BatchForwardToCrmRequest {
+                items: vec![
+                    forward("crm:new", "call-new"),
+                    // The call has its delivery already, asked for under another key.
+                    forward("crm:old-again", "call-old"),
+                    // The same call again in this batch.
+                    forward("crm:new-again", "call-new"),
+                    forward("crm:two", "call-two"),
+                ],
+            })
+            .await
+            .expect("batch answered")
+            .into_inner()
+            .results;
+        let answers: Vec<(bool, String, String)> = results
+            .into_iter()
+            .map(|result| match result.result {
+                Some(pb::forward_to_crm_result::Result::Ok(ok)) => {
+                    let delivery = ok.delivery.unwrap_or_default();
+                    (ok.created, delivery.id, delivery.call_id)
+                }
+                other => panic!("{backend:?}: not ok: {other:?}"),
+            })
+            .collect();
+        let created: Vec<bool> = answers.iter().map(|a| a.0).collect();
+        assert_eq!(created, [true, false, false, true], "{backend:?}");
+        let calls: Vec<&str> = answers.iter().map(|a| a.2.as_str()).collect();
+        assert_eq!(calls, ["call-new", "call-old", "call-new", "call-two"]);
+        assert_eq!(answers[1].1, earlier_id, "{backend:?}: the delivery made before");
+        assert_eq!(answers[2].1, answers[0].1, "{backend:?}: one delivery per call");
+        assert_ne!(answers[3].1, answers[0].1);
+        for (call, id) in [("call-new", &answers[0].1), ("call-two", &answers[3].1)] {
+            let stored = notification
+                .get_crm_delivery(pb::GetCrmDeliveryRequest {
+                    delivery_id: String::new(),
+                    call_id: call.into(),
+                })
+                .await
+                .expect("recorded")
+                .into_inner()
+                .delivery
+                .unwrap_or_default();
+            assert_eq!(&stored.id, id, "{backend:?}: {call}");
+        }
 
         shutdown.cancel();
         let _ = server.await;
