@@ -7,7 +7,7 @@
 //! deduplicates never stores a record twice even if callmesh dies between its POST and noting
 //! the success.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,10 +17,10 @@ use futures_util::StreamExt;
 use sea_orm::sea_query::{Expr, LockBehavior, LockType, OnConflict, Order, Query};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait,
-    FromQueryResult, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set,
+    FromQueryResult, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set, TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use callmesh_runtime::ServiceError;
@@ -261,14 +261,7 @@ impl CrmForwarder {
         loop {
             match self.claim_due().await {
                 Ok(due) if !due.is_empty() => {
-                    let this = &self;
-                    futures_util::stream::iter(due)
-                        .for_each_concurrent(SENDERS, |row| async move {
-                            if let Err(error) = this.attempt(row).await {
-                                tracing::error!(%error, "crm delivery bookkeeping failed");
-                            }
-                        })
-                        .await;
+                    self.send_all(due).await;
                     continue;
                 }
                 Ok(_) => {}
@@ -280,6 +273,32 @@ impl CrmForwarder {
                 _ = shutdown.cancelled() => return,
             }
         }
+    }
+
+    /// Sends `due`, `SENDERS` at a time, and records the results as they come in: whatever
+    /// has finished while the last results were being written goes into the next transaction.
+    async fn send_all(&self, due: Vec<crm_delivery::Model>) {
+        let (finished, mut results) = mpsc::unbounded_channel();
+        let sending = async move {
+            futures_util::stream::iter(due)
+                .for_each_concurrent(SENDERS, |row| {
+                    let finished = finished.clone();
+                    async move {
+                        let _ = finished.send(self.send(row).await);
+                    }
+                })
+                .await;
+        };
+        let recording = async {
+            let mut sent = Vec::new();
+            while results.recv_many(&mut sent, CLAIM_BATCH as usize).await > 0 {
+                if let Err(error) = self.record(std::mem::take(&mut sent)).await {
+                    // The claims lapse and those deliveries are sent again (same Idempotency-Key).
+                    tracing::error!(%error, "crm delivery bookkeeping failed");
+                }
+            }
+        };
+        tokio::join!(sending, recording);
     }
 
     /// Claims up to `CLAIM_BATCH` due deliveries in one statement; on PostgreSQL rows another
@@ -323,9 +342,17 @@ impl CrmForwarder {
         Ok(rows)
     }
 
-    async fn attempt(&self, row: crm_delivery::Model) -> Result<(), ServiceError> {
-        let stored: Stored = serde_json::from_str(&row.record_json)
-            .map_err(|e| ServiceError::Internal(format!("delivery {}: {e}", row.id)))?;
+    /// One attempt at `row`'s delivery: what happened and what follows, not yet recorded.
+    async fn send(&self, row: crm_delivery::Model) -> Sent {
+        let stored: Stored = match serde_json::from_str(&row.record_json) {
+            Ok(stored) => stored,
+            Err(error) => {
+                // Not a record this service wrote: no attempt can deliver it.
+                let error = format!("unreadable record: {error}");
+                tracing::error!(delivery_id = %row.id, %error, "crm delivery failed for good");
+                return Sent::of(row, 0, error, Outcome::Final, None);
+            }
+        };
         // The claim already counted this attempt.
         let attempt = u32::try_from(row.attempts).unwrap_or(1);
         let body = serde_json::json!({
@@ -391,24 +418,14 @@ impl CrmForwarder {
             ),
             Ok(Err(e)) => (0, short_reason(&e).to_owned(), None, Outcome::Retry),
         };
-        crm_delivery_attempt::Entity::insert(crm_delivery_attempt::ActiveModel {
-            delivery_id: Set(row.id.clone()),
-            attempt: Set(i32::try_from(attempt).unwrap_or(i32::MAX)),
-            http_status: Set(i32::from(http_status)),
-            error: Set(error.clone()),
-            attempted_at: Set(Utc::now()),
-        })
-        .on_conflict(OnConflict::new().do_nothing().to_owned())
-        .exec_without_returning(&self.db)
-        .await?;
         let outcome = match outcome {
             Outcome::Retry if attempt >= self.config.max_attempts => Outcome::Final,
             other => other,
         };
-        let (state, next_attempt_at) = match outcome {
+        let next_attempt_at = match outcome {
             Outcome::Delivered => {
                 tracing::info!(delivery_id = %row.id, call_id = %row.call_id, attempt, "crm record delivered");
-                ("delivered", None)
+                None
             }
             Outcome::Retry => {
                 let backoff = ExponentialBuilder::default()
@@ -421,58 +438,110 @@ impl CrmForwarder {
                     .unwrap_or(self.config.max_delay);
                 let delay = retry_after.map_or(backoff, |asked| asked.max(backoff));
                 tracing::warn!(delivery_id = %row.id, attempt, %error, retry_in_ms = delay.as_millis() as u64, "crm delivery will be retried");
-                (
-                    "pending",
-                    Some(
-                        Utc::now()
-                            + chrono::Duration::from_std(delay)
-                                .unwrap_or(chrono::Duration::seconds(60)),
-                    ),
+                Some(
+                    Utc::now()
+                        + chrono::Duration::from_std(delay)
+                            .unwrap_or(chrono::Duration::seconds(60)),
                 )
             }
             Outcome::Final => {
                 tracing::error!(delivery_id = %row.id, attempt, %error, "crm delivery failed for good");
-                ("failed", None)
+                None
             }
         };
-        // Counts only while this attempt's claim stands.
-        let settled = crm_delivery::Entity::update_many()
-            .col_expr(crm_delivery::Column::State, state.into())
-            .col_expr(crm_delivery::Column::NextAttemptAt, next_attempt_at.into())
-            .col_expr(crm_delivery::Column::UpdatedAt, Utc::now().into())
-            .filter(crm_delivery::Column::Id.eq(row.id.as_str()))
-            .filter(crm_delivery::Column::Attempts.eq(row.attempts))
-            .filter(crm_delivery::Column::State.eq("pending"))
-            .exec(&self.db)
-            .await?;
-        if settled.rows_affected == 0 {
-            tracing::warn!(delivery_id = %row.id, attempt, "crm delivery was taken over by another sender; its result stands");
+        Sent::of(row, http_status, error, outcome, next_attempt_at)
+    }
+
+    /// Records what `sent` found, in one transaction: every attempt with one statement, and
+    /// each delivery's new state while its claim (that attempt) still stands, one statement
+    /// for every state and time they move to. Then counts them, and reports those that failed
+    /// for good.
+    async fn record(&self, sent: Vec<Sent>) -> Result<(), ServiceError> {
+        if sent.is_empty() {
             return Ok(());
         }
-        let counted = match outcome {
-            Outcome::Delivered => "delivered",
-            Outcome::Retry => "retry",
-            Outcome::Final => "failed",
-        };
-        metrics::counter!("callmesh_crm_attempts_total", "outcome" => counted).increment(1);
-        if outcome != Outcome::Retry {
-            metrics::counter!("callmesh_crm_deliveries_total", "outcome" => counted).increment(1);
+        let backend = self.db.get_database_backend();
+        let now = Utc::now();
+        let txn = self.db.begin().await?;
+        crm_delivery_attempt::Entity::insert_many(sent.iter().map(|sent| {
+            crm_delivery_attempt::ActiveModel {
+                delivery_id: Set(sent.row.id.clone()),
+                attempt: Set(sent.row.attempts),
+                http_status: Set(i32::from(sent.http_status)),
+                error: Set(sent.error.clone()),
+                attempted_at: Set(sent.at),
+            }
+        }))
+        .on_conflict(OnConflict::new().do_nothing().to_owned())
+        .exec_without_returning(&txn)
+        .await?;
+        let mut moves: BTreeMap<(&str, Option<DateTime<Utc>>), Vec<&Sent>> = BTreeMap::new();
+        for sent in &sent {
+            moves
+                .entry((sent.outcome.state(), sent.next_attempt_at))
+                .or_default()
+                .push(sent);
         }
-        if outcome == Outcome::Final {
-            let payload = serde_json::json!({"delivery_id": row.id, "call_id": row.call_id,
-                "attempts": attempt, "error": error});
-            self.log
-                .publish(
-                    &format!("crm_delivery_failed:{}", row.id),
-                    NewEvent {
-                        organization_id: row.organization_id.clone(),
-                        lead_id: row.lead_id.clone(),
-                        kind: EventKind::CrmDeliveryFailed,
-                        payload_json: payload.to_string(),
-                        occurred_at: Utc::now(),
-                    },
+        let mut settled = HashSet::with_capacity(sent.len());
+        for ((state, next_attempt_at), group) in moves {
+            let mut settle = Query::update();
+            settle
+                .table(crm_delivery::Entity)
+                .values([
+                    (crm_delivery::Column::State, state.into()),
+                    (crm_delivery::Column::NextAttemptAt, next_attempt_at.into()),
+                    (crm_delivery::Column::UpdatedAt, now.into()),
+                ])
+                .and_where(crm_delivery::Column::State.eq("pending"))
+                .and_where(
+                    Expr::tuple([
+                        Expr::col(crm_delivery::Column::Id).into(),
+                        Expr::col(crm_delivery::Column::Attempts).into(),
+                    ])
+                    .in_tuples(
+                        group
+                            .iter()
+                            .map(|sent| (sent.row.id.clone(), sent.row.attempts)),
+                    ),
                 )
-                .await?;
+                .returning_col(crm_delivery::Column::Id);
+            for row in txn.query_all(backend.build(&settle)).await? {
+                settled.insert(row.try_get_by_index::<String>(0)?);
+            }
+        }
+        txn.commit().await?;
+        for sent in sent {
+            let Sent { row, outcome, .. } = &sent;
+            if !settled.contains(&row.id) {
+                tracing::warn!(delivery_id = %row.id, attempt = row.attempts, "crm delivery was taken over by another sender; its result stands");
+                continue;
+            }
+            let counted = match outcome {
+                Outcome::Delivered => "delivered",
+                Outcome::Retry => "retry",
+                Outcome::Final => "failed",
+            };
+            metrics::counter!("callmesh_crm_attempts_total", "outcome" => counted).increment(1);
+            if *outcome != Outcome::Retry {
+                metrics::counter!("callmesh_crm_deliveries_total", "outcome" => counted)
+                    .increment(1);
+            }
+            if *outcome == Outcome::Final {
+                let payload = serde_json::json!({"delivery_id": row.id, "call_id": row.call_id,
+                    "attempts": row.attempts, "error": sent.error});
+                self.log
+                    .publish(
+                        &format!("crm_delivery_failed:{}", row.id),
+                        NewEvent {
+                            organization_id: row.organization_id.clone(),
+                            lead_id: row.lead_id.clone(),
+                            kind: EventKind::CrmDeliveryFailed,
+                            payload_json: payload.to_string(),
+                            occurred_at: Utc::now(),
+                        },
+                    )
+                    .await?;
+            }
         }
         Ok(())
     }
@@ -513,6 +582,49 @@ enum Outcome {
     Delivered,
     Retry,
     Final,
+}
+
+impl Outcome {
+    /// The state a delivery moves to.
+    fn state(self) -> &'static str {
+        match self {
+            Outcome::Delivered => "delivered",
+            Outcome::Retry => "pending",
+            Outcome::Final => "failed",
+        }
+    }
+}
+
+/// An attempt made, before it is recorded.
+struct Sent {
+    /// The delivery as claimed: its `attempts` counts this attempt.
+    row: crm_delivery::Model,
+    /// HTTP status, 0 when no response came.
+    http_status: u16,
+    error: String,
+    outcome: Outcome,
+    /// When to try again (a retry only).
+    next_attempt_at: Option<DateTime<Utc>>,
+    at: DateTime<Utc>,
+}
+
+impl Sent {
+    fn of(
+        row: crm_delivery::Model,
+        http_status: u16,
+        error: String,
+        outcome: Outcome,
+        next_attempt_at: Option<DateTime<Utc>>,
+    ) -> Sent {
+        Sent {
+            row,
+            http_status,
+            error,
+            outcome,
+            next_attempt_at,
+            at: Utc::now(),
+        }
+    }
 }
 
 /// `Retry-After` as seconds or an HTTP date.

@@ -264,8 +264,14 @@ async fn a_batch_of_crm_records_makes_one_delivery_per_call() {
         assert_eq!(created, [true, false, false, true], "{backend:?}");
         let calls: Vec<&str> = answers.iter().map(|a| a.2.as_str()).collect();
         assert_eq!(calls, ["call-new", "call-old", "call-new", "call-two"]);
-        assert_eq!(answers[1].1, earlier_id, "{backend:?}: the delivery made before");
-        assert_eq!(answers[2].1, answers[0].1, "{backend:?}: one delivery per call");
+        assert_eq!(
+            answers[1].1, earlier_id,
+            "{backend:?}: the delivery made before"
+        );
+        assert_eq!(
+            answers[2].1, answers[0].1,
+            "{backend:?}: one delivery per call"
+        );
         assert_ne!(answers[3].1, answers[0].1);
         for (call, id) in [("call-new", &answers[0].1), ("call-two", &answers[3].1)] {
             let stored = notification
