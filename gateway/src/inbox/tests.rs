@@ -289,3 +289,83 @@ async fn a_panicking_flow_is_retried_then_dead_lettered_and_the_rest_still_run()
     shutdown.cancel();
     running.await.expect("stopped cleanly");
 }
+
+#[tokio::test]
+async fn outcomes_settled_together_each_count_only_with_their_claim() {
+    for backend in backends().await {
+        let database = TestDatabase::create(backend).await;
+        let inbox = inbox(&database).await;
+        for n in 0..5 {
+            inbox.admit(item(n)).await.expect("admitted");
+        }
+        let claimed = inbox
+            .claim_due("a", 10, Duration::from_secs(30))
+            .await
+            .expect("claim");
+        assert_eq!(claimed.len(), 5);
+        let held = |row: &InboxRow| Claim {
+            owner: "a".into(),
+            attempt: row.attempts,
+        };
+        let stale = Claim {
+            owner: "a".into(),
+            attempt: 7,
+        };
+        let finished_at = Utc::now() - chrono::Duration::seconds(30);
+        let retry_at = Utc::now() + chrono::Duration::hours(1);
+        let outcomes = futures_util::future::join_all([
+            inbox.settle(
+                claimed[0].id,
+                &held(&claimed[0]),
+                InboxState::Done,
+                "",
+                finished_at,
+            ),
+            inbox.settle(claimed[1].id, &stale, InboxState::Done, "", finished_at),
+            inbox.settle(
+                claimed[2].id,
+                &held(&claimed[2]),
+                InboxState::Pending,
+                "CRM down",
+                retry_at,
+            ),
+            inbox.settle(
+                claimed[3].id,
+                &held(&claimed[3]),
+                InboxState::Done,
+                "",
+                Utc::now(),
+            ),
+            inbox.settle(
+                claimed[4].id,
+                &held(&claimed[4]),
+                InboxState::Ignored,
+                "not ours",
+                finished_at,
+            ),
+        ])
+        .await;
+        let outcomes: Vec<bool> = outcomes
+            .into_iter()
+            .map(|outcome| outcome.expect("settle"))
+            .collect();
+        assert_eq!(outcomes, [true, false, true, true, true], "{backend:?}");
+        let mut items = Vec::new();
+        for row in &claimed {
+            items.push(inbox.get(row.id).await.expect("get").expect("item"));
+        }
+        let states: Vec<&str> = items.iter().map(|item| item.state.as_str()).collect();
+        assert_eq!(
+            states,
+            ["done", "processing", "pending", "done", "ignored"],
+            "{backend:?}"
+        );
+        assert_eq!(items[2].last_error, "CRM down");
+        assert_eq!(items[4].last_error, "not ours");
+        // Each keeps its own time: when it finished, or when it is due again.
+        let close = |a: DateTime<Utc>, b: DateTime<Utc>| (a - b).num_milliseconds().abs() < 5;
+        assert!(close(items[0].next_attempt_at, finished_at), "{backend:?}");
+        assert!(close(items[2].next_attempt_at, retry_at), "{backend:?}");
+        assert!(!close(items[3].next_attempt_at, finished_at), "{backend:?}");
+    }
+}

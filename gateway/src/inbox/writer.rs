@@ -3,14 +3,14 @@
 //! webhooks, one fsync) for a whole batch, as a group commit does. Webhooks are inserted a few
 //! hundred rows per statement; a request hears "accepted" only once its batch is durable.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, OnConflict, Query};
+use sea_orm::sea_query::{CaseStatement, Expr, LockType, OnConflict, Order, Query};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
-    QueryFilter, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    TransactionTrait,
 };
 use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
 
@@ -148,10 +148,7 @@ async fn write_batch(
             position += 1;
         }
     }
-    let mut outcomes = Vec::with_capacity(settlements.len());
-    for settlement in settlements {
-        outcomes.push(settle(&txn, settlement).await?);
-    }
+    let outcomes = settle(&txn, settlements).await?;
     txn.commit().await?;
     Ok((admissions, outcomes))
 }
@@ -223,28 +220,75 @@ async fn insert_rows(
         .collect())
 }
 
-/// Records an attempt's outcome while its claim still stands; false when it no longer did.
-async fn settle(txn: &DatabaseTransaction, settlement: &Settlement) -> Result<bool, DbErr> {
-    let settled = entity::Entity::update_many()
-        .col_expr(
-            entity::Column::State,
-            Expr::value(settlement.state.as_str()),
-        )
-        .col_expr(
-            entity::Column::LastError,
-            Expr::value(settlement.error.as_str()),
-        )
-        .col_expr(
-            entity::Column::NextAttemptAt,
-            Expr::value(settlement.next_attempt_at),
-        )
-        .col_expr(entity::Column::UpdatedAt, Expr::value(Utc::now()))
-        .col_expr(entity::Column::ClaimedBy, Expr::value(""))
-        .filter(entity::Column::Id.eq(settlement.id))
-        .filter(entity::Column::ClaimedBy.eq(settlement.claim.owner.as_str()))
-        .filter(entity::Column::Attempts.eq(settlement.claim.attempt))
-        .filter(entity::Column::State.eq(InboxState::Processing.as_str()))
-        .exec(txn)
-        .await?;
-    Ok(settled.rows_affected == 1)
+/// Records the outcomes of attempts, each while its claim still stands (false for one whose
+/// claim no longer did). One statement for every state and reason: all of a batch's `done`
+/// items go together.
+async fn settle(txn: &DatabaseTransaction, settlements: &[Settlement]) -> Result<Vec<bool>, DbErr> {
+    let now = Utc::now();
+    let mut moves: BTreeMap<(&str, &str, &str), Vec<&Settlement>> = BTreeMap::new();
+    for settlement in settlements {
+        moves
+            .entry((
+                settlement.state.as_str(),
+                settlement.error.as_str(),
+                settlement.claim.owner.as_str(),
+            ))
+            .or_default()
+            .push(settlement);
+    }
+    let backend = txn.get_database_backend();
+    let mut settled = HashSet::with_capacity(settlements.len());
+    for ((state, error, owner), group) in moves {
+        use entity::Column;
+        // Each item's own time: when it is due again, or when it finished.
+        let mut due = CaseStatement::new();
+        for settlement in &group {
+            due = due.case(
+                Expr::col(Column::Id).eq(settlement.id),
+                settlement.next_attempt_at,
+            );
+        }
+        let ids = group.iter().map(|settlement| settlement.id);
+        let mut held = Query::select();
+        held.column(Column::Id)
+            .from(entity::Entity)
+            .and_where(Column::Id.is_in(ids))
+            .order_by(Column::Id, Order::Asc);
+        if backend == DbBackend::Postgres {
+            // Lock in id order, as renewals do: the two never wait on each other in a circle.
+            held.lock(LockType::Update);
+        }
+        let mut update = Query::update();
+        update
+            .table(entity::Entity)
+            .values([
+                (Column::State, state.into()),
+                (Column::LastError, error.into()),
+                (Column::NextAttemptAt, due.into()),
+                (Column::UpdatedAt, now.into()),
+                (Column::ClaimedBy, "".into()),
+            ])
+            .and_where(Column::Id.in_subquery(held))
+            .and_where(
+                Expr::tuple([
+                    Expr::col(Column::Id).into(),
+                    Expr::col(Column::Attempts).into(),
+                ])
+                .in_tuples(
+                    group
+                        .iter()
+                        .map(|settlement| (settlement.id, settlement.claim.attempt)),
+                ),
+            )
+            .and_where(Column::ClaimedBy.eq(owner))
+            .and_where(Column::State.eq(InboxState::Processing.as_str()))
+            .returning_col(Column::Id);
+        for row in txn.query_all(backend.build(&update)).await? {
+            settled.insert(row.try_get_by_index::<i64>(0)?);
+        }
+    }
+    Ok(settlements
+        .iter()
+        .map(|settlement| settled.contains(&settlement.id))
+        .collect())
 }
