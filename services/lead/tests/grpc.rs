@@ -399,6 +399,35 @@ async fn a_batch_answers_each_item_as_it_would_be_answered_alone() {
         assert_eq!(again.lead.clone().expect("lead").id, lead_a);
         let lead_b = second.lead.clone().expect("lead").id;
 
+        // A number with a lead from before, an organization that does not exist, a new number:
+        // each answered as alone.
+        let mut elsewhere = contact("+14155550105");
+        elsewhere.organization_id = "no-such-organization".into();
+        let later = leads
+            .batch_find_or_create_lead(pb::BatchFindOrCreateLeadRequest {
+                items: vec![
+                    contact("+1 415 555 0102"),
+                    elsewhere,
+                    contact("+14155550104"),
+                ],
+            })
+            .await
+            .expect("batch")
+            .into_inner();
+        let later = answers(later.results);
+        let known = later[0].as_ref().expect("found");
+        assert!(!known.created, "{backend:?}");
+        assert_eq!(known.lead.clone().expect("lead").id, lead_b);
+        let missing = later[1].as_ref().expect_err("no such organization");
+        assert_eq!(missing.code(), Code::NotFound, "{backend:?}: {missing:?}");
+        let fresh = later[2].as_ref().expect("a new lead");
+        assert!(fresh.created, "{backend:?}");
+        let fresh_id = fresh.lead.clone().expect("lead").id;
+        assert_eq!(
+            lead_of(&mut leads, &fresh_id).await.phone_number,
+            "+14155550104"
+        );
+
         let analysis = |key: &str, lead_id: &str| pb::ApplyAnalysisRequest {
             idempotency_key: key.into(),
             lead_id: lead_id.into(),

@@ -11,7 +11,7 @@ use sea_orm::{
     TransactionTrait, TryIntoModel,
 };
 
-use callmesh_runtime::batch::{all_or_each, in_one_transaction};
+use callmesh_runtime::batch::all_or_each;
 use callmesh_runtime::paging::Page;
 
 use super::{LeadBook, claim_idempotency_key, key_taken, new_id};
@@ -37,7 +37,7 @@ impl LeadBook {
     }
 
     /// [`LeadBook::find_or_create_lead`] for many contacts, in one transaction (see
-    /// [`in_one_transaction`]).
+    /// [`all_or_each`]).
     pub async fn find_or_create_leads(
         &self,
         contacts: Vec<LeadContact>,
@@ -49,9 +49,12 @@ impl LeadBook {
                 (contact, known)
             })
             .collect();
-        let found = in_one_transaction(&self.db, &contacts, async |txn, contact| {
-            find_or_create_on(txn, contact).await
-        })
+        let found = all_or_each(
+            &self.db,
+            &contacts,
+            find_or_create_all,
+            async |txn, contact| find_or_create_on(txn, contact).await,
+        )
         .await;
         for (lead, _) in found.iter().flatten() {
             self.known_organizations.remember(&lead.organization_id);
@@ -253,8 +256,91 @@ async fn find_or_create_on(
             .await?
             .ok_or_else(|| LeadError::not_found("organization", &contact.organization_id))?;
     }
+    let row = new_lead(contact);
+    let inserted = lead::Entity::insert(row.clone())
+        .on_conflict(lead_exists())
+        .exec_without_returning(db)
+        .await?;
+    if inserted == 1 {
+        // Answered as written, without reading it back.
+        return Ok((created(row)?, true));
+    }
+    let model = lead::Entity::find()
+        .filter(lead::Column::OrganizationId.eq(contact.organization_id.as_str()))
+        .filter(lead::Column::PhoneNumber.eq(contact.phone_number.as_str()))
+        .one(db)
+        .await?
+        .ok_or_else(|| LeadError::not_found("lead", contact.phone_number.as_str()))?;
+    Ok((to_lead(model)?, false))
+}
+
+/// [`find_or_create_on`] for many contacts inside `txn`: the organizations not known to exist
+/// looked up with one query, and the leads of every number seen for the first time in the
+/// batch created with one statement; the rest (numbers with a lead, or repeated in the batch)
+/// as alone, in order.
+async fn find_or_create_all(
+    txn: &DatabaseTransaction,
+    contacts: &[(LeadContact, bool)],
+) -> Result<Vec<(Lead, bool)>, LeadError> {
+    let unknown: HashSet<&str> = contacts
+        .iter()
+        .filter(|(_, known)| !known)
+        .map(|(contact, _)| contact.organization_id.as_str())
+        .collect();
+    if !unknown.is_empty() {
+        let found: HashSet<String> = organization::Entity::find()
+            .select_only()
+            .column(organization::Column::Id)
+            .filter(organization::Column::Id.is_in(unknown.iter().copied()))
+            .into_tuple::<String>()
+            .all(txn)
+            .await?
+            .into_iter()
+            .collect();
+        if let Some(missing) = unknown.into_iter().find(|id| !found.contains(*id)) {
+            return Err(LeadError::not_found("organization", missing));
+        }
+    }
+    let mut first_seen = HashSet::new();
+    let fresh: Vec<Option<lead::ActiveModel>> = contacts
+        .iter()
+        .map(|(contact, _)| {
+            first_seen
+                .insert((
+                    contact.organization_id.as_str(),
+                    contact.phone_number.as_str(),
+                ))
+                .then(|| new_lead(contact))
+        })
+        .collect();
+    let mut inserted = HashSet::with_capacity(contacts.len());
+    let rows: Vec<lead::ActiveModel> = fresh.iter().flatten().cloned().collect();
+    if !rows.is_empty() {
+        let backend = txn.get_database_backend();
+        let mut insert = lead::Entity::insert_many(rows)
+            .on_conflict(lead_exists())
+            .into_query();
+        insert.returning(Query::returning().column(lead::Column::Id));
+        for row in txn.query_all(backend.build(&insert)).await? {
+            inserted.insert(row.try_get_by_index::<String>(0)?);
+        }
+    }
+    let mut found = Vec::with_capacity(contacts.len());
+    for ((contact, _), fresh) in contacts.iter().zip(fresh) {
+        found.push(match fresh {
+            Some(row) if inserted.contains(row.id.as_ref()) => (created(row)?, true),
+            // The number has a lead already, or came earlier in this batch: as alone (the
+            // organization is known to exist by now).
+            _ => find_or_create_on(txn, &(contact.clone(), true)).await?,
+        });
+    }
+    Ok(found)
+}
+
+/// The lead a contact starts.
+fn new_lead(contact: &LeadContact) -> lead::ActiveModel {
     let now = stored_precision(Utc::now());
-    let row = lead::ActiveModel {
+    lead::ActiveModel {
         id: Set(new_id()),
         organization_id: Set(contact.organization_id.clone()),
         phone_number: Set(contact.phone_number.as_str().to_owned()),
@@ -279,29 +365,22 @@ async fn find_or_create_on(
         notes: Set(String::new()),
         created_at: Set(now),
         updated_at: Set(now),
-    };
-    let inserted = lead::Entity::insert(row.clone())
-        .on_conflict(
-            OnConflict::columns([lead::Column::OrganizationId, lead::Column::PhoneNumber])
-                .do_nothing()
-                .to_owned(),
-        )
-        .exec_without_returning(db)
-        .await?;
-    if inserted == 1 {
-        // Answered as written, without reading it back.
-        let model = row
-            .try_into_model()
-            .map_err(|e| LeadError::Internal(format!("new lead: {e}")))?;
-        return Ok((to_lead(model)?, true));
     }
-    let model = lead::Entity::find()
-        .filter(lead::Column::OrganizationId.eq(contact.organization_id.as_str()))
-        .filter(lead::Column::PhoneNumber.eq(contact.phone_number.as_str()))
-        .one(db)
-        .await?
-        .ok_or_else(|| LeadError::not_found("lead", contact.phone_number.as_str()))?;
-    Ok((to_lead(model)?, false))
+}
+
+/// A lead just inserted, as the answer reports it.
+fn created(row: lead::ActiveModel) -> Result<Lead, LeadError> {
+    let model = row
+        .try_into_model()
+        .map_err(|e| LeadError::Internal(format!("new lead: {e}")))?;
+    to_lead(model)
+}
+
+/// An organization has one lead per phone number.
+fn lead_exists() -> OnConflict {
+    OnConflict::columns([lead::Column::OrganizationId, lead::Column::PhoneNumber])
+        .do_nothing()
+        .to_owned()
 }
 
 fn log_applied(outcome: &AnalysisOutcome, (lead, applied): &(Lead, bool)) {
@@ -338,7 +417,7 @@ async fn apply_analysis_in(
         .await?
         .ok_or_else(|| LeadError::not_found("lead", &outcome.lead_id))?;
     let updated = with_analysis(model, outcome);
-    write_analysed(txn, &updated).await?;
+    write_analysed(txn, [updated.clone()]).await?;
     Ok((to_lead(updated)?, true))
 }
 
@@ -401,11 +480,7 @@ async fn apply_analyses_in(
         answers.push((to_lead(model.clone())?, applied));
         leads.insert(lead_id.to_owned(), model);
     }
-    for id in changed {
-        if let Some(model) = leads.get(&id) {
-            write_analysed(txn, model).await?;
-        }
-    }
+    write_analysed(txn, changed.iter().filter_map(|id| leads.remove(id))).await?;
     Ok(answers)
 }
 
@@ -447,24 +522,41 @@ fn with_analysis(model: lead::Model, outcome: &AnalysisOutcome) -> lead::Model {
     updated
 }
 
-/// Writes the columns an analysis changes, and no read-back: the record is known.
-async fn write_analysed(txn: &DatabaseTransaction, model: &lead::Model) -> Result<(), LeadError> {
-    lead::Entity::update_many()
-        .set(lead::ActiveModel {
-            name: Set(model.name.clone()),
-            name_source: Set(model.name_source.clone()),
-            name_evidence: Set(model.name_evidence.clone()),
-            score: Set(model.score),
-            tier: Set(model.tier.clone()),
-            summary: Set(model.summary.clone()),
-            status: Set(model.status.clone()),
-            interaction_count: Set(model.interaction_count),
-            last_contact_at: Set(model.last_contact_at),
-            updated_at: Set(model.updated_at),
-            ..Default::default()
-        })
-        .filter(lead::Column::Id.eq(model.id.as_str()))
-        .exec(txn)
+/// The columns an analysis changes.
+const ANALYSED_COLUMNS: [lead::Column; 10] = [
+    lead::Column::Name,
+    lead::Column::NameSource,
+    lead::Column::NameEvidence,
+    lead::Column::Score,
+    lead::Column::Tier,
+    lead::Column::Summary,
+    lead::Column::Status,
+    lead::Column::InteractionCount,
+    lead::Column::LastContactAt,
+    lead::Column::UpdatedAt,
+];
+
+/// Writes back the columns an analysis changes of leads read (and locked) in `txn`, with one
+/// statement: each row exists, so each insert turns into an update. No read-back: the records
+/// are known.
+async fn write_analysed(
+    txn: &DatabaseTransaction,
+    models: impl IntoIterator<Item = lead::Model>,
+) -> Result<(), LeadError> {
+    let rows: Vec<lead::ActiveModel> = models
+        .into_iter()
+        .map(IntoActiveModel::into_active_model)
+        .collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    lead::Entity::insert_many(rows)
+        .on_conflict(
+            OnConflict::column(lead::Column::Id)
+                .update_columns(ANALYSED_COLUMNS)
+                .to_owned(),
+        )
+        .exec_without_returning(txn)
         .await?;
     Ok(())
 }
