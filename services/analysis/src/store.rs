@@ -1,15 +1,17 @@
 //! `AnalysisStore`: runs the analyzer and keeps every result, versioned per conversation: a
 //! re-run adds a version and never overwrites. Idempotent on the caller's key.
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::OnConflict;
+use sea_orm::sea_query::{OnConflict, Query};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, Set,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
+    IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, QueryTrait,
 };
 
 use callmesh_runtime::ServiceError;
-use callmesh_runtime::batch::in_one_transaction;
+use callmesh_runtime::batch::all_or_each;
 
 use crate::analyzer::{Findings, Tier};
 use crate::entity::analysis;
@@ -83,12 +85,12 @@ impl AnalysisStore {
     }
 
     /// [`AnalysisStore::insert`] for many analyses, `(key, subject, findings)`, in one
-    /// transaction (see [`in_one_transaction`]).
+    /// transaction (see [`all_or_each`]).
     pub async fn insert_many(
         &self,
         analyses: &[(String, Subject, Findings)],
     ) -> Vec<Result<(StoredAnalysis, bool), ServiceError>> {
-        let stored = in_one_transaction(&self.db, analyses, async |txn, analysis| {
+        let stored = all_or_each(&self.db, analyses, insert_all, async |txn, analysis| {
             insert_on(txn, analysis).await
         })
         .await;
@@ -184,19 +186,12 @@ fn log_stored((stored, created): &(StoredAnalysis, bool)) {
 /// Keeps one analysis on `db` (see [`AnalysisStore::insert`]).
 async fn insert_on(
     db: &impl ConnectionTrait,
-    (key, subject, findings): &(String, Subject, Findings),
+    analysis: &(String, Subject, Findings),
 ) -> Result<(StoredAnalysis, bool), ServiceError> {
+    let (key, subject, _) = analysis;
     let key = key.as_str();
-    let result_json = serde_json::to_string(&findings)
-        .map_err(|e| ServiceError::Internal(format!("encoding findings: {e}")))?;
-    // What was written is answered as written, without reading it back.
-    let id = uuid::Uuid::now_v7().to_string();
-    let created_at = {
-        use chrono::SubsecRound;
-        // As the databases keep it, so the answer is what a read returns.
-        Utc::now().trunc_subsecs(6)
-    };
-    let written_version = std::sync::atomic::AtomicI32::new(0);
+    let row = analysis_row(analysis)?;
+    let written_version = std::sync::atomic::AtomicI32::new(row.version);
     let created = crate::versions::insert_next(
         || {
             analysis::Entity::find()
@@ -205,23 +200,9 @@ async fn insert_on(
         },
         |version| {
             written_version.store(version, std::sync::atomic::Ordering::Relaxed);
-            let row = analysis::ActiveModel {
-                id: Set(id.clone()),
-                idempotency_key: Set(key.to_owned()),
-                conversation_id: Set(subject.conversation_id.clone()),
-                version: Set(version),
-                organization_id: Set(subject.organization_id.clone()),
-                lead_id: Set(subject.lead_id.clone()),
-                analyzer: Set(findings.analyzer.as_str().to_owned()),
-                lead_score: Set(i32::from(findings.lead_score)),
-                tier: Set(Tier::of(findings.lead_score).as_str().to_owned()),
-                sentiment: Set(format!("{:?}", findings.sentiment).to_lowercase()),
-                outcome: Set(format!("{:?}", findings.outcome).to_lowercase()),
-                result_json: Set(result_json.clone()),
-                provider_analysis_json: Set(subject.provider_analysis_json.clone()),
-                created_at: Set(created_at),
-            };
-            analysis::Entity::insert(row)
+            let mut row = row.clone();
+            row.version = version;
+            analysis::Entity::insert(row.into_active_model())
                 .on_conflict(OnConflict::new().do_nothing().to_owned())
                 .exec_without_returning(db)
         },
@@ -235,21 +216,10 @@ async fn insert_on(
     )
     .await?;
     let stored = if created {
+        // What was written is answered as written, without reading it back.
         to_stored(analysis::Model {
-            id,
-            idempotency_key: key.to_owned(),
-            conversation_id: subject.conversation_id.clone(),
             version: written_version.load(std::sync::atomic::Ordering::Relaxed),
-            organization_id: subject.organization_id.clone(),
-            lead_id: subject.lead_id.clone(),
-            analyzer: findings.analyzer.as_str().to_owned(),
-            lead_score: i32::from(findings.lead_score),
-            tier: Tier::of(findings.lead_score).as_str().to_owned(),
-            sentiment: format!("{:?}", findings.sentiment).to_lowercase(),
-            outcome: format!("{:?}", findings.outcome).to_lowercase(),
-            result_json,
-            provider_analysis_json: subject.provider_analysis_json.clone(),
-            created_at,
+            ..row
         })?
     } else {
         by_key(db, key)
@@ -257,4 +227,76 @@ async fn insert_on(
             .ok_or_else(|| ServiceError::Internal(format!("analysis {key} vanished")))?
     };
     Ok((stored, created))
+}
+
+/// [`insert_on`] for many analyses inside `txn`: the first analysis of every conversation
+/// seen for the first time in the batch is tried as version 1, all with one statement; the
+/// rest (a conversation with versions, or repeated in the batch) as alone, in order.
+async fn insert_all(
+    txn: &DatabaseTransaction,
+    analyses: &[(String, Subject, Findings)],
+) -> Result<Vec<(StoredAnalysis, bool)>, ServiceError> {
+    let mut first_seen = HashSet::new();
+    let mut fresh = Vec::with_capacity(analyses.len());
+    for analysis in analyses {
+        fresh.push(
+            match first_seen.insert(analysis.1.conversation_id.as_str()) {
+                true => Some(analysis_row(analysis)?),
+                false => None,
+            },
+        );
+    }
+    let rows: Vec<analysis::ActiveModel> = fresh
+        .iter()
+        .flatten()
+        .map(|row| row.clone().into_active_model())
+        .collect();
+    let mut inserted = HashSet::with_capacity(rows.len());
+    if !rows.is_empty() {
+        let backend = txn.get_database_backend();
+        let mut insert = analysis::Entity::insert_many(rows)
+            .on_conflict(OnConflict::new().do_nothing().to_owned())
+            .into_query();
+        insert.returning(Query::returning().column(analysis::Column::Id));
+        for row in txn.query_all(backend.build(&insert)).await? {
+            inserted.insert(row.try_get_by_index::<String>(0)?);
+        }
+    }
+    let mut stored = Vec::with_capacity(analyses.len());
+    for (analysis, fresh) in analyses.iter().zip(fresh) {
+        stored.push(match fresh {
+            Some(row) if inserted.contains(&row.id) => (to_stored(row)?, true),
+            _ => insert_on(txn, analysis).await?,
+        });
+    }
+    Ok(stored)
+}
+
+/// The row `findings` are kept as, as version 1.
+fn analysis_row(
+    (key, subject, findings): &(String, Subject, Findings),
+) -> Result<analysis::Model, ServiceError> {
+    let result_json = serde_json::to_string(&findings)
+        .map_err(|e| ServiceError::Internal(format!("encoding findings: {e}")))?;
+    let created_at = {
+        use chrono::SubsecRound;
+        // As the databases keep it, so the answer is what a read returns.
+        Utc::now().trunc_subsecs(6)
+    };
+    Ok(analysis::Model {
+        id: uuid::Uuid::now_v7().to_string(),
+        idempotency_key: key.clone(),
+        conversation_id: subject.conversation_id.clone(),
+        version: 1,
+        organization_id: subject.organization_id.clone(),
+        lead_id: subject.lead_id.clone(),
+        analyzer: findings.analyzer.as_str().to_owned(),
+        lead_score: i32::from(findings.lead_score),
+        tier: Tier::of(findings.lead_score).as_str().to_owned(),
+        sentiment: format!("{:?}", findings.sentiment).to_lowercase(),
+        outcome: format!("{:?}", findings.outcome).to_lowercase(),
+        result_json,
+        provider_analysis_json: subject.provider_analysis_json.clone(),
+        created_at,
+    })
 }

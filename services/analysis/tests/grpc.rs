@@ -198,6 +198,85 @@ async fn analyses_are_versioned_idempotent_and_explained() {
 }
 
 #[tokio::test]
+async fn a_batch_versions_each_analysis_as_one_at_a_time_would() {
+    for backend in backends().await {
+        let running = start(backend, None).await;
+        let mut client = running.client();
+        let before = client
+            .analyze_conversation(analyze_request("b0", "conv-known"))
+            .await
+            .expect("analyze")
+            .into_inner()
+            .analysis
+            .expect("analysis");
+        let results = client
+            .batch_analyze_conversation(pb::BatchAnalyzeConversationRequest {
+                items: vec![
+                    analyze_request("b1", "conv-new"),
+                    // A conversation analysed before: its next version.
+                    analyze_request("b2", "conv-known"),
+                    // The same conversation again in this batch: the version after.
+                    analyze_request("b3", "conv-new"),
+                    // A key used before: its first answer.
+                    analyze_request("b0", "conv-known"),
+                    analyze_request("b4", "conv-other"),
+                ],
+            })
+            .await
+            .expect("batch")
+            .into_inner()
+            .results;
+        let answers: Vec<(bool, String, i32)> = results
+            .into_iter()
+            .map(|result| match result.result {
+                Some(pb::analyze_conversation_result::Result::Ok(ok)) => {
+                    let analysis = ok.analysis.expect("analysis");
+                    (ok.created, analysis.conversation_id, analysis.version)
+                }
+                other => panic!("{backend:?}: not ok: {other:?}"),
+            })
+            .collect();
+        let expected = [
+            (true, "conv-new", 1),
+            (true, "conv-known", 2),
+            (true, "conv-new", 2),
+            (false, "conv-known", 1),
+            (true, "conv-other", 1),
+        ];
+        let answers: Vec<(bool, &str, i32)> = answers
+            .iter()
+            .map(|(created, conversation, version)| (*created, conversation.as_str(), *version))
+            .collect();
+        assert_eq!(answers, expected, "{backend:?}");
+        let latest = client
+            .get_analysis(pb::GetAnalysisRequest {
+                conversation_id: "conv-new".into(),
+                version: 0,
+            })
+            .await
+            .expect("get")
+            .into_inner()
+            .analysis
+            .expect("analysis");
+        assert_eq!(latest.version, 2, "{backend:?}");
+        let first = client
+            .get_analysis(pb::GetAnalysisRequest {
+                conversation_id: "conv-known".into(),
+                version: 1,
+            })
+            .await
+            .expect("get v1")
+            .into_inner()
+            .analysis
+            .expect("analysis");
+        assert_eq!(
+            first.id, before.id,
+            "{backend:?}: the first version is kept"
+        );
+    }
+}
+
+#[tokio::test]
 async fn interviews_are_created_evaluated_and_listed_by_job() {
     for backend in backends().await {
         let running = start(backend, None).await;
