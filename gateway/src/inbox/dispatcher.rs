@@ -195,7 +195,23 @@ async fn attempt<F: RunFlow>(
             panic_message(panic.as_ref())
         ))),
     };
-    let _entered = span.enter();
+    // Settled in the item's span (instrumented, not entered: the guard would outlive awaits).
+    tracing::Instrument::instrument(
+        settle(inbox, config, &claim, row.id, attempts, outcome),
+        span,
+    )
+    .await;
+}
+
+/// Records an attempt's outcome: done, ignored, dead-lettered or retried later.
+async fn settle(
+    inbox: &Inbox,
+    config: &InboxConfig,
+    claim: &Claim,
+    id: i64,
+    attempts: u32,
+    outcome: Result<Handled, FlowError>,
+) {
     let now = Utc::now();
     let counted = match &outcome {
         Ok(Handled::Done) => "done",
@@ -211,27 +227,21 @@ async fn attempt<F: RunFlow>(
     let settled = match outcome {
         Ok(Handled::Done) => {
             tracing::debug!("inbox item processed");
-            inbox
-                .settle(row.id, &claim, InboxState::Done, "", now)
-                .await
+            inbox.settle(id, claim, InboxState::Done, "", now).await
         }
         Ok(Handled::Ignored(reason)) => {
             tracing::info!(%reason, "inbox item ignored");
             inbox
-                .settle(row.id, &claim, InboxState::Ignored, &reason, now)
+                .settle(id, claim, InboxState::Ignored, &reason, now)
                 .await
         }
         Err(FlowError::Permanent(error)) => {
             tracing::error!(%error, "inbox item failed for good; dead-lettered");
-            inbox
-                .settle(row.id, &claim, InboxState::Dead, &error, now)
-                .await
+            inbox.settle(id, claim, InboxState::Dead, &error, now).await
         }
         Err(FlowError::Retryable(error)) if attempts >= config.max_attempts => {
             tracing::error!(%error, "inbox item out of attempts; dead-lettered");
-            inbox
-                .settle(row.id, &claim, InboxState::Dead, &error, now)
-                .await
+            inbox.settle(id, claim, InboxState::Dead, &error, now).await
         }
         Err(FlowError::Retryable(error)) => {
             let delay = retry_delay(config, attempts);
@@ -239,7 +249,7 @@ async fn attempt<F: RunFlow>(
             let next =
                 now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::seconds(60));
             inbox
-                .settle(row.id, &claim, InboxState::Pending, &error, next)
+                .settle(id, claim, InboxState::Pending, &error, next)
                 .await
         }
     };
