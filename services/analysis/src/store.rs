@@ -4,14 +4,14 @@
 use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{OnConflict, Query};
+use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
-    IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, QueryTrait,
+    IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder,
 };
 
 use callmesh_runtime::ServiceError;
-use callmesh_runtime::batch::all_or_each;
+use callmesh_runtime::batch::{all_or_each, insert_new};
 
 use crate::analyzer::{Findings, Tier};
 use crate::entity::analysis;
@@ -251,16 +251,11 @@ async fn insert_all(
         .flatten()
         .map(|row| row.clone().into_active_model())
         .collect();
-    let mut inserted = HashSet::with_capacity(rows.len());
+    let mut inserted = HashSet::new();
     if !rows.is_empty() {
-        let backend = txn.get_database_backend();
-        let mut insert = analysis::Entity::insert_many(rows)
-            .on_conflict(OnConflict::new().do_nothing().to_owned())
-            .into_query();
-        insert.returning(Query::returning().column(analysis::Column::Id));
-        for row in txn.query_all(backend.build(&insert)).await? {
-            inserted.insert(row.try_get_by_index::<String>(0)?);
-        }
+        let insert = analysis::Entity::insert_many(rows)
+            .on_conflict(OnConflict::new().do_nothing().to_owned());
+        inserted = insert_new(txn, insert, analysis::Column::Id).await?;
     }
     let mut stored = Vec::with_capacity(analyses.len());
     for (analysis, fresh) in analyses.iter().zip(fresh) {

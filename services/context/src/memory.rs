@@ -5,14 +5,14 @@
 use std::collections::HashSet;
 
 use chrono::{Duration, Utc};
-use sea_orm::sea_query::{OnConflict, Query};
+use sea_orm::sea_query::OnConflict;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, QueryTrait, Set, TransactionTrait,
+    ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 
 use callmesh_runtime::ServiceError;
-use callmesh_runtime::batch::all_or_each;
+use callmesh_runtime::batch::{all_or_each, insert_new};
 use callmesh_runtime::paging::Page;
 
 use crate::entity::{conversation_event, message, transcript};
@@ -343,16 +343,11 @@ async fn append_transcripts_in(
             fresh.push(None);
         }
     }
-    let mut inserted = HashSet::with_capacity(rows.len());
+    let mut inserted = HashSet::new();
     if !rows.is_empty() {
-        let backend = txn.get_database_backend();
-        let mut insert = transcript::Entity::insert_many(rows)
-            .on_conflict(OnConflict::new().do_nothing().to_owned())
-            .into_query();
-        insert.returning(Query::returning().column(transcript::Column::ConversationId));
-        for row in txn.query_all(backend.build(&insert)).await? {
-            inserted.insert(row.try_get_by_index::<String>(0)?);
-        }
+        let insert = transcript::Entity::insert_many(rows)
+            .on_conflict(OnConflict::new().do_nothing().to_owned());
+        inserted = insert_new(txn, insert, transcript::Column::ConversationId).await?;
     }
     let mut appended = Vec::with_capacity(transcripts.len());
     let mut messages = Vec::new();
@@ -407,7 +402,10 @@ async fn transcript_in(
             .map_or(0, |row| u32::try_from(row.turn_count).unwrap_or(0));
         return Ok(((stored, false), Vec::new()));
     }
-    Ok(((u32::try_from(messages.len()).unwrap_or(u32::MAX), true), messages))
+    Ok((
+        (u32::try_from(messages.len()).unwrap_or(u32::MAX), true),
+        messages,
+    ))
 }
 
 /// A new transcript's row and the messages of its turns (the empty ones left out).

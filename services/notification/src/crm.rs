@@ -17,14 +17,14 @@ use futures_util::StreamExt;
 use sea_orm::sea_query::{Expr, LockBehavior, LockType, OnConflict, Order, Query};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait,
-    FromQueryResult, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set, TransactionTrait,
+    FromQueryResult, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use callmesh_runtime::ServiceError;
-use callmesh_runtime::batch::all_or_each;
+use callmesh_runtime::batch::{all_or_each, insert_new};
 use callmesh_runtime::egress::{self, EgressError};
 
 use crate::entity::{crm_delivery, crm_delivery_attempt};
@@ -737,15 +737,9 @@ async fn insert_deliveries(
         .iter()
         .map(delivery_row)
         .collect::<Result<Vec<_>, _>>()?;
-    let mut insert = crm_delivery::Entity::insert_many(rows)
-        .on_conflict(OnConflict::new().do_nothing().to_owned())
-        .into_query();
-    insert.returning(Query::returning().column(crm_delivery::Column::Id));
-    let backend = txn.get_database_backend();
-    let mut inserted = HashSet::with_capacity(deliveries.len());
-    for row in txn.query_all(backend.build(&insert)).await? {
-        inserted.insert(row.try_get_by_index::<String>(0)?);
-    }
+    let insert = crm_delivery::Entity::insert_many(rows)
+        .on_conflict(OnConflict::new().do_nothing().to_owned());
+    let inserted = insert_new(txn, insert, crm_delivery::Column::Id).await?;
     Ok(deliveries
         .iter()
         .map(|new| inserted.contains(&new.delivery.id))

@@ -50,28 +50,42 @@ async fn client(addr: std::net::SocketAddr) -> NotificationServiceClient<MeshCha
     NotificationServiceClient::new(authenticated(channel))
 }
 
+/// The service on a loopback port, serving, with `configure` applied to its configuration.
+async fn start(
+    database: &TestDatabase,
+    configure: impl FnOnce(&mut NotificationConfig),
+) -> (
+    NotificationServiceClient<MeshChannel>,
+    CancellationToken,
+    tokio::task::JoinHandle<Result<(), callmesh_runtime::ServeError>>,
+) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let shutdown = CancellationToken::new();
+    let mut config =
+        NotificationConfig::new(DatabaseUrl::parse(database.url(), "TEST").expect("url"));
+    configure(&mut config);
+    let server = tokio::spawn(serve(config, listener, shutdown.clone()));
+    let notification = client(addr).await;
+    let serving = wait_until(Duration::from_secs(30), || {
+        let mut notification = notification.clone();
+        async move {
+            notification
+                .list_events(pb::ListEventsRequest::default())
+                .await
+                .is_ok()
+        }
+    })
+    .await;
+    assert!(serving, "the service never served");
+    (notification, shutdown, server)
+}
+
 #[tokio::test]
 async fn a_batch_is_appended_in_order_once_per_key_or_not_at_all() {
     for backend in backends().await {
         let database = TestDatabase::create(backend).await;
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let shutdown = CancellationToken::new();
-        let config =
-            NotificationConfig::new(DatabaseUrl::parse(database.url(), "TEST").expect("url"));
-        let server = tokio::spawn(serve(config, listener, shutdown.clone()));
-        let mut notification = client(addr).await;
-        let serving = wait_until(Duration::from_secs(30), || {
-            let mut notification = notification.clone();
-            async move {
-                notification
-                    .list_events(pb::ListEventsRequest::default())
-                    .await
-                    .is_ok()
-            }
-        })
-        .await;
-        assert!(serving, "{backend:?}: the service never served");
+        let (mut notification, shutdown, server) = start(&database, |_| {}).await;
 
         let mut live = notification
             .subscribe(pb::SubscribeRequest {
@@ -206,26 +220,11 @@ fn forward(key: &str, call_id: &str) -> pb::ForwardToCrmRequest {
 async fn a_batch_of_crm_records_makes_one_delivery_per_call() {
     for backend in backends().await {
         let database = TestDatabase::create(backend).await;
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let shutdown = CancellationToken::new();
-        let mut config =
-            NotificationConfig::new(DatabaseUrl::parse(database.url(), "TEST").expect("url"));
-        // Nothing listens there: deliveries stay recorded, their sending is not under test.
-        config.crm.default_url = Some("http://127.0.0.1:9/crm".into());
-        let server = tokio::spawn(serve(config, listener, shutdown.clone()));
-        let mut notification = client(addr).await;
-        let serving = wait_until(Duration::from_secs(30), || {
-            let mut notification = notification.clone();
-            async move {
-                notification
-                    .list_events(pb::ListEventsRequest::default())
-                    .await
-                    .is_ok()
-            }
+        let (mut notification, shutdown, server) = start(&database, |config| {
+            // Nothing listens there: deliveries stay recorded, their sending is not under test.
+            config.crm.default_url = Some("http://127.0.0.1:9/crm".into());
         })
         .await;
-        assert!(serving, "{backend:?}: the service never served");
 
         let earlier = notification
             .forward_to_crm(forward("crm:old", "call-old"))

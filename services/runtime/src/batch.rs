@@ -1,9 +1,35 @@
 //! The server's half of the `Batch…` RPCs: many requests of one kind applied in one transaction,
 //! so a batch pays for one commit (and on SQLite one group fsync) instead of one per request.
 
+use std::collections::HashSet;
+
 use callmesh_proto::ItemResult;
-use sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr, TransactionTrait};
+use sea_orm::sea_query::{IntoColumnRef, Query};
+use sea_orm::{
+    ActiveModelTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, Insert,
+    QueryTrait, TransactionTrait,
+};
 use tonic::Status;
+
+/// Runs `insert`, many rows with `ON CONFLICT DO NOTHING`, and answers the `key` (a text column)
+/// of each row it wrote: a row left out is one whose key was taken, before or earlier in the
+/// same statement.
+pub async fn insert_new<A: ActiveModelTrait>(
+    txn: &DatabaseTransaction,
+    insert: Insert<A>,
+    key: impl IntoColumnRef,
+) -> Result<HashSet<String>, DbErr> {
+    let mut query = insert.into_query();
+    query.returning(Query::returning().column(key));
+    let mut written = HashSet::new();
+    for row in txn
+        .query_all(txn.get_database_backend().build(&query))
+        .await?
+    {
+        written.insert(row.try_get_by_index::<String>(0)?);
+    }
+    Ok(written)
+}
 
 /// Runs `run` for every item in one transaction and commits once. If any item fails, nothing
 /// of the batch is kept and every item runs again in a transaction of its own, so an item's

@@ -7,15 +7,14 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 
 use chrono::Utc;
-use sea_orm::sea_query::{OnConflict, Query};
+use sea_orm::sea_query::OnConflict;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
-    EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set,
-    TransactionTrait, TryIntoModel,
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
+    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait, TryIntoModel,
 };
 
 use callmesh_runtime::ServiceError;
-use callmesh_runtime::batch::all_or_each;
+use callmesh_runtime::batch::{all_or_each, insert_new};
 
 use crate::entity::{call, call_status_change, recording};
 use crate::model::{
@@ -146,16 +145,11 @@ async fn record_outcomes_in(
         .flatten()
         .map(|model| model.clone().into_active_model())
         .collect();
-    let mut inserted = HashSet::with_capacity(rows.len());
+    let mut inserted = HashSet::new();
     if !rows.is_empty() {
-        let backend = txn.get_database_backend();
-        let mut insert = call::Entity::insert_many(rows)
-            .on_conflict(OnConflict::new().do_nothing().to_owned())
-            .into_query();
-        insert.returning(Query::returning().column(call::Column::Id));
-        for row in txn.query_all(backend.build(&insert)).await? {
-            inserted.insert(row.try_get::<String>("", "id")?);
-        }
+        let insert =
+            call::Entity::insert_many(rows).on_conflict(OnConflict::new().do_nothing().to_owned());
+        inserted = insert_new(txn, insert, call::Column::Id).await?;
     }
     let mut calls = Vec::with_capacity(outcomes.len());
     for ((key, outcome), fresh) in outcomes.iter().zip(fresh) {

@@ -11,7 +11,7 @@ use sea_orm::{
     TransactionTrait, TryIntoModel,
 };
 
-use callmesh_runtime::batch::all_or_each;
+use callmesh_runtime::batch::{all_or_each, insert_new};
 use callmesh_runtime::paging::Page;
 
 use super::{LeadBook, claim_idempotency_key, key_taken, new_id};
@@ -313,17 +313,11 @@ async fn find_or_create_all(
                 .then(|| new_lead(contact))
         })
         .collect();
-    let mut inserted = HashSet::with_capacity(contacts.len());
+    let mut inserted = HashSet::new();
     let rows: Vec<lead::ActiveModel> = fresh.iter().flatten().cloned().collect();
     if !rows.is_empty() {
-        let backend = txn.get_database_backend();
-        let mut insert = lead::Entity::insert_many(rows)
-            .on_conflict(lead_exists())
-            .into_query();
-        insert.returning(Query::returning().column(lead::Column::Id));
-        for row in txn.query_all(backend.build(&insert)).await? {
-            inserted.insert(row.try_get_by_index::<String>(0)?);
-        }
+        let insert = lead::Entity::insert_many(rows).on_conflict(lead_exists());
+        inserted = insert_new(txn, insert, lead::Column::Id).await?;
     }
     let mut found = Vec::with_capacity(contacts.len());
     for ((contact, _), fresh) in contacts.iter().zip(fresh) {
