@@ -139,7 +139,8 @@ impl CrmForwarder {
     }
 
     /// Records many deliveries (each from [`CrmForwarder::delivery_of`]), the new ones with one
-    /// statement in one transaction (see [`all_or_each`]). Answers are in the order of `deliveries`.
+    /// statement in one transaction (see [`all_or_each`]). Answers are in the order of
+    /// `deliveries`.
     pub async fn forward_all(
         &self,
         deliveries: Vec<NewDelivery>,
