@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::net::TcpListener;
+use tokio_stream::StreamExt;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 use tonic::service::Routes;
@@ -154,7 +155,7 @@ where
             .layer(crate::durability::DurableWrites(durability))
             .add_routes(routes)
             .serve_with_incoming_shutdown(
-                TcpListenerStream::new(listener),
+                no_delay(TcpListenerStream::new(listener)),
                 stop.clone().cancelled_owned(),
             ),
     );
@@ -230,4 +231,18 @@ where
         component, listener, shutdown, routes, gate, durability, startup,
     )
     .await
+}
+
+/// Accepted connections with Nagle's algorithm off. tonic sets `TCP_NODELAY` only on the
+/// listeners it binds itself; on these, a response's last frames would wait for the client's
+/// (delayed, up to 40 ms) acknowledgement of the first.
+fn no_delay(
+    incoming: TcpListenerStream,
+) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+    incoming.map(|accepted| {
+        if let Ok(stream) = &accepted {
+            let _ = stream.set_nodelay(true);
+        }
+        accepted
+    })
 }
