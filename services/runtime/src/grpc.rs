@@ -246,3 +246,22 @@ fn no_delay(
         accepted
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn accepted_connections_send_without_waiting_for_acks() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let mut incoming = std::pin::pin!(no_delay(TcpListenerStream::new(listener)));
+        let _client = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let accepted = incoming
+            .next()
+            .await
+            .expect("a connection")
+            .expect("accepted");
+        assert!(accepted.nodelay().expect("read the option"));
+    }
+}
