@@ -116,6 +116,24 @@ fn analyze_request(key: &str, conversation_id: &str) -> pb::AnalyzeConversationR
     }
 }
 
+/// The stored analysis of `conversation_id`: version `version`, or the latest when 0.
+async fn stored(
+    client: &mut AnalysisServiceClient<MeshChannel>,
+    conversation_id: &str,
+    version: i32,
+) -> pb::Analysis {
+    client
+        .get_analysis(pb::GetAnalysisRequest {
+            conversation_id: conversation_id.into(),
+            version,
+        })
+        .await
+        .expect("get")
+        .into_inner()
+        .analysis
+        .expect("analysis")
+}
+
 #[tokio::test]
 async fn analyses_are_versioned_idempotent_and_explained() {
     for backend in backends().await {
@@ -158,27 +176,9 @@ async fn analyses_are_versioned_idempotent_and_explained() {
             .analysis
             .expect("analysis");
         assert_eq!(rerun.version, 2);
-        let latest = client
-            .get_analysis(pb::GetAnalysisRequest {
-                conversation_id: "conv-1".into(),
-                version: 0,
-            })
-            .await
-            .expect("get")
-            .into_inner()
-            .analysis
-            .expect("analysis");
+        let latest = stored(&mut client, "conv-1", 0).await;
         assert_eq!(latest.id, rerun.id);
-        let first_again = client
-            .get_analysis(pb::GetAnalysisRequest {
-                conversation_id: "conv-1".into(),
-                version: 1,
-            })
-            .await
-            .expect("get v1")
-            .into_inner()
-            .analysis
-            .expect("analysis");
+        let first_again = stored(&mut client, "conv-1", 1).await;
         assert_eq!(first_again.id, analysis.id, "the first version is kept");
 
         // An empty call is analysed, not refused.
@@ -248,27 +248,9 @@ async fn a_batch_versions_each_analysis_as_one_at_a_time_would() {
             .map(|(created, conversation, version)| (*created, conversation.as_str(), *version))
             .collect();
         assert_eq!(answers, expected, "{backend:?}");
-        let latest = client
-            .get_analysis(pb::GetAnalysisRequest {
-                conversation_id: "conv-new".into(),
-                version: 0,
-            })
-            .await
-            .expect("get")
-            .into_inner()
-            .analysis
-            .expect("analysis");
+        let latest = stored(&mut client, "conv-new", 0).await;
         assert_eq!(latest.version, 2, "{backend:?}");
-        let first = client
-            .get_analysis(pb::GetAnalysisRequest {
-                conversation_id: "conv-known".into(),
-                version: 1,
-            })
-            .await
-            .expect("get v1")
-            .into_inner()
-            .analysis
-            .expect("analysis");
+        let first = stored(&mut client, "conv-known", 1).await;
         assert_eq!(
             first.id, before.id,
             "{backend:?}: the first version is kept"
