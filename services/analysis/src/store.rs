@@ -251,12 +251,13 @@ async fn insert_all(
         .flatten()
         .map(|row| row.clone().into_active_model())
         .collect();
-    let mut inserted = HashSet::new();
-    if !rows.is_empty() {
-        let insert = analysis::Entity::insert_many(rows)
-            .on_conflict(OnConflict::new().do_nothing().to_owned());
-        inserted = insert_new(txn, insert, analysis::Column::Id).await?;
-    }
+    let inserted = insert_new(
+        txn,
+        rows,
+        OnConflict::new().do_nothing().to_owned(),
+        analysis::Column::Id,
+    )
+    .await?;
     let mut stored = Vec::with_capacity(analyses.len());
     for (analysis, fresh) in analyses.iter().zip(fresh) {
         stored.push(match fresh {

@@ -343,12 +343,13 @@ async fn append_transcripts_in(
             fresh.push(None);
         }
     }
-    let mut inserted = HashSet::new();
-    if !rows.is_empty() {
-        let insert = transcript::Entity::insert_many(rows)
-            .on_conflict(OnConflict::new().do_nothing().to_owned());
-        inserted = insert_new(txn, insert, transcript::Column::ConversationId).await?;
-    }
+    let inserted = insert_new(
+        txn,
+        rows,
+        OnConflict::new().do_nothing().to_owned(),
+        transcript::Column::ConversationId,
+    )
+    .await?;
     let mut appended = Vec::with_capacity(transcripts.len());
     let mut messages = Vec::new();
     for ((key, new), fresh) in transcripts.iter().zip(fresh) {

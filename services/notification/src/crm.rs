@@ -738,9 +738,13 @@ async fn insert_deliveries(
         .iter()
         .map(delivery_row)
         .collect::<Result<Vec<_>, _>>()?;
-    let insert = crm_delivery::Entity::insert_many(rows)
-        .on_conflict(OnConflict::new().do_nothing().to_owned());
-    let inserted = insert_new(txn, insert, crm_delivery::Column::Id).await?;
+    let inserted = insert_new(
+        txn,
+        rows,
+        OnConflict::new().do_nothing().to_owned(),
+        crm_delivery::Column::Id,
+    )
+    .await?;
     Ok(deliveries
         .iter()
         .map(|new| inserted.contains(&new.delivery.id))

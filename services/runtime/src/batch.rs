@@ -4,24 +4,29 @@
 use std::collections::HashSet;
 
 use callmesh_proto::ItemResult;
-use sea_orm::sea_query::{IntoColumnRef, Query};
+use sea_orm::sea_query::{IntoColumnRef, OnConflict, Query};
 use sea_orm::{
     ActiveModelTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, Insert,
     QueryTrait, TransactionTrait,
 };
 use tonic::Status;
 
-/// Runs `insert`, many rows with `ON CONFLICT DO NOTHING`, and answers the `key` (a text column)
-/// of each row it wrote: a row left out is one whose key was taken, before or earlier in the
-/// same statement.
+/// Inserts `rows` with one statement, skipping each row `conflict` (an `ON CONFLICT … DO
+/// NOTHING`) matches, and answers the `key` (a text column) of each row it wrote: a row left
+/// out is one whose key was taken, before or earlier in the same statement. No rows, no
+/// statement.
 pub async fn insert_new<A: ActiveModelTrait>(
     txn: &DatabaseTransaction,
-    insert: Insert<A>,
+    rows: Vec<A>,
+    conflict: OnConflict,
     key: impl IntoColumnRef,
 ) -> Result<HashSet<String>, DbErr> {
-    let mut query = insert.into_query();
-    query.returning(Query::returning().column(key));
     let mut written = HashSet::new();
+    if rows.is_empty() {
+        return Ok(written);
+    }
+    let mut query = Insert::many(rows).on_conflict(conflict).into_query();
+    query.returning(Query::returning().column(key));
     for row in txn
         .query_all(txn.get_database_backend().build(&query))
         .await?

@@ -145,12 +145,13 @@ async fn record_outcomes_in(
         .flatten()
         .map(|model| model.clone().into_active_model())
         .collect();
-    let mut inserted = HashSet::new();
-    if !rows.is_empty() {
-        let insert =
-            call::Entity::insert_many(rows).on_conflict(OnConflict::new().do_nothing().to_owned());
-        inserted = insert_new(txn, insert, call::Column::Id).await?;
-    }
+    let inserted = insert_new(
+        txn,
+        rows,
+        OnConflict::new().do_nothing().to_owned(),
+        call::Column::Id,
+    )
+    .await?;
     let mut calls = Vec::with_capacity(outcomes.len());
     for ((key, outcome), fresh) in outcomes.iter().zip(fresh) {
         calls.push(match fresh {

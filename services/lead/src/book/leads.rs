@@ -313,12 +313,8 @@ async fn find_or_create_all(
                 .then(|| new_lead(contact))
         })
         .collect();
-    let mut inserted = HashSet::new();
     let rows: Vec<lead::ActiveModel> = fresh.iter().flatten().cloned().collect();
-    if !rows.is_empty() {
-        let insert = lead::Entity::insert_many(rows).on_conflict(lead_exists());
-        inserted = insert_new(txn, insert, lead::Column::Id).await?;
-    }
+    let inserted = insert_new(txn, rows, lead_exists(), lead::Column::Id).await?;
     let mut found = Vec::with_capacity(contacts.len());
     for ((contact, _), fresh) in contacts.iter().zip(fresh) {
         found.push(match fresh {
