@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use callmesh_runtime::Durability;
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, LockBehavior, LockType, Order, Query};
+use sea_orm::sea_query::{Expr, LockType, Order, Query};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, FromQueryResult,
     QueryFilter, QueryOrder, QuerySelect,
@@ -232,50 +232,15 @@ impl Inbox {
         limit: u64,
         lease: Duration,
     ) -> Result<Vec<InboxRow>, InboxError> {
-        let now = Utc::now();
-        let mut due = Query::select();
-        due.column(entity::Column::Id)
-            .from(entity::Entity)
-            .and_where(entity::Column::State.is_in([
-                InboxState::Pending.as_str(),
-                InboxState::Processing.as_str(),
-            ]))
-            .and_where(entity::Column::NextAttemptAt.lte(now))
-            .order_by(entity::Column::Id, Order::Asc)
-            .limit(limit);
-        let backend = self.db.get_database_backend();
-        if backend == DbBackend::Postgres {
-            due.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
-        }
-        // One statement: choosing and marking cannot be split by another claimant (SQLite
-        // runs it as one write; PostgreSQL skips rows being claimed elsewhere).
-        let mut claim = Query::update();
-        claim
-            .table(entity::Entity)
-            .values([
-                (
-                    entity::Column::State,
-                    InboxState::Processing.as_str().into(),
-                ),
-                (
-                    entity::Column::Attempts,
-                    Expr::col(entity::Column::Attempts).add(1),
-                ),
-                (entity::Column::ClaimedBy, owner.into()),
-                (entity::Column::NextAttemptAt, lease_end(now, lease).into()),
-                (entity::Column::UpdatedAt, now.into()),
-            ])
-            .and_where(Expr::col(entity::Column::Id).in_subquery(due))
-            .returning_all();
-        let mut claimed = self
-            .db
-            .query_all(backend.build(&claim))
-            .await?
-            .iter()
-            .map(|row| InboxRow::from_query_result(row, ""))
-            .collect::<Result<Vec<_>, _>>()?;
-        claimed.sort_by_key(|row| row.id);
-        Ok(claimed)
+        // Through the writer: the claim shares a transaction (on SQLite, the one connection)
+        // with the webhooks and outcomes being written, and sees the webhooks of its batch.
+        let claim = writer::ClaimRequest {
+            owner: owner.to_owned(),
+            limit,
+            lease,
+        };
+        self.through_writer(|done| writer::Write::Claim { claim, done })
+            .await
     }
 
     /// Extends the lease of every item in `ids` that `owner` still holds.

@@ -5,25 +5,31 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{CaseStatement, Expr, LockType, OnConflict, Order, Query};
+use sea_orm::sea_query::{CaseStatement, Expr, LockBehavior, LockType, OnConflict, Order, Query};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
-    TransactionTrait,
+    FromQueryResult, TransactionTrait,
 };
 use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
 
 use callmesh_runtime::Durability;
 
-use super::{Admission, Claim, InboxState, NewItem, entity};
+use super::{Admission, Claim, InboxRow, InboxState, NewItem, entity};
 
 /// Most writes one commit takes.
 pub(super) const MAX_BATCH: usize = 512;
 /// Rows one INSERT carries (well inside both databases' limits on bound values).
 const ROWS_PER_INSERT: usize = 200;
-/// Batches committing at once.
+/// Batches committing at once on PostgreSQL: the next one commits while the last one's WAL
+/// flush is still under way, and the server groups them.
 const BATCHES_IN_FLIGHT: usize = 4;
+/// On SQLite, one batch writing while the last one's fsync runs: the database has one
+/// connection, and batches beyond these would only queue for it, each a small transaction
+/// where waiting a moment longer would have made one bigger one.
+const SQLITE_BATCHES_IN_FLIGHT: usize = 2;
 
 /// The end of an attempt, as the dispatcher reports it.
 #[derive(Debug, Clone)]
@@ -33,6 +39,14 @@ pub(crate) struct Settlement {
     pub state: InboxState,
     pub error: String,
     pub next_attempt_at: DateTime<Utc>,
+}
+
+/// A dispatcher asking for due items.
+#[derive(Debug, Clone)]
+pub(super) struct ClaimRequest {
+    pub owner: String,
+    pub limit: u64,
+    pub lease: Duration,
 }
 
 pub(super) enum Write {
@@ -46,6 +60,10 @@ pub(super) enum Write {
         settlement: Settlement,
         done: oneshot::Sender<Result<bool, String>>,
     },
+    Claim {
+        claim: ClaimRequest,
+        done: oneshot::Sender<Result<Vec<InboxRow>, String>>,
+    },
 }
 
 pub(super) async fn run(
@@ -54,9 +72,12 @@ pub(super) async fn run(
     mut queue: mpsc::Receiver<Write>,
     committed: Arc<Notify>,
 ) {
-    // A few batches in flight: the next one commits while the last one's fsync (SQLite) or
-    // WAL flush (PostgreSQL) is still under way, and the database groups them.
-    let in_flight = Arc::new(Semaphore::new(BATCHES_IN_FLIGHT));
+    let batches = if db.get_database_backend() == DbBackend::Sqlite {
+        SQLITE_BATCHES_IN_FLIGHT
+    } else {
+        BATCHES_IN_FLIGHT
+    };
+    let in_flight = Arc::new(Semaphore::new(batches));
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let Ok(permit) = in_flight.clone().acquire_owned().await else {
@@ -70,7 +91,7 @@ pub(super) async fn run(
         });
     }
     // Let the batches still in flight finish before the writer is gone.
-    let _ = in_flight.acquire_many(BATCHES_IN_FLIGHT as u32).await;
+    let _ = in_flight.acquire_many(batches as u32).await;
 }
 
 async fn commit(
@@ -82,6 +103,8 @@ async fn commit(
     let mut items = Vec::new();
     let mut admitted = Vec::new();
     let mut settling = Vec::new();
+    let mut claims = Vec::new();
+    let mut claimants = Vec::new();
     for write in writes {
         match write {
             Write::Admit {
@@ -93,14 +116,18 @@ async fn commit(
                 admitted.push(done);
             }
             Write::Settle { settlement, done } => settling.push((settlement, done)),
+            Write::Claim { claim, done } => {
+                claims.push(claim);
+                claimants.push(done);
+            }
         }
     }
     // Rows are locked in id order, as renewals lock them: two transactions never wait on
     // each other in a circle.
     settling.sort_by_key(|(settlement, _)| settlement.id);
     let (settlements, settled): (Vec<_>, Vec<_>) = settling.into_iter().unzip();
-    match write_batch(db, &items, &settlements).await {
-        Ok((admissions, outcomes)) => {
+    match write_batch(db, &items, &settlements, &claims).await {
+        Ok((admissions, outcomes, claimed)) => {
             if !items.is_empty() {
                 // Nobody hears "accepted" before the batch would survive a power cut.
                 durability.barrier().await;
@@ -112,13 +139,19 @@ async fn commit(
             for (done, outcome) in settled.into_iter().zip(outcomes) {
                 let _ = done.send(Ok(outcome));
             }
+            for (done, rows) in claimants.into_iter().zip(claimed) {
+                let _ = done.send(Ok(rows));
+            }
         }
         Err(error) => {
-            tracing::error!(%error, items = items.len(), outcomes = settlements.len(), "inbox commit failed");
+            tracing::error!(%error, items = items.len(), outcomes = settlements.len(), claims = claims.len(), "inbox commit failed");
             for done in admitted {
                 let _ = done.send(Err(error.to_string()));
             }
             for done in settled {
+                let _ = done.send(Err(error.to_string()));
+            }
+            for done in claimants {
                 let _ = done.send(Err(error.to_string()));
             }
         }
@@ -129,7 +162,8 @@ async fn write_batch(
     db: &DatabaseConnection,
     items: &[(NewItem, String)],
     settlements: &[Settlement],
-) -> Result<(Vec<Admission>, Vec<bool>), DbErr> {
+    claims: &[ClaimRequest],
+) -> Result<(Vec<Admission>, Vec<bool>, Vec<Vec<InboxRow>>), DbErr> {
     let txn = db.begin().await?;
     // Keys are inserted in one order by every batch, so two batches carrying the same keys
     // wait on each other at most one way.
@@ -149,8 +183,13 @@ async fn write_batch(
         }
     }
     let outcomes = settle(&txn, settlements).await?;
+    // After the inserts: a claim sees the webhooks of its own batch.
+    let mut claimed = Vec::with_capacity(claims.len());
+    for request in claims {
+        claimed.push(claim(&txn, request).await?);
+    }
     txn.commit().await?;
-    Ok((admissions, outcomes))
+    Ok((admissions, outcomes, claimed))
 }
 
 /// Inserts `items` in one statement; each is `Accepted` when its row went in, `Duplicate`
@@ -291,4 +330,52 @@ async fn settle(txn: &DatabaseTransaction, settlements: &[Settlement]) -> Result
         .iter()
         .map(|settlement| settled.contains(&settlement.id))
         .collect())
+}
+
+/// Claims up to `limit` due items for `owner`, oldest first: pending ones whose time has
+/// come, and claimed ones whose claimant's lease ran out (it died). One statement; on
+/// PostgreSQL rows another replica is claiming are skipped (`FOR UPDATE SKIP LOCKED`), so
+/// replicas never claim the same item. Each claimed item's attempt counter goes up by one.
+async fn claim(txn: &DatabaseTransaction, request: &ClaimRequest) -> Result<Vec<InboxRow>, DbErr> {
+    use entity::Column;
+    let now = Utc::now();
+    let mut due = Query::select();
+    due.column(Column::Id)
+        .from(entity::Entity)
+        .and_where(Column::State.is_in([
+            InboxState::Pending.as_str(),
+            InboxState::Processing.as_str(),
+        ]))
+        .and_where(Column::NextAttemptAt.lte(now))
+        .order_by(Column::Id, Order::Asc)
+        .limit(request.limit);
+    let backend = txn.get_database_backend();
+    if backend == DbBackend::Postgres {
+        due.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+    }
+    // One statement: choosing and marking cannot be split by another claimant (SQLite runs it
+    // as one write; PostgreSQL skips rows being claimed elsewhere).
+    let mut claim = Query::update();
+    claim
+        .table(entity::Entity)
+        .values([
+            (Column::State, InboxState::Processing.as_str().into()),
+            (Column::Attempts, Expr::col(Column::Attempts).add(1)),
+            (Column::ClaimedBy, request.owner.as_str().into()),
+            (
+                Column::NextAttemptAt,
+                super::lease_end(now, request.lease).into(),
+            ),
+            (Column::UpdatedAt, now.into()),
+        ])
+        .and_where(Expr::col(Column::Id).in_subquery(due))
+        .returning_all();
+    let mut claimed = txn
+        .query_all(backend.build(&claim))
+        .await?
+        .iter()
+        .map(|row| InboxRow::from_query_result(row, ""))
+        .collect::<Result<Vec<_>, _>>()?;
+    claimed.sort_by_key(|row| row.id);
+    Ok(claimed)
 }
