@@ -120,10 +120,20 @@ impl Engine {
 /// The rules are CPU work (a long call takes a while), so they run off the async workers; a
 /// panic in them is logged and answered by `fallback` (the analysis of an empty call) rather
 /// than failing the request.
+///
+/// At most one analysis per core runs at a time; the rest wait their turn here. A batch of
+/// calls would otherwise start a thread for each, and the operating system would share the
+/// cores between dozens of them, to the cost of everything else on the machine that is waiting
+/// to run (the gateway answering webhooks, say), without finishing the batch any sooner.
 async fn off_the_workers<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
     fallback: impl FnOnce() -> T,
 ) -> T {
+    static CORES: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
+        tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(1, |n| n.get()))
+    });
+    // The semaphore is never closed.
+    let _turn = CORES.acquire().await;
     match tokio::task::spawn_blocking(work).await {
         Ok(result) => result,
         Err(error) => {
