@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Alias, Expr, OnConflict, Query};
+use sea_orm::sea_query::{Alias, Expr, OnConflict, Query, SimpleExpr};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, DeriveIden};
 
 /// Stale rows are deleted every this many uses of one limiter (cheap, and keeps tables small).
@@ -105,6 +105,14 @@ impl RateLimiter {
         let key = format!("{}:{key}", self.scope);
         let start = now_ms - now_ms.rem_euclid(self.window_ms);
         let backend = self.db.get_database_backend();
+        // The previous window is closed: its count is read in the same statement (a subquery in
+        // `RETURNING`), one round trip for the whole verdict.
+        let previous = Query::select()
+            .column(RateCounters::Count)
+            .from(Alias::new(self.table))
+            .and_where(Expr::col(RateCounters::Key).eq(key.as_str()))
+            .and_where(Expr::col(RateCounters::WindowStart).eq(start - self.window_ms))
+            .to_owned();
         let mut upsert = Query::insert();
         upsert
             .into_table(Alias::new(self.table))
@@ -123,27 +131,17 @@ impl RateLimiter {
                     )
                     .to_owned(),
             )
-            .returning_col(RateCounters::Count);
-        let current = self
-            .db
-            .query_one(backend.build(&upsert))
-            .await?
-            .map(|row| row.try_get_by_index::<i64>(0))
-            .transpose()?
-            .unwrap_or(1);
-        let previous = Query::select()
-            .column(RateCounters::Count)
-            .from(Alias::new(self.table))
-            .and_where(Expr::col(RateCounters::Key).eq(key.as_str()))
-            .and_where(Expr::col(RateCounters::WindowStart).eq(start - self.window_ms))
-            .to_owned();
-        let previous = self
-            .db
-            .query_one(backend.build(&previous))
-            .await?
-            .map(|row| row.try_get_by_index::<i64>(0))
-            .transpose()?
-            .unwrap_or(0);
+            .returning(Query::returning().exprs([
+                Expr::col(RateCounters::Count).into(),
+                SimpleExpr::SubQuery(None, Box::new(previous.into_sub_query_statement())),
+            ]));
+        let (current, previous) = match self.db.query_one(backend.build(&upsert)).await? {
+            Some(row) => (
+                row.try_get_by_index::<i64>(0)?,
+                row.try_get_by_index::<Option<i64>>(1)?.unwrap_or(0),
+            ),
+            None => (1, 0),
+        };
         // The share of the previous window the sliding window [now - window, now] still covers.
         let covered = (self.window_ms - (now_ms - start)) as f64 / self.window_ms as f64;
         let used = u64::try_from(current).unwrap_or(0)
