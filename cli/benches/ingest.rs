@@ -14,7 +14,8 @@
 //! Not a test: numbers depend on the machine. `BENCH_BURST` (20000), `BENCH_RATE` (500/s) and
 //! `BENCH_SUSTAIN_SECS` (60) size the runs; `BENCH_BACKENDS=sqlite` skips PostgreSQL;
 //! `BENCH_PHASES=processed` (any of floor, ingest, processed, sustained, initiation) runs only
-//! those phases.
+//! those phases. `BENCH_SUSTAIN_KIND=ignored` sustains webhooks the gateway stores and ignores
+//! instead: the acks' latency with nothing to process beside them.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -255,14 +256,20 @@ async fn run_backend(
     rows: &mut Vec<Row>,
 ) {
     let name = format!("{backend:?}");
-    let mesh = Mesh::start(backend, |config| {
+    // Each component on its own threads, as `callmesh up` runs them (and the load, like a
+    // provider's servers, apart from all of them).
+    let configure = |config: &mut GatewayConfig| {
         // What an operator gets without tuning, not the tests' fast retries.
         let defaults = GatewayConfig::new(config.database.clone(), Vec::new());
         config.inbox = defaults.inbox;
         // As an operator would tune it.
         config.inbox.concurrency = env_number("INBOX_CONCURRENCY", config.inbox.concurrency);
-    })
-    .await;
+    };
+    let mesh = if std::env::var("BENCH_MESH").is_ok_and(|m| m == "apart") {
+        Mesh::start_apart(backend, configure).await
+    } else {
+        Mesh::start(backend, configure).await
+    };
     let db = gateway_db(&mesh).await;
     let url = format!("{}{POST_CALL}", mesh.gateway());
     let burst = env_number("BENCH_BURST", 20_000);
@@ -328,13 +335,15 @@ async fn run_backend(
         let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / rate as f64));
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
         let mut pending = Vec::with_capacity(count);
+        let sustain_ignored = std::env::var("BENCH_SUSTAIN_KIND").is_ok_and(|k| k == "ignored");
         for n in 0..count {
             ticker.tick().await;
-            let (client, url, body) = (
-                client.clone(),
-                url.clone(),
-                post_call_webhook(template, "sustain", n),
-            );
+            let body = if sustain_ignored {
+                ignored_webhook("sustain", n)
+            } else {
+                post_call_webhook(template, "sustain", n)
+            };
+            let (client, url) = (client.clone(), url.clone());
             pending.push(tokio::spawn(async move { post(&client, &url, body).await }));
         }
         let mut latencies = Vec::with_capacity(count);
@@ -342,25 +351,32 @@ async fn run_backend(
             latencies.push(handle.await.expect("request"));
         }
         latencies.sort();
-        let drained = wait_done(&db, "sustain", count, Duration::from_secs(600)).await;
-        let lag = lags(&db, "sustain").await;
+        let kind = if sustain_ignored {
+            "ignored"
+        } else {
+            "post-call"
+        };
         rows.push(Row {
-            what: format!("{name}: {rate}/s post-call for {seconds} s, ack"),
+            what: format!("{name}: {rate}/s {kind} for {seconds} s, ack"),
             figure: format!(
                 "p50 {}, p99 {}",
                 ms(percentile(&latencies, 0.5)),
                 ms(percentile(&latencies, 0.99))
             ),
         });
-        rows.push(Row {
-            what: format!("{name}: {rate}/s post-call for {seconds} s, ack → done lag"),
-            figure: format!(
-                "p50 {}, p99 {}{}",
-                ms(percentile(&lag, 0.5)),
-                ms(percentile(&lag, 0.99)),
-                if drained { "" } else { " (NOT drained)" }
-            ),
-        });
+        if !sustain_ignored {
+            let drained = wait_done(&db, "sustain", count, Duration::from_secs(600)).await;
+            let lag = lags(&db, "sustain").await;
+            rows.push(Row {
+                what: format!("{name}: {rate}/s post-call for {seconds} s, ack → done lag"),
+                figure: format!(
+                    "p50 {}, p99 {}{}",
+                    ms(percentile(&lag, 0.5)),
+                    ms(percentile(&lag, 0.99)),
+                    if drained { "" } else { " (NOT drained)" }
+                ),
+            });
+        }
     }
 
     if phase("initiation") {

@@ -13,6 +13,7 @@ use std::time::Duration;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::get;
+use futures_util::future::BoxFuture;
 use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -40,6 +41,36 @@ pub const TWILIO_NUMBER: &str = "+12125550100";
 
 type Running = (CancellationToken, JoinHandle<Result<(), ServeError>>);
 
+/// A component's `serve`, given the listener it answers on.
+type Serve = Box<dyn FnOnce(TcpListener) -> BoxFuture<'static, Result<(), ServeError>> + Send>;
+
+/// Runs `serve` on a runtime of its own, on threads of its own (as many workers as a process
+/// of its own would have); the handle ends when it does.
+fn run_apart(
+    component: Component,
+    listener: TcpListener,
+    serve: Serve,
+) -> JoinHandle<Result<(), ServeError>> {
+    // The listener moves to the component's runtime, whose I/O driver then polls it.
+    let listener = listener.into_std().expect("detach the listener");
+    let (finished, outcome) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name(component.name().to_owned())
+        .spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .thread_name(component.name())
+                .build()
+                .expect("a runtime");
+            let result = runtime.block_on(async move {
+                serve(TcpListener::from_std(listener).expect("attach the listener")).await
+            });
+            let _ = finished.send(result);
+        })
+        .expect("a thread");
+    tokio::spawn(async move { outcome.await.expect("the component's thread ended") })
+}
+
 pub struct Mesh {
     pub backend: Backend,
     pub addrs: HashMap<Component, SocketAddr>,
@@ -49,6 +80,8 @@ pub struct Mesh {
     pub storage_dir: PathBuf,
     pub http: reqwest::Client,
     pub fake_api: FakeElevenLabs,
+    /// Each component on its own runtime and threads, as separate processes run them.
+    apart: bool,
 }
 
 /// The ElevenLabs and Twilio REST APIs as far as callmesh uses them, on one loopback server:
@@ -299,10 +332,28 @@ impl Mesh {
             .await
     }
 
+    /// Every component up, each on a runtime and threads of its own, as `callmesh up` runs them
+    /// in processes of their own: one component's tasks never queue behind another's, and the
+    /// operating system shares the cores between them. For the benchmarks.
+    pub async fn start_apart(backend: Backend, configure: impl FnOnce(&mut GatewayConfig)) -> Mesh {
+        Mesh::start_services(backend, configure, true)
+            .await
+            .with_gateway()
+            .await
+    }
+
     /// The five services only (the gateway may run as a separate process).
     pub async fn start_without_gateway(
         backend: Backend,
         configure: impl FnOnce(&mut GatewayConfig),
+    ) -> Mesh {
+        Mesh::start_services(backend, configure, false).await
+    }
+
+    async fn start_services(
+        backend: Backend,
+        configure: impl FnOnce(&mut GatewayConfig),
+        apart: bool,
     ) -> Mesh {
         callmesh_runtime::telemetry::init("test");
         let fake_api = FakeElevenLabs::start().await;
@@ -357,6 +408,7 @@ impl Mesh {
             storage_dir,
             http: reqwest::Client::new(),
             fake_api,
+            apart,
         };
         for (component, listener) in listeners {
             if component != Component::Gateway {
@@ -396,38 +448,34 @@ impl Mesh {
         let token = CancellationToken::new();
         let stop = token.clone();
         let addr = |c: Component| format!("http://{}", self.addrs[&c]);
-        let handle = match component {
-            Component::Gateway => tokio::spawn(callmesh_gateway::serve(
-                self.gateway_config.clone(),
-                listener,
-                stop,
-            )),
-            Component::Lead => tokio::spawn(callmesh_lead::serve(
-                callmesh_lead::LeadConfig {
+        let serve: Serve = match component {
+            Component::Gateway => {
+                let config = self.gateway_config.clone();
+                Box::new(move |listener| Box::pin(callmesh_gateway::serve(config, listener, stop)))
+            }
+            Component::Lead => {
+                let config = callmesh_lead::LeadConfig {
                     database: url,
                     default_organization_name: "Acme Plumbing".into(),
                     default_region: Default::default(),
-                },
-                listener,
-                stop,
-            )),
-            Component::Context => tokio::spawn(callmesh_context::serve(
-                callmesh_context::ContextConfig {
+                };
+                Box::new(move |listener| Box::pin(callmesh_lead::serve(config, listener, stop)))
+            }
+            Component::Context => {
+                let config = callmesh_context::ContextConfig {
                     database: url,
                     lead_url: addr(Component::Lead),
-                },
-                listener,
-                stop,
-            )),
-            Component::Analysis => tokio::spawn(callmesh_analysis::serve(
-                callmesh_analysis::AnalysisConfig {
+                };
+                Box::new(move |listener| Box::pin(callmesh_context::serve(config, listener, stop)))
+            }
+            Component::Analysis => {
+                let config = callmesh_analysis::AnalysisConfig {
                     database: url,
                     settings_file: Some(self.analysis_settings()),
                     llm: None,
-                },
-                listener,
-                stop,
-            )),
+                };
+                Box::new(move |listener| Box::pin(callmesh_analysis::serve(config, listener, stop)))
+            }
             Component::Telephony => {
                 let mut config =
                     callmesh_telephony::TelephonyConfig::new(url, self.storage_dir.clone());
@@ -441,7 +489,9 @@ impl Mesh {
                     Some((TWILIO_ACCOUNT.to_owned(), TWILIO_TOKEN.to_owned()));
                 config.twilio.phone_number = Some(TWILIO_NUMBER.to_owned());
                 config.twilio.public_base_url = Some(self.gateway());
-                tokio::spawn(callmesh_telephony::serve(config, listener, stop))
+                Box::new(move |listener| {
+                    Box::pin(callmesh_telephony::serve(config, listener, stop))
+                })
             }
             Component::Notification => {
                 let mut config = callmesh_notification::NotificationConfig::new(url);
@@ -449,8 +499,15 @@ impl Mesh {
                 config.crm.base_delay = Duration::from_millis(50);
                 config.crm.max_delay = Duration::from_millis(200);
                 config.crm.max_attempts = 5;
-                tokio::spawn(callmesh_notification::serve(config, listener, stop))
+                Box::new(move |listener| {
+                    Box::pin(callmesh_notification::serve(config, listener, stop))
+                })
             }
+        };
+        let handle = if self.apart {
+            run_apart(component, listener, serve)
+        } else {
+            tokio::spawn(serve(listener))
         };
         self.running.insert(component, (token, handle));
     }
