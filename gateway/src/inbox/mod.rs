@@ -223,9 +223,8 @@ impl Inbox {
     }
 
     /// Claims up to `limit` due items for `owner`, oldest first: pending ones whose time has
-    /// come, and claimed ones whose claimant's lease ran out (it died). One statement; on
-    /// PostgreSQL rows another replica is claiming are skipped (`FOR UPDATE SKIP LOCKED`), so
-    /// replicas never claim the same item. Each claimed item's attempt counter goes up by one.
+    /// come, and claimed ones whose claimant's lease ran out (it died). Replicas never claim
+    /// the same item; each claimed item's attempt counter goes up by one (`writer::claim`).
     pub(crate) async fn claim_due(
         &self,
         owner: &str,
