@@ -106,25 +106,55 @@ impl Processes {
             http: reqwest::Client::new(),
         };
         for component in Component::ALL {
-            set.addrs.insert(component, free_addr());
             set.databases
                 .insert(component, TestDatabase::create(backend).await);
-            if metrics::default_port(component).is_some() {
-                set.metrics.insert(component, free_addr());
+        }
+        // A free port is found by binding one and letting it go; another test's connection can
+        // take it before the process binds it. A process that could not listen has exited:
+        // then every process starts again, on new ports.
+        for _ in 0..3 {
+            for component in Component::ALL {
+                set.addrs.insert(component, free_addr());
+                if metrics::default_port(component).is_some() {
+                    set.metrics.insert(component, free_addr());
+                }
+            }
+            for component in Component::ALL {
+                set.spawn(component);
+            }
+            if set.wait_healthy().await {
+                return set;
+            }
+            for component in Component::ALL {
+                set.kill(component);
             }
         }
-        for component in Component::ALL {
-            set.spawn(component);
+        panic!("the mesh never became healthy");
+    }
+
+    /// Waits until the gateway reports the mesh healthy: false after a minute, or as soon as a
+    /// process has exited.
+    async fn wait_healthy(&mut self) -> bool {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while std::time::Instant::now() < deadline {
+            let exited = self
+                .children
+                .values_mut()
+                .any(|child| matches!(child.try_wait(), Ok(Some(_))));
+            if exited {
+                return false;
+            }
+            let health = self
+                .http
+                .get(format!("{}/api/health", self.gateway()))
+                .send()
+                .await;
+            if matches!(health, Ok(r) if r.status() == 200) {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let healthy = wait_until(Duration::from_secs(60), || async {
-            matches!(
-                set.http.get(format!("{}/api/health", set.gateway())).send().await,
-                Ok(r) if r.status() == 200
-            )
-        })
-        .await;
-        assert!(healthy, "the mesh never became healthy");
-        set
+        false
     }
 
     fn spawn(&mut self, component: Component) {
