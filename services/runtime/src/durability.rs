@@ -86,16 +86,18 @@ impl Durability {
 }
 
 /// While commits keep arriving, an fsync starts this long after the previous one ended, so
-/// that more commits share it (PostgreSQL's `commit_delay`): under load a database fsyncs a few
-/// hundred times a second instead of back to back, each costing the kernel's journal work. A
-/// database that was idle syncs at once. `SQLITE_COMMIT_DELAY_US` sets it (0: none).
+/// that more commits share it (PostgreSQL's `commit_delay`). `SQLITE_COMMIT_DELAY_US` sets it;
+/// none by default: the writes that matter come in batches already (the inbox's writer, the
+/// services' batch RPCs), and the fsyncs back to back already share themselves among whatever
+/// committed while the last one ran. Measured against a 1 ms delay, run alternately: durable
+/// ingest 8,347, 7,995 → 9,866, 9,047/s, with processing and the 500/s phase unchanged.
 fn commit_delay() -> Duration {
     static DELAY: std::sync::LazyLock<Duration> = std::sync::LazyLock::new(|| {
-        match crate::config::env_parse("SQLITE_COMMIT_DELAY_US", 1_000u64) {
+        match crate::config::env_parse("SQLITE_COMMIT_DELAY_US", 0u64) {
             Ok(micros) => Duration::from_micros(micros),
             Err(error) => {
-                tracing::warn!(%error, "using the default commit delay of 1 ms");
-                Duration::from_millis(1)
+                tracing::warn!(%error, "using no commit delay");
+                Duration::ZERO
             }
         }
     });
