@@ -251,13 +251,7 @@ async fn insert_all(
         .flatten()
         .map(|row| row.clone().into_active_model())
         .collect();
-    let inserted = insert_new(
-        txn,
-        rows,
-        OnConflict::new().do_nothing().to_owned(),
-        analysis::Column::Id,
-    )
-    .await?;
+    let inserted = insert_new(txn, rows, analysis::Column::Id).await?;
     let mut stored = Vec::with_capacity(analyses.len());
     for (analysis, fresh) in analyses.iter().zip(fresh) {
         stored.push(match fresh {

@@ -343,13 +343,7 @@ async fn append_transcripts_in(
             fresh.push(None);
         }
     }
-    let inserted = insert_new(
-        txn,
-        rows,
-        OnConflict::new().do_nothing().to_owned(),
-        transcript::Column::ConversationId,
-    )
-    .await?;
+    let inserted = insert_new(txn, rows, transcript::Column::ConversationId).await?;
     let mut appended = Vec::with_capacity(transcripts.len());
     let mut messages = Vec::new();
     for ((key, new), fresh) in transcripts.iter().zip(fresh) {

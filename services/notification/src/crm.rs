@@ -738,13 +738,7 @@ async fn insert_deliveries(
         .iter()
         .map(delivery_row)
         .collect::<Result<Vec<_>, _>>()?;
-    let inserted = insert_new(
-        txn,
-        rows,
-        OnConflict::new().do_nothing().to_owned(),
-        crm_delivery::Column::Id,
-    )
-    .await?;
+    let inserted = insert_new(txn, rows, crm_delivery::Column::Id).await?;
     Ok(deliveries
         .iter()
         .map(|new| inserted.contains(&new.delivery.id))

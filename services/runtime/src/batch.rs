@@ -11,11 +11,20 @@ use sea_orm::{
 };
 use tonic::Status;
 
-/// Inserts `rows` with one statement, skipping each row `conflict` (an `ON CONFLICT … DO
-/// NOTHING`) matches, and answers the `key` (a text column) of each row it wrote: a row left
-/// out is one whose key was taken, before or earlier in the same statement. No rows, no
-/// statement.
+/// Inserts `rows` with one statement, skipping each row that conflicts with one stored (on any
+/// unique key), and answers the `key` (a text column) of each row it wrote: a row left out is
+/// one whose key was taken, before or earlier in the same statement. No rows, no statement.
 pub async fn insert_new<A: ActiveModelTrait>(
+    txn: &DatabaseTransaction,
+    rows: Vec<A>,
+    key: impl IntoColumnRef,
+) -> Result<HashSet<String>, DbErr> {
+    insert_new_on(txn, rows, OnConflict::new().do_nothing().to_owned(), key).await
+}
+
+/// As [`insert_new`], skipping only the rows `conflict` (an `ON CONFLICT (…) DO NOTHING` with
+/// its own target) matches.
+pub async fn insert_new_on<A: ActiveModelTrait>(
     txn: &DatabaseTransaction,
     rows: Vec<A>,
     conflict: OnConflict,

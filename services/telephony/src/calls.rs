@@ -145,13 +145,7 @@ async fn record_outcomes_in(
         .flatten()
         .map(|model| model.clone().into_active_model())
         .collect();
-    let inserted = insert_new(
-        txn,
-        rows,
-        OnConflict::new().do_nothing().to_owned(),
-        call::Column::Id,
-    )
-    .await?;
+    let inserted = insert_new(txn, rows, call::Column::Id).await?;
     let mut calls = Vec::with_capacity(outcomes.len());
     for ((key, outcome), fresh) in outcomes.iter().zip(fresh) {
         calls.push(match fresh {

@@ -11,7 +11,7 @@ use sea_orm::{
     TransactionTrait, TryIntoModel,
 };
 
-use callmesh_runtime::batch::{all_or_each, insert_new};
+use callmesh_runtime::batch::{all_or_each, insert_new_on};
 use callmesh_runtime::paging::Page;
 
 use super::{LeadBook, claim_idempotency_key, key_taken, new_id};
@@ -314,7 +314,7 @@ async fn find_or_create_all(
         })
         .collect();
     let rows: Vec<lead::ActiveModel> = fresh.iter().flatten().cloned().collect();
-    let inserted = insert_new(txn, rows, lead_exists(), lead::Column::Id).await?;
+    let inserted = insert_new_on(txn, rows, lead_exists(), lead::Column::Id).await?;
     let mut found = Vec::with_capacity(contacts.len());
     for ((contact, _), fresh) in contacts.iter().zip(fresh) {
         found.push(match fresh {
