@@ -369,3 +369,74 @@ async fn outcomes_settled_together_each_count_only_with_their_claim() {
         assert!(!close(items[3].next_attempt_at, finished_at), "{backend:?}");
     }
 }
+
+/// However many finished items are kept, a claim reads only the waiting ones: through the
+/// partial index on PostgreSQL (which otherwise walked the primary key past every finished
+/// item), through the (state, next attempt) index on SQLite.
+#[tokio::test]
+async fn a_claim_reads_the_waiting_items_not_every_finished_one() {
+    use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait};
+    for backend in backends().await {
+        let database = TestDatabase::create(backend).await;
+        let inbox = inbox(&database).await;
+        for n in 0..2_000 {
+            inbox.admit(item(n)).await.expect("admitted");
+        }
+        let db = &inbox.db;
+        let kind = db.get_database_backend();
+        db.execute_unprepared("UPDATE inbox_items SET state = 'done'")
+            .await
+            .expect("finish them");
+        for n in 2_000..3_000 {
+            inbox.admit(item(n)).await.expect("admitted");
+        }
+
+        let request = writer::ClaimRequest {
+            owner: "a".into(),
+            limit: 64,
+            lease: Duration::from_secs(30),
+        };
+        let claim = kind.build(&writer::claim_statement(kind, &request, Utc::now()));
+        let txn = db.begin().await.expect("begin");
+        let (explain, wanted) = match kind {
+            DbBackend::Postgres => {
+                txn.execute_unprepared("ANALYZE inbox_items")
+                    .await
+                    .expect("analyze");
+                ("EXPLAIN ", "idx_inbox_items_waiting")
+            }
+            _ => ("EXPLAIN QUERY PLAN ", "idx_inbox_items_due"),
+        };
+        let plan: Vec<String> = txn
+            .query_all(Statement::from_sql_and_values(
+                kind,
+                format!("{explain}{}", claim.sql),
+                claim.values.map(|values| values.0).unwrap_or_default(),
+            ))
+            .await
+            .expect("explain")
+            .iter()
+            .map(|row| {
+                row.try_get_by::<String, _>("detail")
+                    .or_else(|_| row.try_get_by::<String, _>("QUERY PLAN"))
+                    .unwrap_or_default()
+            })
+            .collect();
+        txn.rollback().await.expect("rollback");
+        assert!(
+            plan.iter().any(|line| line.contains(wanted)),
+            "{backend:?}: the claim does not read through {wanted}: {plan:#?}"
+        );
+
+        let claimed = inbox
+            .claim_due("a", 64, Duration::from_secs(30))
+            .await
+            .expect("claim");
+        assert_eq!(
+            claimed.first().map(|row| row.idempotency_key.as_str()),
+            Some("post_call_transcription:conv_2000"),
+            "{backend:?}: the oldest waiting item first"
+        );
+        assert_eq!(claimed.len(), 64, "{backend:?}");
+    }
+}

@@ -8,7 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{CaseStatement, Expr, LockBehavior, LockType, OnConflict, Order, Query};
+use sea_orm::sea_query::{
+    CaseStatement, Expr, LockBehavior, LockType, OnConflict, Order, Query, SimpleExpr,
+    UpdateStatement,
+};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
     FromQueryResult, TransactionTrait,
@@ -337,19 +340,36 @@ async fn settle(txn: &DatabaseTransaction, settlements: &[Settlement]) -> Result
 /// PostgreSQL rows another replica is claiming are skipped (`FOR UPDATE SKIP LOCKED`), so
 /// replicas never claim the same item. Each claimed item's attempt counter goes up by one.
 async fn claim(txn: &DatabaseTransaction, request: &ClaimRequest) -> Result<Vec<InboxRow>, DbErr> {
+    let backend = txn.get_database_backend();
+    let mut claimed = txn
+        .query_all(backend.build(&claim_statement(backend, request, Utc::now())))
+        .await?
+        .iter()
+        .map(|row| InboxRow::from_query_result(row, ""))
+        .collect::<Result<Vec<_>, _>>()?;
+    claimed.sort_by_key(|row| row.id);
+    Ok(claimed)
+}
+
+/// The claim's one statement, as of `now`.
+pub(super) fn claim_statement(
+    backend: DbBackend,
+    request: &ClaimRequest,
+    now: DateTime<Utc>,
+) -> UpdateStatement {
     use entity::Column;
-    let now = Utc::now();
     let mut due = Query::select();
+    // The states are written into the statement rather than bound: only then may PostgreSQL
+    // read the items waiting through the partial index kept for them there
+    // (`idx_inbox_items_waiting`), instead of every item ever kept, in id order.
+    let waiting = [InboxState::Pending, InboxState::Processing]
+        .map(|state| SimpleExpr::Constant(state.as_str().into()));
     due.column(Column::Id)
         .from(entity::Entity)
-        .and_where(Column::State.is_in([
-            InboxState::Pending.as_str(),
-            InboxState::Processing.as_str(),
-        ]))
+        .and_where(Expr::col(Column::State).is_in(waiting))
         .and_where(Column::NextAttemptAt.lte(now))
         .order_by(Column::Id, Order::Asc)
         .limit(request.limit);
-    let backend = txn.get_database_backend();
     if backend == DbBackend::Postgres {
         due.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
     }
@@ -370,12 +390,5 @@ async fn claim(txn: &DatabaseTransaction, request: &ClaimRequest) -> Result<Vec<
         ])
         .and_where(Expr::col(Column::Id).in_subquery(due))
         .returning_all();
-    let mut claimed = txn
-        .query_all(backend.build(&claim))
-        .await?
-        .iter()
-        .map(|row| InboxRow::from_query_result(row, ""))
-        .collect::<Result<Vec<_>, _>>()?;
-    claimed.sort_by_key(|row| row.id);
-    Ok(claimed)
+    claim
 }

@@ -7,6 +7,7 @@ mod m20261122_000001_create_inbox;
 mod m20261130_000001_add_inbox_claims;
 mod m20261130_000002_create_shared_limits;
 mod m20261130_000003_add_inbox_trace_parent;
+mod m20261201_000001_index_waiting_inbox_items;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000001_add_inbox_claims::Migration),
             Box::new(m20261130_000002_create_shared_limits::Migration),
             Box::new(m20261130_000003_add_inbox_trace_parent::Migration),
+            Box::new(m20261201_000001_index_waiting_inbox_items::Migration),
         ]
     }
 

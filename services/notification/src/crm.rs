@@ -14,7 +14,7 @@ use std::time::Duration;
 use backon::{BackoffBuilder, ExponentialBuilder};
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
-use sea_orm::sea_query::{Expr, LockBehavior, LockType, OnConflict, Order, Query};
+use sea_orm::sea_query::{Expr, LockBehavior, LockType, OnConflict, Order, Query, SimpleExpr};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait,
     FromQueryResult, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
@@ -309,7 +309,12 @@ impl CrmForwarder {
         let mut due = Query::select();
         due.column(crm_delivery::Column::Id)
             .from(crm_delivery::Entity)
-            .and_where(crm_delivery::Column::State.eq("pending"))
+            // The state is written into the statement rather than bound: only then may
+            // PostgreSQL read the pending deliveries through the partial index kept for them
+            // there (`idx_crm_deliveries_pending`), instead of every delivery ever sent.
+            .and_where(
+                Expr::col(crm_delivery::Column::State).eq(SimpleExpr::Constant("pending".into())),
+            )
             .and_where(crm_delivery::Column::NextAttemptAt.lte(now))
             .order_by(crm_delivery::Column::Id, Order::Asc)
             .limit(CLAIM_BATCH);
