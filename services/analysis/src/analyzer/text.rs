@@ -2,8 +2,9 @@
 //! search, negation, times of day.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::Rc;
+
+use rustc_hash::FxHashMap;
 
 /// The sentences of `text`, trimmed, without empty ones. Splits after `.`, `!`, `?` and at
 /// line breaks; good enough for speech-to-text output, which has few abbreviations.
@@ -15,25 +16,29 @@ pub fn sentences(text: &str) -> impl Iterator<Item = &str> {
 
 /// Byte offsets where `phrase` (lowercase) occurs in `haystack` (lowercase) as whole words.
 pub fn find_phrase(haystack: &str, phrase: &str) -> Vec<usize> {
-    let mut found = Vec::new();
-    // An empty phrase is no phrase (and would walk off the end of the haystack).
+    // An empty phrase is no phrase.
     if phrase.is_empty() {
-        return found;
+        return Vec::new();
     }
+    let boundary = |c: Option<char>| c.is_none_or(|c| !c.is_alphanumeric());
+    let (bytes, needle) = (haystack.as_bytes(), phrase.as_bytes());
+    let mut found = Vec::new();
+    // Occurrences left to right, none overlapping. The texts are sentences, too short for a
+    // searcher's set-up to pay: each place the first byte occurs is tried. Every match starts
+    // and ends on a character boundary, as `phrase` is whole UTF-8.
     let mut from = 0;
-    while let Some(at) = haystack[from..].find(phrase) {
+    while let Some(at) = memchr::memchr(needle[0], &bytes[from..]) {
         let start = from + at;
-        let end = start + phrase.len();
-        let before = haystack[..start].chars().next_back();
-        let after = haystack[end..].chars().next();
-        let boundary = |c: Option<char>| c.is_none_or(|c| !c.is_alphanumeric());
-        if boundary(before) && boundary(after) {
-            found.push(start);
-        }
-        from = start + phrase.len().max(1);
-        // Stay on a character boundary.
-        while from < haystack.len() && !haystack.is_char_boundary(from) {
-            from += 1;
+        if bytes[start..].starts_with(needle) {
+            let end = start + needle.len();
+            if boundary(haystack[..start].chars().next_back())
+                && boundary(haystack[end..].chars().next())
+            {
+                found.push(start);
+            }
+            from = end;
+        } else {
+            from = start + 1;
         }
     }
     found
@@ -113,7 +118,7 @@ pub fn normalize(text: &str) -> String {
 /// A phrase list indexed by each phrase's first word, so a sentence is checked against the
 /// few phrases that can start at one of its words instead of against every phrase.
 struct PhraseIndex {
-    by_first_word: HashMap<String, Vec<u16>>,
+    by_first_word: FxHashMap<&'static str, Vec<u16>>,
     /// Phrases that do not start with a word character ("$", "'d like"): always tried.
     others: Vec<u16>,
 }
@@ -129,29 +134,70 @@ fn first_word(text: &str) -> &str {
 }
 
 impl PhraseIndex {
-    fn new(phrases: &[&str]) -> Self {
+    fn new(phrases: &'static [&'static str]) -> Self {
         let mut index = PhraseIndex {
-            by_first_word: HashMap::new(),
+            by_first_word: FxHashMap::default(),
             others: Vec::new(),
         };
         for (i, phrase) in phrases.iter().enumerate() {
             let i = u16::try_from(i).unwrap_or(u16::MAX);
             match first_word(phrase) {
                 "" => index.others.push(i),
-                word => index
-                    .by_first_word
-                    .entry(word.to_owned())
-                    .or_default()
-                    .push(i),
+                word => index.by_first_word.entry(word).or_default().push(i),
             }
         }
         index
     }
 }
 
+/// The words a phrase may start at in the text last searched on this thread: each word, and
+/// each part of one before an apostrophe ("tuesday's" also starts "tuesday …", as whole-word
+/// search has it). The rules ask about one text for many phrase lists in a row; it is split once.
+#[derive(Default)]
+struct Starts {
+    text: String,
+    /// Byte ranges of `text`, sorted and without repeats.
+    words: Vec<(usize, usize)>,
+}
+
+impl Starts {
+    fn of(&mut self, text: &str) -> &Starts {
+        if self.text != text {
+            self.text.clear();
+            self.text.push_str(text);
+            self.words.clear();
+            let mut from = 0;
+            while let Some(start) = text[from..].find(word_char).map(|at| from + at) {
+                let word = first_word(&text[start..]);
+                self.words.push((start, start + word.len()));
+                for (at, _) in word.match_indices('\'') {
+                    self.words.push((start, start + at));
+                }
+                from = start + word.len().max(1);
+                while from < text.len() && !text.is_char_boundary(from) {
+                    from += 1;
+                }
+            }
+            let words = std::mem::take(&mut self.words);
+            let mut keyed: Vec<(&str, (usize, usize))> =
+                words.iter().map(|&(s, e)| (&text[s..e], (s, e))).collect();
+            keyed.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            keyed.dedup_by(|a, b| a.0 == b.0);
+            self.words = keyed.into_iter().map(|(_, range)| range).collect();
+        }
+        self
+    }
+
+    fn words(&self) -> impl Iterator<Item = &str> {
+        self.words.iter().map(|&(s, e)| &self.text[s..e])
+    }
+}
+
 thread_local! {
     /// One index per phrase list (a `'static` slice, known by its address), built on first use.
-    static INDEXES: RefCell<HashMap<(usize, usize), Rc<PhraseIndex>>> = RefCell::new(HashMap::new());
+    static INDEXES: RefCell<FxHashMap<(usize, usize), Rc<PhraseIndex>>> =
+        RefCell::new(FxHashMap::default());
+    static STARTS: RefCell<Starts> = RefCell::new(Starts::default());
 }
 
 /// The phrases of `phrases` that may occur in `lower`: those whose first word is one of its
@@ -166,23 +212,14 @@ fn candidates(lower: &str, phrases: &'static [&'static str]) -> Vec<&'static str
             .clone()
     });
     let mut found: Vec<u16> = index.others.clone();
-    let mut rest = lower;
-    while let Some(start) = rest.find(word_char) {
-        let word = first_word(&rest[start..]);
-        if let Some(ids) = index.by_first_word.get(word) {
-            found.extend(ids);
-        }
-        // "tuesday's" also starts "tuesday …", as whole-word search has it.
-        for (at, _) in word.match_indices('\'') {
-            if let Some(ids) = index.by_first_word.get(&word[..at]) {
+    STARTS.with(|starts| {
+        let mut starts = starts.borrow_mut();
+        for word in starts.of(lower).words() {
+            if let Some(ids) = index.by_first_word.get(word) {
                 found.extend(ids);
             }
         }
-        rest = &rest[start + word.len().max(1)..];
-        while !rest.is_empty() && !rest.is_char_boundary(0) {
-            rest = &rest[1..];
-        }
-    }
+    });
     found.sort_unstable();
     found.dedup();
     found
@@ -327,6 +364,53 @@ mod tests {
         assert!(find_phrase("my facebook page", "book").is_empty());
         assert_eq!(find_phrase("price? price!", "price"), vec![0, 7]);
         assert!(find_phrase("naïve café", "caf").is_empty());
+    }
+
+    #[test]
+    fn phrase_search_finds_what_a_plain_substring_search_finds_at_word_boundaries() {
+        let haystacks = [
+            "aaaa aa a aaa",
+            "no no nono no-no",
+            "café ça va? ça, ça",
+            "tuesday's fine, tuesday morning or tuesdays",
+            "ok. ok! ok? «ok» ok",
+            "",
+        ];
+        let phrases = [
+            "aa", "a", "no", "no no", "ça", "ça va", "tuesday", "ok", "é",
+        ];
+        for haystack in haystacks {
+            for phrase in phrases {
+                let expected: Vec<usize> = haystack
+                    .match_indices(phrase)
+                    .map(|(at, _)| at)
+                    .filter(|&at| {
+                        let before = haystack[..at].chars().next_back();
+                        let after = haystack[at + phrase.len()..].chars().next();
+                        [before, after]
+                            .into_iter()
+                            .all(|c| c.is_none_or(|c| !c.is_alphanumeric()))
+                    })
+                    .collect();
+                assert_eq!(
+                    find_phrase(haystack, phrase),
+                    expected,
+                    "{phrase:?} in {haystack:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn candidates_follow_the_text_asked_about() {
+        static LIST: [&str; 3] = ["book a", "tuesday", "price"];
+        assert_eq!(candidates("can i book a ride", &LIST), vec!["book a"]);
+        assert_eq!(
+            candidates("tuesday's price", &LIST),
+            vec!["tuesday", "price"]
+        );
+        assert_eq!(candidates("can i book a ride", &LIST), vec!["book a"]);
+        assert!(candidates("nothing here", &LIST).is_empty());
     }
 
     #[test]
