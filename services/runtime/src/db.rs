@@ -163,11 +163,11 @@ pub async fn connect(url: &DatabaseUrl) -> Result<DatabaseConnection, DatabaseEr
                 // The default 2 MiB page cache misses on busy tables, a `pread` each time; 32
                 // MiB is an upper bound, not an allocation.
                 .pragma("cache_size", "-32768")
-                // Checkpoints copy the WAL back into the database and fsync it; every 1,000
-                // pages (the default) is many times a second under load, copying the same hot
-                // pages each time. Every 8,000 pages (32 MiB) copies each once per eight times
-                // as many commits.
-                .pragma("wal_autocheckpoint", "8000")
+                // Checkpoints copy the WAL back into the database and fsync it. They run on a
+                // connection of their own, beside the writes (see `durability`); one inside a
+                // commit, where the connection and every request behind it wait for it, comes
+                // only if those fall behind by 16,000 pages (64 MiB).
+                .pragma("wal_autocheckpoint", "16000")
         });
     }
     let db = Database::connect(options).await.map_err(connect_error)?;
