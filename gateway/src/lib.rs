@@ -112,7 +112,7 @@ pub async fn serve(
     let state = AppState(Arc::new(Shared {
         services: Arc::new(health::ServiceHealth::new(&clients.channels)),
         initiation_limiter: routes::initiation::caller_limiter(
-            connection.clone(),
+            db::connect_best_effort(&config.database, &connection).await?,
             &config.initiation,
         ),
         config: config.clone(),

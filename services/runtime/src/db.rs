@@ -174,6 +174,37 @@ pub async fn connect(url: &DatabaseUrl) -> Result<DatabaseConnection, DatabaseEr
     Ok(db)
 }
 
+/// A pool on `url` for writes a crash may lose without harm (rate-limit counters), beside `db`,
+/// the pool for everything else. On PostgreSQL its commits do not wait for the WAL flush
+/// (`synchronous_commit=off`, for these connections only): a counter on the path of a ringing
+/// phone does not queue behind the fsyncs of every other commit, and a crash forgets at most
+/// the last fraction of a second of counts. On SQLite, `db` itself, whose commits do not wait
+/// for an fsync unless the caller asks for one (see `durability`).
+pub async fn connect_best_effort(
+    url: &DatabaseUrl,
+    db: &DatabaseConnection,
+) -> Result<DatabaseConnection, DatabaseError> {
+    if !url.is_postgres() {
+        return Ok(db.clone());
+    }
+    let mut options = ConnectOptions::new(url.as_str());
+    options
+        .max_connections(4)
+        .min_connections(1)
+        .connect_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_secs(10))
+        .test_before_acquire(false)
+        .sqlx_logging(false)
+        .map_sqlx_postgres_opts(|postgres| postgres.options([("synchronous_commit", "off")]));
+    Database::connect(options)
+        .await
+        .map_err(|source| DatabaseError::Connect {
+            variable: url.source.clone(),
+            url: url.redacted(),
+            source,
+        })
+}
+
 /// Applies `M`'s pending migrations. On PostgreSQL the whole run holds a transaction-scoped
 /// advisory lock, so replicas starting together migrate one after the other: the second finds
 /// nothing left to do.

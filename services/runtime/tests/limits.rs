@@ -158,3 +158,40 @@ async fn a_cooldown_goes_to_one_holder_across_replicas_and_its_retry_keeps_it() 
         assert!(off.take("lead-1", "x").await.expect("take"));
     }
 }
+
+/// Rate counters on PostgreSQL commit without waiting for the WAL flush; everything else still
+/// waits. Both pools count in the same table.
+#[tokio::test]
+async fn counters_commit_without_waiting_for_a_flush_and_nothing_else_does() {
+    use sea_orm::{ConnectionTrait, DbBackend, Statement};
+    for backend in backends().await {
+        let database = TestDatabase::create(backend).await;
+        let (main, _) = two_replicas(&database).await;
+        let url = DatabaseUrl::parse(database.url(), "TEST").expect("url");
+        let counters = db::connect_best_effort(&url, &main).await.expect("connect");
+        if main.get_database_backend() == DbBackend::Postgres {
+            let setting = |db: DatabaseConnection| async move {
+                db.query_one(Statement::from_string(
+                    DbBackend::Postgres,
+                    "SHOW synchronous_commit",
+                ))
+                .await
+                .expect("show")
+                .expect("a row")
+                .try_get_by_index::<String>(0)
+                .expect("text")
+            };
+            assert_eq!(setting(counters.clone()).await, "off");
+            assert_eq!(setting(main.clone()).await, "on");
+        }
+        let window = Duration::from_secs(3600);
+        let fast = RateLimiter::new(counters, RATES, "initiation", 2, window);
+        let slow = RateLimiter::new(main, RATES, "initiation", 2, window);
+        assert!(fast.hit("+14155550100").await.expect("hit").is_allowed());
+        assert!(slow.hit("+14155550100").await.expect("hit").is_allowed());
+        assert!(
+            !fast.hit("+14155550100").await.expect("hit").is_allowed(),
+            "{backend:?}: the third hit of two allowed"
+        );
+    }
+}
