@@ -95,6 +95,15 @@ impl DatabaseUrl {
         self.url.starts_with("postgres")
     }
 
+    /// `source` as the error of connecting to this database, naming it without its password.
+    fn connect_error(&self, source: DbErr) -> DatabaseError {
+        DatabaseError::Connect {
+            variable: self.source.clone(),
+            url: self.redacted(),
+            source,
+        }
+    }
+
     /// The URL with any password replaced, for logs.
     pub fn redacted(&self) -> String {
         match self.url.split_once("://") {
@@ -126,11 +135,7 @@ pub enum DatabaseError {
 /// Opens a pool on `url`. On SQLite: WAL, `synchronous=NORMAL`, and durability by group fsync
 /// ([`crate::Durability`]).
 pub async fn connect(url: &DatabaseUrl) -> Result<DatabaseConnection, DatabaseError> {
-    let connect_error = |source| DatabaseError::Connect {
-        variable: url.source.clone(),
-        url: url.redacted(),
-        source,
-    };
+    let connect_error = |source| url.connect_error(source);
     // SQLite has one writer at a time. A single pooled connection serialises access in the
     // pool instead of failing transactions with SQLITE_BUSY when two upgrade a read to a write
     // (and group durability relies on it), so the setting sizes PostgreSQL pools only.
@@ -141,16 +146,7 @@ pub async fn connect(url: &DatabaseUrl) -> Result<DatabaseConnection, DatabaseEr
     } else {
         1
     };
-    let mut options = ConnectOptions::new(url.as_str());
-    options
-        .max_connections(max_connections)
-        .min_connections(1)
-        .connect_timeout(Duration::from_secs(10))
-        .acquire_timeout(Duration::from_secs(10))
-        // A ping before every use is a round trip on every query; a broken connection fails
-        // its query instead, and the caller's retry gets a fresh one.
-        .test_before_acquire(false)
-        .sqlx_logging(false);
+    let mut options = pool_options(url, max_connections);
     if !url.is_postgres() && !url.as_str().contains(":memory:") {
         // WAL: readers never wait on the writer. NORMAL: a commit reaches the WAL, not the disk;
         // requests that wrote are answered only after `Durability::barrier` has forced it there,
@@ -187,22 +183,26 @@ pub async fn connect_best_effort(
     if !url.is_postgres() {
         return Ok(db.clone());
     }
+    let mut options = pool_options(url, 4);
+    options.map_sqlx_postgres_opts(|postgres| postgres.options([("synchronous_commit", "off")]));
+    Database::connect(options)
+        .await
+        .map_err(|source| url.connect_error(source))
+}
+
+/// What every pool on `url` shares: at most `max_connections`, one kept open.
+fn pool_options(url: &DatabaseUrl, max_connections: u32) -> ConnectOptions {
     let mut options = ConnectOptions::new(url.as_str());
     options
-        .max_connections(4)
+        .max_connections(max_connections)
         .min_connections(1)
         .connect_timeout(Duration::from_secs(10))
         .acquire_timeout(Duration::from_secs(10))
+        // A ping before every use is a round trip on every query; a broken connection fails
+        // its query instead, and the caller's retry gets a fresh one.
         .test_before_acquire(false)
-        .sqlx_logging(false)
-        .map_sqlx_postgres_opts(|postgres| postgres.options([("synchronous_commit", "off")]));
-    Database::connect(options)
-        .await
-        .map_err(|source| DatabaseError::Connect {
-            variable: url.source.clone(),
-            url: url.redacted(),
-            source,
-        })
+        .sqlx_logging(false);
+    options
 }
 
 /// Applies `M`'s pending migrations. On PostgreSQL the whole run holds a transaction-scoped
