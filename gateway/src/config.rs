@@ -184,6 +184,11 @@ pub struct InboxConfig {
     /// How long a claimed item stays claimed before another dispatcher may take it over.
     pub lease: Duration,
     pub poll_interval: Duration,
+    /// How long an idle dispatcher, woken by a new webhook, waits before claiming, so the
+    /// webhooks of that moment go through the services together: one transaction and one
+    /// fsync in each service for all of them instead of one each. It adds at most this much
+    /// to an item's lag and nothing to its ack; a dispatcher with work waiting never waits.
+    pub batch_window: Duration,
     /// Flows running at once. Flows mostly wait on other services, so this is high.
     pub concurrency: usize,
     /// How long finished (`done`, `ignored`) items are kept.
@@ -267,6 +272,7 @@ impl GatewayConfig {
                 max_delay: Duration::from_millis(env_parse("INBOX_RETRY_MAX_MS", 300_000)?),
                 lease: Duration::from_secs(env_parse("INBOX_LEASE_SECS", 10)?),
                 poll_interval: Duration::from_millis(env_parse("INBOX_POLL_MS", 1000)?),
+                batch_window: Duration::from_millis(env_parse("INBOX_BATCH_WINDOW_MS", 50)?),
                 concurrency: env_parse("INBOX_CONCURRENCY", 1024)?,
                 retention: Duration::from_secs(
                     env_parse::<u64>("INBOX_RETENTION_DAYS", 7)?.saturating_mul(86_400),
@@ -359,6 +365,7 @@ impl GatewayConfig {
                 max_delay: Duration::from_secs(300),
                 lease: Duration::from_secs(10),
                 poll_interval: Duration::from_millis(1000),
+                batch_window: Duration::from_millis(50),
                 concurrency: 1024,
                 retention: Duration::from_secs(7 * 86_400),
             },

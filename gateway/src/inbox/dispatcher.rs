@@ -1,6 +1,7 @@
 //! The dispatcher: claims due items from the inbox in batches and runs their flows, up to
 //! `INBOX_CONCURRENCY` at a time, starting the next as soon as one finishes (a new webhook wakes
-//! it; a poll is the backstop for retries coming due). While flows run, their leases are renewed;
+//! it; a poll is the backstop for retries coming due). Woken from idle, it claims after
+//! `INBOX_BATCH_WINDOW_MS`, so the webhooks of that moment share each service's commits. While flows run, their leases are renewed;
 //! each result is settled only while this dispatcher's claim still stands. A failed attempt is
 //! retried with exponential backoff and jitter; after the configured number of attempts, or on
 //! an error no retry can fix, the item is dead-lettered for a human to look at and replay. A
@@ -81,7 +82,13 @@ pub async fn run<F: RunFlow>(
         if claimed.is_empty() {
             drop(first);
             tokio::select! {
-                _ = inbox.committed.notified() => {}
+                _ = inbox.committed.notified() => {
+                    // Idle until now: what else arrives in the window is claimed with it.
+                    tokio::select! {
+                        _ = tokio::time::sleep(config.batch_window) => {}
+                        _ = shutdown.cancelled() => break,
+                    }
+                }
                 _ = tokio::time::sleep(config.poll_interval) => {}
                 _ = shutdown.cancelled() => break,
             }
@@ -296,6 +303,7 @@ mod tests {
             max_delay: Duration::from_secs(2),
             lease: Duration::from_secs(1),
             poll_interval: Duration::from_secs(1),
+            batch_window: Duration::ZERO,
             concurrency: 1,
             retention: Duration::from_secs(86_400),
         };

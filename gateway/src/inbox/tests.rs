@@ -261,6 +261,7 @@ async fn a_panicking_flow_is_retried_then_dead_lettered_and_the_rest_still_run()
         max_delay: Duration::from_millis(20),
         lease: Duration::from_secs(5),
         poll_interval: Duration::from_millis(20),
+        batch_window: Duration::ZERO,
         concurrency: 4,
         retention: Duration::from_secs(86_400),
     };
@@ -286,6 +287,85 @@ async fn a_panicking_flow_is_retried_then_dead_lettered_and_the_rest_still_run()
         dead[0].last_error
     );
     assert!(!running.is_finished(), "the dispatcher survived the panic");
+    shutdown.cancel();
+    running.await.expect("stopped cleanly");
+}
+
+/// Records when each item's flow started.
+#[derive(Default)]
+struct Started(std::sync::Mutex<Vec<(String, std::time::Instant)>>);
+
+impl dispatcher::RunFlow for Started {
+    async fn run_flow(
+        &self,
+        row: &InboxRow,
+    ) -> Result<crate::flows::Handled, crate::flows::FlowError> {
+        if let Ok(mut started) = self.0.lock() {
+            started.push((row.idempotency_key.clone(), std::time::Instant::now()));
+        }
+        Ok(crate::flows::Handled::Done)
+    }
+}
+
+#[tokio::test]
+async fn an_idle_dispatcher_gathers_the_webhooks_of_its_window_and_runs_them_together() {
+    let database = TestDatabase::create(callmesh_testkit::Backend::Sqlite).await;
+    let inbox = inbox(&database).await;
+    let window = Duration::from_millis(400);
+    let config = crate::config::InboxConfig {
+        max_attempts: 2,
+        base_delay: Duration::from_millis(10),
+        max_delay: Duration::from_millis(20),
+        lease: Duration::from_secs(5),
+        poll_interval: Duration::from_secs(30),
+        batch_window: window,
+        concurrency: 4,
+        retention: Duration::from_secs(86_400),
+    };
+    let flows = std::sync::Arc::new(Started::default());
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let running = tokio::spawn(dispatcher::run(
+        inbox.clone(),
+        flows.clone(),
+        config,
+        shutdown.clone(),
+    ));
+    // The dispatcher finds nothing and waits.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let first_acked = std::time::Instant::now();
+    inbox.admit(item(0)).await.expect("admitted");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    inbox.admit(item(1)).await.expect("admitted");
+    let second_acked = std::time::Instant::now();
+
+    let both = callmesh_testkit::wait_until(Duration::from_secs(10), || async {
+        inbox
+            .list(Some(InboxState::Done), 10)
+            .await
+            .expect("list")
+            .len()
+            == 2
+    })
+    .await;
+    assert!(both, "{:?}", inbox.list(None, 10).await);
+    let started = flows.0.lock().expect("lock").clone();
+    let first = started
+        .iter()
+        .find(|(key, _)| key.ends_with("conv_0"))
+        .map(|(_, at)| *at)
+        .expect("the first webhook's flow ran");
+    // The first webhook waited for the second instead of going through the services alone...
+    assert!(
+        first >= second_acked,
+        "the first flow started {:?} before the second webhook was acknowledged",
+        second_acked.duration_since(first)
+    );
+    // ...for about the window, not for a poll.
+    let waited = first.duration_since(first_acked);
+    assert!(
+        waited >= window && waited < window + Duration::from_secs(5),
+        "{waited:?}"
+    );
     shutdown.cancel();
     running.await.expect("stopped cleanly");
 }
