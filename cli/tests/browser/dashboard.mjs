@@ -54,8 +54,9 @@ try {
   // 2. A reload replays the recent feed before anything new happens.
   await page.reload();
   await page.waitForSelector("#status.live", { timeout: 30000 });
-  await page.waitForFunction(() => document.querySelectorAll('#feed li[data-type="call_ended"]').length >= 3,
-    null, { timeout: 20000 });
+  // Every call ended, and what was published with them (the test asks for eight at least).
+  await page.waitForFunction(() => document.querySelectorAll('#feed li[data-type="call_ended"]').length >= 3
+    && document.querySelectorAll("#feed li").length >= 8, null, { timeout: 20000 });
   report.replayed = await page.$$eval("#feed li", (items) => items.length);
   report.replayed_call_ended = await page.$$eval('#feed li[data-type="call_ended"]', (items) => items.length);
   report.hot_in_feed = await page.$$eval("#feed li.hot", (items) => items.length);
