@@ -130,7 +130,10 @@ impl Flows {
             (CALLMESH, TRANSCRIPT_CHECK) => self.transcript_check(&row.raw_body).await,
             (CALLMESH, CALL_RETRY) => self.call_retry(&row.raw_body).await,
             (TWILIO, SMS_INCOMING) => self.sms_incoming(&row.raw_body).await,
-            (TWILIO, SMS_STATUS) => self.sms_status(&row.idempotency_key, &row.raw_body).await,
+            (TWILIO, SMS_STATUS) => {
+                self.sms_status(&row.idempotency_key, &row.raw_body, row.received_at)
+                    .await
+            }
             (TWILIO, VOICE_STATUS) => self.voice_status(&row.idempotency_key, &row.raw_body).await,
             (TWILIO, VOICE_INCOMING) => self.voice_incoming(&row.raw_body).await,
             (TWILIO, RECORDING) => self.recording(&row.raw_body).await,

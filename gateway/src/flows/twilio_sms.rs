@@ -174,7 +174,13 @@ impl Flows {
         Ok(due)
     }
 
-    pub(super) async fn sms_status(&self, key: &str, body: &[u8]) -> Result<Handled, FlowError> {
+    /// `received_at`: when the callback reached us, which orders a message's endings.
+    pub(super) async fn sms_status(
+        &self,
+        key: &str,
+        body: &[u8],
+        received_at: chrono::DateTime<Utc>,
+    ) -> Result<Handled, FlowError> {
         let fields = form_fields(body);
         let text = |name: &str| fields.get(name).cloned().unwrap_or_default();
         let status_name = text("MessageStatus");
@@ -192,7 +198,7 @@ impl Flows {
             error_code: text("ErrorCode"),
             error_message: text("ErrorMessage"),
             raw_payload_json: serde_json::Value::Object(raw).to_string(),
-            occurred_at: Some(timestamps::to_proto(Utc::now())),
+            occurred_at: Some(timestamps::to_proto(received_at)),
         };
         let answer = match self
             .clients

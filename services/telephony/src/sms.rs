@@ -213,7 +213,48 @@ impl SmsBook {
             })?;
         let next = SmsStatus::parse(&update.status);
         let state = SmsStatus::parse(&current.status).unwrap_or(SmsStatus::Pending);
-        let applies = next.is_some_and(|next| state.advances_to(next));
+        // Of two endings, the first Twilio sent wins. Callbacks of one message may be processed
+        // side by side, so an ending received earlier can come after one received later: it
+        // takes the message over, and what the later one (and a read after it) did no longer
+        // holds.
+        let overtaken = match next {
+            Some(next) if next.is_ending() && state.has_ended() => {
+                let ended: Vec<&str> = SmsStatus::ALL
+                    .into_iter()
+                    .filter(|s| s.has_ended())
+                    .map(SmsStatus::as_str)
+                    .collect();
+                let later: Vec<(String, String)> = sms_status_change::Entity::find()
+                    .select_only()
+                    .column(sms_status_change::Column::Id)
+                    .column(sms_status_change::Column::Status)
+                    .filter(sms_status_change::Column::SmsId.eq(current.id.as_str()))
+                    .filter(sms_status_change::Column::Applied.eq(true))
+                    .filter(sms_status_change::Column::Status.is_in(ended))
+                    .filter(sms_status_change::Column::OccurredAt.gt(update.occurred_at))
+                    .into_tuple()
+                    .all(&txn)
+                    .await?;
+                // A read counts as the delivery it implies.
+                let delivered = |s: SmsStatus| {
+                    if s == SmsStatus::Read {
+                        SmsStatus::Delivered
+                    } else {
+                        s
+                    }
+                };
+                let another_ending = later.iter().any(|(_, status)| {
+                    SmsStatus::parse(status).is_some_and(|s| delivered(s) != next)
+                });
+                if another_ending {
+                    later.into_iter().map(|(id, _)| id).collect()
+                } else {
+                    Vec::new()
+                }
+            }
+            _ => Vec::new(),
+        };
+        let applies = next.is_some_and(|next| state.advances_to(next)) || !overtaken.is_empty();
         let inserted = sms_status_change::Entity::insert(sms_status_change::ActiveModel {
             id: Set(uuid::Uuid::now_v7().to_string()),
             idempotency_key: Set(key.to_owned()),
@@ -237,12 +278,20 @@ impl SmsBook {
             txn.commit().await?;
             return Ok((to_sms(current)?, false));
         }
+        if !overtaken.is_empty() {
+            sms_status_change::Entity::update_many()
+                .col_expr(sms_status_change::Column::Applied, Expr::value(false))
+                .filter(sms_status_change::Column::Id.is_in(overtaken.iter().map(String::as_str)))
+                .exec(&txn)
+                .await?;
+        }
         let mut active = current.into_active_model();
         active.status = Set(update.status.clone());
-        if !update.error_code.is_empty() {
+        // An ending that takes another's place brings its own error, or none.
+        if !update.error_code.is_empty() || !overtaken.is_empty() {
             active.error_code = Set(update.error_code.clone());
         }
-        if !update.error_message.is_empty() {
+        if !update.error_message.is_empty() || !overtaken.is_empty() {
             active.error_message = Set(update.error_message.clone());
         }
         active.updated_at = Set(Utc::now());

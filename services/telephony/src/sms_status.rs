@@ -88,6 +88,16 @@ impl SmsStatus {
         }
     }
 
+    /// How a message ends (delivered, undelivered, failed...); read comes after one of them.
+    pub fn is_ending(self) -> bool {
+        self.rank() == 5
+    }
+
+    /// Ended, or read after ending.
+    pub fn has_ended(self) -> bool {
+        self.rank() >= 5
+    }
+
     pub fn is_failure(self) -> bool {
         matches!(self, SmsStatus::Undelivered | SmsStatus::Failed)
     }
