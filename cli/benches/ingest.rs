@@ -402,13 +402,16 @@ async fn run_backend(
             "{}/api/webhooks/elevenlabs/conversation-initiation",
             mesh.gateway()
         );
+        // 50 callers calling again and again; `BENCH_INITIATION_CALLERS=1000`: a new caller
+        // every time (whose lead is created while the phone rings).
+        let callers = env_number("BENCH_INITIATION_CALLERS", 50).max(1);
         let mut ticker = tokio::time::interval(Duration::from_millis(5));
         let mut pending = Vec::new();
         for n in 0..1_000 {
             ticker.tick().await;
             let (client, url) = (client.clone(), initiation.clone());
             let body =
-                json!({"caller_id": format!("+1415555{:04}", n % 50), "called_number": "+12125550100"})
+                json!({"caller_id": format!("+1415555{:04}", n % callers), "called_number": "+12125550100"})
                     .to_string();
             pending.push(tokio::spawn(async move {
                 let started = Instant::now();
