@@ -1,13 +1,14 @@
 //! The dispatcher: claims due items from the inbox in batches and runs their flows, up to
 //! `INBOX_CONCURRENCY` at a time, starting the next as soon as one finishes (a new webhook wakes
 //! it; a poll is the backstop for retries coming due). Woken from idle, it claims after
-//! `INBOX_BATCH_WINDOW_MS`, so the webhooks of that moment share each service's commits. While flows run, their leases are renewed;
-//! each result is settled only while this dispatcher's claim still stands. A failed attempt is
-//! retried with exponential backoff and jitter; after the configured number of attempts, or on
-//! an error no retry can fix, the item is dead-lettered for a human to look at and replay. A
-//! flow that panics is caught, counted as a failed attempt, and dead-lettered with the panic
-//! message when out of attempts. A crash mid-attempt leaves the item claimed until its lease
-//! runs out, then any dispatcher (this one restarted, or another replica) takes it over.
+//! `INBOX_BATCH_WINDOW_MS`, so the webhooks of that moment share each service's commits. While
+//! flows run, their leases are renewed; each result is settled only while this dispatcher's
+//! claim still stands. A failed attempt is retried with exponential backoff and jitter; after
+//! the configured number of attempts, or on an error no retry can fix, the item is
+//! dead-lettered for a human to look at and replay. A flow that panics is caught, counted as a
+//! failed attempt, and dead-lettered with the panic message when out of attempts. A crash
+//! mid-attempt leaves the item claimed until its lease runs out, then any dispatcher (this one
+//! restarted, or another replica) takes it over.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};

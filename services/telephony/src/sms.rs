@@ -216,7 +216,7 @@ impl SmsBook {
         // Of two endings, the first Twilio sent wins. Callbacks of one message may be processed
         // side by side, so an ending received earlier can come after one received later: it
         // takes the message over, and what the later one (and a read after it) did no longer
-        // holds.
+        // holds. Callbacks stored in the same instant keep the order they are processed in.
         let overtaken = match next {
             Some(next) if next.is_ending() && state.has_ended() => {
                 let ended: Vec<&str> = SmsStatus::ALL
