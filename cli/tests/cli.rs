@@ -97,6 +97,27 @@ fn a_port_in_use_stops_start_up_naming_the_port() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// A variable that cannot be used stops the process with one line naming it, once.
+#[test]
+fn an_unusable_variable_is_named_once_and_stops_the_start() {
+    let dir = scratch_dir();
+    let output = callmesh()
+        .args(["serve", "gateway"])
+        .env("CALLMESH_DATA_DIR", &dir)
+        .env("INBOX_BATCH_WINDOW_MS", "soon")
+        .output()
+        .expect("run callmesh");
+    assert!(!output.status.success());
+    let stderr = stderr_of(&output);
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.contains(r#"INBOX_BATCH_WINDOW_MS: cannot parse "soon""#),
+        "{stderr}"
+    );
+    assert_eq!(last.matches("INBOX_BATCH_WINDOW_MS").count(), 1, "{last}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 #[test]
 fn migrate_prepares_every_database() {
     let dir = scratch_dir();

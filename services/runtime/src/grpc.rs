@@ -36,8 +36,9 @@ pub enum ServeError {
         variable: String,
         source: std::io::Error,
     },
+    // Not the error's source as well: a report printing the chain would name the problem twice.
     #[error("invalid configuration: {0}")]
-    Config(#[from] ConfigError),
+    Config(ConfigError),
     #[error(transparent)]
     Database(#[from] DatabaseError),
     #[error("start-up failed: {0}")]
@@ -48,6 +49,12 @@ pub enum ServeError {
     Reflection(#[from] tonic_reflection::server::Error),
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
+}
+
+impl From<ConfigError> for ServeError {
+    fn from(error: ConfigError) -> Self {
+        ServeError::Config(error)
+    }
 }
 
 /// Binds `addr`, naming the port and its variable when it cannot (e.g. already in use).
