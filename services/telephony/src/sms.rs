@@ -4,8 +4,8 @@
 use chrono::{Duration, Utc};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter,
-    QueryOrder, QuerySelect, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
+    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 
 use callmesh_runtime::ServiceError;
@@ -219,34 +219,8 @@ impl SmsBook {
         // holds. Callbacks stored in the same instant keep the order they are processed in.
         let overtaken = match next {
             Some(next) if next.is_ending() && state.has_ended() => {
-                let ended: Vec<&str> = SmsStatus::ALL
-                    .into_iter()
-                    .filter(|s| s.has_ended())
-                    .map(SmsStatus::as_str)
-                    .collect();
-                let later: Vec<(String, String)> = sms_status_change::Entity::find()
-                    .select_only()
-                    .column(sms_status_change::Column::Id)
-                    .column(sms_status_change::Column::Status)
-                    .filter(sms_status_change::Column::SmsId.eq(current.id.as_str()))
-                    .filter(sms_status_change::Column::Applied.eq(true))
-                    .filter(sms_status_change::Column::Status.is_in(ended))
-                    .filter(sms_status_change::Column::OccurredAt.gt(update.occurred_at))
-                    .into_tuple()
-                    .all(&txn)
-                    .await?;
-                // A read counts as the delivery it implies.
-                let delivered = |s: SmsStatus| {
-                    if s == SmsStatus::Read {
-                        SmsStatus::Delivered
-                    } else {
-                        s
-                    }
-                };
-                let another_ending = later.iter().any(|(_, status)| {
-                    SmsStatus::parse(status).is_some_and(|s| delivered(s) != next)
-                });
-                if another_ending {
+                let later = applied_endings_after(&txn, &current.id, update.occurred_at).await?;
+                if later.iter().any(|(_, status)| next.overtakes(*status)) {
                     later.into_iter().map(|(id, _)| id).collect()
                 } else {
                     Vec::new()
@@ -399,6 +373,35 @@ impl SmsBook {
             })?;
         to_sms(row)
     }
+}
+
+/// The changes of message `sms_id` that ended it (or read it after) and count, received after
+/// `at`: their ids and statuses.
+async fn applied_endings_after(
+    txn: &DatabaseTransaction,
+    sms_id: &str,
+    at: chrono::DateTime<Utc>,
+) -> Result<Vec<(String, SmsStatus)>, ServiceError> {
+    let ended: Vec<&str> = SmsStatus::ALL
+        .into_iter()
+        .filter(|s| s.has_ended())
+        .map(SmsStatus::as_str)
+        .collect();
+    let rows: Vec<(String, String)> = sms_status_change::Entity::find()
+        .select_only()
+        .column(sms_status_change::Column::Id)
+        .column(sms_status_change::Column::Status)
+        .filter(sms_status_change::Column::SmsId.eq(sms_id))
+        .filter(sms_status_change::Column::Applied.eq(true))
+        .filter(sms_status_change::Column::Status.is_in(ended))
+        .filter(sms_status_change::Column::OccurredAt.gt(at))
+        .into_tuple()
+        .all(txn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, status)| SmsStatus::parse(&status).map(|s| (id, s)))
+        .collect())
 }
 
 fn to_sms(row: sms_message::Model) -> Result<Sms, ServiceError> {

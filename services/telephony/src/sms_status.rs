@@ -98,6 +98,18 @@ impl SmsStatus {
         self.rank() >= 5
     }
 
+    /// Whether this ending, received first, takes the message over from `later`, a state it
+    /// reached on a callback received after this one: two different endings, and the first
+    /// received wins. A read stands for the delivery it implies.
+    pub fn overtakes(self, later: SmsStatus) -> bool {
+        let later = if later == SmsStatus::Read {
+            SmsStatus::Delivered
+        } else {
+            later
+        };
+        self.is_ending() && later.is_ending() && later != self
+    }
+
     pub fn is_failure(self) -> bool {
         matches!(self, SmsStatus::Undelivered | SmsStatus::Failed)
     }
@@ -150,6 +162,24 @@ mod tests {
             }
             assert_eq!(state, Read, "{order:?}");
         }
+    }
+
+    #[test]
+    fn an_ending_received_first_overtakes_a_different_one_received_after_it() {
+        use SmsStatus::*;
+        assert!(Undelivered.overtakes(Delivered));
+        assert!(
+            Undelivered.overtakes(Read),
+            "a read is the delivery it implies"
+        );
+        assert!(Delivered.overtakes(Failed));
+        assert!(
+            !Delivered.overtakes(Read),
+            "a read after the delivery holds"
+        );
+        assert!(!Delivered.overtakes(Delivered));
+        assert!(!Sent.overtakes(Delivered), "only an ending overtakes");
+        assert!(!Failed.overtakes(Sent), "only an ending is overtaken");
     }
 
     #[test]
