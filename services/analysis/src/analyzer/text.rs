@@ -2,9 +2,10 @@
 //! search, negation, times of day.
 
 use std::cell::RefCell;
-use std::rc::Rc;
+use std::hash::BuildHasher;
 
-use rustc_hash::FxHashMap;
+use hashbrown::HashTable;
+use rustc_hash::{FxBuildHasher, FxHashMap};
 
 /// The sentences of `text`, trimmed, without empty ones. Splits after `.`, `!`, `?` and at
 /// line breaks; good enough for speech-to-text output, which has few abbreviations.
@@ -16,32 +17,43 @@ pub fn sentences(text: &str) -> impl Iterator<Item = &str> {
 
 /// Byte offsets where `phrase` (lowercase) occurs in `haystack` (lowercase) as whole words.
 pub fn find_phrase(haystack: &str, phrase: &str) -> Vec<usize> {
-    // An empty phrase is no phrase.
-    if phrase.is_empty() {
-        return Vec::new();
-    }
+    occurrences(haystack, phrase).collect()
+}
+
+/// Whether `phrase` (lowercase) occurs in `haystack` (lowercase) as whole words.
+pub fn occurs(haystack: &str, phrase: &str) -> bool {
+    occurrences(haystack, phrase).next().is_some()
+}
+
+/// Where `phrase` occurs in `haystack` as whole words, left to right, none overlapping.
+fn occurrences<'a>(haystack: &'a str, phrase: &'a str) -> impl Iterator<Item = usize> + 'a {
     let boundary = |c: Option<char>| c.is_none_or(|c| !c.is_alphanumeric());
     let (bytes, needle) = (haystack.as_bytes(), phrase.as_bytes());
-    let mut found = Vec::new();
-    // Occurrences left to right, none overlapping. The texts are sentences, too short for a
-    // searcher's set-up to pay: each place the first byte occurs is tried. Every match starts
-    // and ends on a character boundary, as `phrase` is whole UTF-8.
-    let mut from = 0;
-    while let Some(at) = memchr::memchr(needle[0], &bytes[from..]) {
-        let start = from + at;
-        if bytes[start..].starts_with(needle) {
-            let end = start + needle.len();
-            if boundary(haystack[..start].chars().next_back())
-                && boundary(haystack[end..].chars().next())
-            {
-                found.push(start);
+    // An empty phrase is no phrase.
+    let mut from = if needle.is_empty() { bytes.len() } else { 0 };
+    // The texts are sentences, too short for a searcher's set-up to pay: each place the first
+    // byte occurs is tried. Every match starts and ends on a character boundary, as `phrase` is
+    // whole UTF-8.
+    std::iter::from_fn(move || {
+        while let Some(at) = needle
+            .first()
+            .and_then(|&first| memchr::memchr(first, &bytes[from..]))
+        {
+            let start = from + at;
+            if bytes[start..].starts_with(needle) {
+                let end = start + needle.len();
+                from = end;
+                if boundary(haystack[..start].chars().next_back())
+                    && boundary(haystack[end..].chars().next())
+                {
+                    return Some(start);
+                }
+            } else {
+                from = start + 1;
             }
-            from = end;
-        } else {
-            from = start + 1;
         }
-    }
-    found
+        None
+    })
 }
 
 const NEGATIONS: [&str; 14] = [
@@ -115,12 +127,17 @@ pub fn normalize(text: &str) -> String {
     out
 }
 
-/// A phrase list indexed by each phrase's first word, so a sentence is checked against the
-/// few phrases that can start at one of its words instead of against every phrase.
+/// A phrase list indexed by each phrase's first word, so a text is checked against the few
+/// phrases that can start at one of its words instead of against every phrase. Keyed by
+/// [`word_hash`], which a kept text has computed once for each of its words.
 struct PhraseIndex {
-    by_first_word: FxHashMap<&'static str, Vec<u16>>,
+    by_first_word: HashTable<(&'static str, Vec<u16>)>,
     /// Phrases that do not start with a word character ("$", "'d like"): always tried.
     others: Vec<u16>,
+}
+
+fn word_hash(word: &str) -> u64 {
+    FxBuildHasher.hash_one(word)
 }
 
 fn word_char(c: char) -> bool {
@@ -136,120 +153,178 @@ fn first_word(text: &str) -> &str {
 impl PhraseIndex {
     fn new(phrases: &'static [&'static str]) -> Self {
         let mut index = PhraseIndex {
-            by_first_word: FxHashMap::default(),
+            by_first_word: HashTable::new(),
             others: Vec::new(),
         };
         for (i, phrase) in phrases.iter().enumerate() {
             let i = u16::try_from(i).unwrap_or(u16::MAX);
             match first_word(phrase) {
                 "" => index.others.push(i),
-                word => index.by_first_word.entry(word).or_default().push(i),
+                word => {
+                    let (_, ids) = index
+                        .by_first_word
+                        .entry(word_hash(word), |(w, _)| *w == word, |(w, _)| word_hash(w))
+                        .or_insert_with(|| (word, Vec::new()))
+                        .into_mut();
+                    ids.push(i);
+                }
             }
         }
         index
     }
+
+    /// The phrases starting with `word`, whose hash is `hash`.
+    fn starting(&self, word: &str, hash: u64) -> &[u16] {
+        self.by_first_word
+            .find(hash, |(w, _)| *w == word)
+            .map_or(&[], |(_, ids)| ids)
+    }
 }
 
-/// The words a phrase may start at in the text last searched on this thread: each word, and
-/// each part of one before an apostrophe ("tuesday's" also starts "tuesday …", as whole-word
-/// search has it). The rules ask about one text for many phrase lists in a row; it is split once.
-#[derive(Default)]
+/// A text kept with the words a phrase may start at in it: each word, and each part of one
+/// before an apostrophe ("tuesday's" also starts "tuesday …", as whole-word search has it),
+/// as byte ranges with their hashes.
 struct Starts {
     text: String,
-    /// Byte ranges of `text`, sorted and without repeats.
-    words: Vec<(usize, usize)>,
+    words: Vec<(usize, usize, u64)>,
 }
 
 impl Starts {
-    fn of(&mut self, text: &str) -> &Starts {
-        if self.text != text {
-            self.text.clear();
-            self.text.push_str(text);
-            self.words.clear();
-            let mut from = 0;
-            while let Some(start) = text[from..].find(word_char).map(|at| from + at) {
-                let word = first_word(&text[start..]);
-                self.words.push((start, start + word.len()));
-                for (at, _) in word.match_indices('\'') {
-                    self.words.push((start, start + at));
-                }
-                from = start + word.len().max(1);
-                while from < text.len() && !text.is_char_boundary(from) {
-                    from += 1;
-                }
+    fn new(text: &str) -> Self {
+        let mut words = Vec::new();
+        let mut from = 0;
+        while let Some(start) = text[from..].find(word_char).map(|at| from + at) {
+            let word = first_word(&text[start..]);
+            words.push((start, start + word.len(), word_hash(word)));
+            for (at, _) in word.match_indices('\'') {
+                words.push((start, start + at, word_hash(&word[..at])));
             }
-            let words = std::mem::take(&mut self.words);
-            let mut keyed: Vec<(&str, (usize, usize))> =
-                words.iter().map(|&(s, e)| (&text[s..e], (s, e))).collect();
-            keyed.sort_unstable_by(|a, b| a.0.cmp(b.0));
-            keyed.dedup_by(|a, b| a.0 == b.0);
-            self.words = keyed.into_iter().map(|(_, range)| range).collect();
+            from = start + word.len().max(1);
+            while from < text.len() && !text.is_char_boundary(from) {
+                from += 1;
+            }
         }
-        self
+        Starts {
+            text: text.to_owned(),
+            words,
+        }
+    }
+}
+
+/// How many texts' words are kept: the rules ask about a sentence, its turn and the turns
+/// around it in turn, each for many phrase lists, so each is split once.
+const TEXTS_KEPT: usize = 8;
+
+/// What phrase search keeps on each thread: one index per phrase list (a `'static` slice, known
+/// by its address), built on first use, and the words of the last texts searched.
+#[derive(Default)]
+struct Search {
+    indexes: FxHashMap<(usize, usize), PhraseIndex>,
+    texts: Vec<Starts>,
+    /// The entry of `texts` a new text replaces.
+    oldest: usize,
+}
+
+impl Search {
+    /// Where `text` is among the kept texts, kept now if it was not.
+    fn keep(texts: &mut Vec<Starts>, oldest: &mut usize, text: &str) -> usize {
+        if let Some(at) = texts.iter().position(|kept| kept.text == text) {
+            return at;
+        }
+        let starts = Starts::new(text);
+        if texts.len() < TEXTS_KEPT {
+            texts.push(starts);
+            return texts.len() - 1;
+        }
+        let at = *oldest;
+        texts[at] = starts;
+        *oldest = (at + 1) % TEXTS_KEPT;
+        at
     }
 
-    fn words(&self) -> impl Iterator<Item = &str> {
-        self.words.iter().map(|&(s, e)| &self.text[s..e])
+    /// Calls `try_phrase` with each phrase of `phrases` that may occur in `lower`: those
+    /// whose first word is one of its words, and those that start with no word at all, until
+    /// `try_phrase` says yes; whether it did. In no particular order, and a phrase whose first
+    /// word `lower` repeats is tried again.
+    fn any_candidate(
+        &mut self,
+        lower: &str,
+        phrases: &'static [&'static str],
+        mut try_phrase: impl FnMut(u16) -> bool,
+    ) -> bool {
+        let Search {
+            indexes,
+            texts,
+            oldest,
+        } = self;
+        let index = indexes
+            .entry((phrases.as_ptr() as usize, phrases.len()))
+            .or_insert_with(|| PhraseIndex::new(phrases));
+        if index.others.iter().any(|&i| try_phrase(i)) {
+            return true;
+        }
+        let at = Self::keep(texts, oldest, lower);
+        texts[at].words.iter().any(|&(start, end, hash)| {
+            index
+                .starting(&lower[start..end], hash)
+                .iter()
+                .any(|&i| try_phrase(i))
+        })
     }
 }
 
 thread_local! {
-    /// One index per phrase list (a `'static` slice, known by its address), built on first use.
-    static INDEXES: RefCell<FxHashMap<(usize, usize), Rc<PhraseIndex>>> =
-        RefCell::new(FxHashMap::default());
-    static STARTS: RefCell<Starts> = RefCell::new(Starts::default());
+    static SEARCH: RefCell<Search> = RefCell::new(Search::default());
 }
 
-/// The phrases of `phrases` that may occur in `lower`: those whose first word is one of its
-/// words, and those that start with no word at all. Each once, in list order.
-fn candidates(lower: &str, phrases: &'static [&'static str]) -> Vec<&'static str> {
-    let key = (phrases.as_ptr() as usize, phrases.len());
-    let index = INDEXES.with(|indexes| {
-        indexes
+/// Whether `try_phrase` says yes to a phrase of `phrases` that may occur in `lower` (see
+/// [`Search::any_candidate`]).
+fn any_candidate(
+    lower: &str,
+    phrases: &'static [&'static str],
+    mut try_phrase: impl FnMut(u16) -> bool,
+) -> bool {
+    SEARCH.with(|search| {
+        search
             .borrow_mut()
-            .entry(key)
-            .or_insert_with(|| Rc::new(PhraseIndex::new(phrases)))
-            .clone()
-    });
-    let mut found: Vec<u16> = index.others.clone();
-    STARTS.with(|starts| {
-        let mut starts = starts.borrow_mut();
-        for word in starts.of(lower).words() {
-            if let Some(ids) = index.by_first_word.get(word) {
-                found.extend(ids);
-            }
-        }
+            .any_candidate(lower, phrases, &mut try_phrase)
+    })
+}
+
+/// The phrase of `phrases` numbered `i` by its index.
+fn phrase(phrases: &'static [&'static str], i: u16) -> &'static str {
+    phrases.get(usize::from(i)).copied().unwrap_or_default()
+}
+
+/// The phrases of `phrases` that may occur in `lower`, each once, in list order.
+fn candidates(lower: &str, phrases: &'static [&'static str]) -> Vec<&'static str> {
+    let mut found = Vec::new();
+    any_candidate(lower, phrases, |i| {
+        found.push(i);
+        false
     });
     found.sort_unstable();
     found.dedup();
-    found
-        .into_iter()
-        .filter_map(|i| phrases.get(usize::from(i)).copied())
-        .collect()
+    found.into_iter().map(|i| phrase(phrases, i)).collect()
 }
 
 /// Whether any of `phrases` occurs in `lower` as whole words.
 pub fn has_any(lower: &str, phrases: &'static [&'static str]) -> bool {
-    candidates(lower, phrases)
-        .into_iter()
-        .any(|p| !find_phrase(lower, p).is_empty())
+    any_candidate(lower, phrases, |i| occurs(lower, phrase(phrases, i)))
 }
 
 /// The phrases of `phrases` that occur in `lower` as whole words, in list order.
 pub fn found_in(lower: &str, phrases: &'static [&'static str]) -> Vec<&'static str> {
-    candidates(lower, phrases)
-        .into_iter()
-        .filter(|p| !find_phrase(lower, p).is_empty())
-        .collect()
+    let mut found = candidates(lower, phrases);
+    found.retain(|phrase| occurs(lower, phrase));
+    found
 }
 
 /// The first of `phrases` found in `lower` where no negation in front cancels it.
 pub fn find_affirmed(lower: &str, phrases: &'static [&'static str]) -> Option<&'static str> {
-    candidates(lower, phrases).into_iter().find(|p| {
-        find_phrase(lower, p)
-            .into_iter()
-            .any(|at| !negated(lower, at))
-    })
+    candidates(lower, phrases)
+        .into_iter()
+        .find(|p| occurrences(lower, p).any(|at| !negated(lower, at)))
 }
 
 const DAYS: [&str; 24] = [
@@ -291,7 +366,7 @@ pub fn mentions_time(lower: &str) -> bool {
         return true;
     }
     let spoken = found_in(lower, &HOURS).into_iter().any(|hour| {
-        find_phrase(lower, hour).into_iter().any(|at| {
+        occurrences(lower, hour).any(|at| {
             let before = lower[..at].trim_end();
             let after = lower[at + hour.len()..].trim_start();
             before.ends_with(" at")
@@ -330,7 +405,7 @@ pub fn mentions_time(lower: &str) -> bool {
                     && word.chars().all(|c| c.is_ascii_digit() || c == ':'))
         })
         || ["am", "pm"].iter().any(|s| {
-            find_phrase(lower, s).into_iter().any(|at| {
+            occurrences(lower, s).any(|at| {
                 lower[..at]
                     .trim_end()
                     .ends_with(|c: char| c.is_ascii_digit())
