@@ -10,6 +10,10 @@ use callmesh_proto::common::v1 as common;
 
 /// Parses `body` as `T`, naming the path of the first field that does not fit.
 pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, String> {
+    // Tracking the path costs on every field, so it is done only to explain a failure.
+    if let Ok(parsed) = T::deserialize(&mut serde_json::Deserializer::from_slice(body)) {
+        return Ok(parsed);
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let path = error.path().to_string();
