@@ -183,12 +183,18 @@ pub async fn connect_best_effort(
     if !url.is_postgres() {
         return Ok(db.clone());
     }
-    let mut options = pool_options(url, 4);
+    // Its four connections are opened at start, so the first rings after a quiet spell do not
+    // wait for a connection to be set up (a TLS handshake and a login).
+    let mut options = pool_options(url, BEST_EFFORT_CONNECTIONS);
+    options.min_connections(BEST_EFFORT_CONNECTIONS);
     options.map_sqlx_postgres_opts(|postgres| postgres.options([("synchronous_commit", "off")]));
     Database::connect(options)
         .await
         .map_err(|source| url.connect_error(source))
 }
+
+/// The size of the pool [`connect_best_effort`] opens on PostgreSQL.
+const BEST_EFFORT_CONNECTIONS: u32 = 4;
 
 /// What every pool on `url` shares: at most `max_connections`, one kept open.
 fn pool_options(url: &DatabaseUrl, max_connections: u32) -> ConnectOptions {
