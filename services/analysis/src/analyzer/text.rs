@@ -489,6 +489,25 @@ mod tests {
     }
 
     #[test]
+    fn more_texts_than_are_kept_are_each_searched_as_themselves() {
+        static LIST: [&str; 3] = ["book a", "tuesday", "price"];
+        let texts: Vec<(String, Vec<&str>)> = (0..TEXTS_KEPT * 2 + 1)
+            .map(|n| match n % 3 {
+                0 => (format!("can i book a ride {n}"), vec!["book a"]),
+                1 => (format!("tuesday's price {n}"), vec!["tuesday", "price"]),
+                _ => (format!("nothing here {n}"), vec![]),
+            })
+            .collect();
+        // Twice round, so the second asks find every text replaced by later ones.
+        for _ in 0..2 {
+            for (text, expected) in &texts {
+                assert_eq!(&found_in(text, &LIST), expected, "{text:?}");
+                assert_eq!(has_any(text, &LIST), !expected.is_empty(), "{text:?}");
+            }
+        }
+    }
+
+    #[test]
     fn negation_looks_three_words_back() {
         let s = "i'm not looking to buy";
         assert!(negated(s, find_phrase(s, "buy")[0]));
