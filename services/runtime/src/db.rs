@@ -133,7 +133,8 @@ pub enum DatabaseError {
 }
 
 /// Opens a pool on `url`. On SQLite: WAL, `synchronous=NORMAL`, and durability by group fsync
-/// ([`crate::Durability`]).
+/// ([`crate::Durability`]). On PostgreSQL: large values compressed with LZ4 where the server
+/// offers it.
 pub async fn connect(url: &DatabaseUrl) -> Result<DatabaseConnection, DatabaseError> {
     let connect_error = |source| url.connect_error(source);
     // SQLite has one writer at a time. A single pooled connection serialises access in the
