@@ -1,7 +1,8 @@
 //! The dispatcher: claims due items from the inbox in batches and runs their flows, up to
 //! `INBOX_CONCURRENCY` at a time, starting the next as soon as one finishes (a new webhook wakes
-//! it; a poll is the backstop for retries coming due). Woken from idle, it claims after
-//! `INBOX_BATCH_WINDOW_MS`, so the webhooks of that moment share each service's commits. While
+//! it; a poll is the backstop for retries coming due). Woken from idle, or having caught up (a
+//! claim found fewer items than it asked for), it claims after `INBOX_BATCH_WINDOW_MS`, so the
+//! webhooks of that moment share each service's commits; with more waiting, it claims at once. While
 //! flows run, their leases are renewed; each result is settled only while this dispatcher's
 //! claim still stands. A failed attempt is retried with exponential backoff and jitter; after
 //! the configured number of attempts, or on an error no retry can fix, the item is
@@ -98,6 +99,9 @@ pub async fn run<F: RunFlow>(
         if let Ok(mut held) = held.lock() {
             held.extend(claimed.iter().map(|row| row.id));
         }
+        // Fewer than asked for: nothing else is waiting, so what arrives next is gathered for
+        // a window, as from idle, rather than claimed a few at a time as it comes.
+        let caught_up = claimed.len() < wanted;
         let mut first = Some(first);
         for row in claimed {
             // This loop is the only one taking slots, and it counted them: one is free.
@@ -126,6 +130,12 @@ pub async fn run<F: RunFlow>(
                 }
                 drop(slot);
             });
+        }
+        if caught_up {
+            tokio::select! {
+                _ = tokio::time::sleep(config.batch_window) => {}
+                _ = shutdown.cancelled() => break,
+            }
         }
     }
     // Let running flows finish (their leases still renewed), then stop.

@@ -370,6 +370,77 @@ async fn an_idle_dispatcher_gathers_the_webhooks_of_its_window_and_runs_them_tog
     running.await.expect("stopped cleanly");
 }
 
+/// Records the claim each item's flow ran under (a claim stamps its items with its time).
+#[derive(Default)]
+struct Claims(std::sync::Mutex<Vec<chrono::DateTime<Utc>>>);
+
+impl dispatcher::RunFlow for Claims {
+    async fn run_flow(
+        &self,
+        row: &InboxRow,
+    ) -> Result<crate::flows::Handled, crate::flows::FlowError> {
+        if let Ok(mut claims) = self.0.lock() {
+            claims.push(row.updated_at);
+        }
+        Ok(crate::flows::Handled::Done)
+    }
+}
+
+#[tokio::test]
+async fn a_busy_dispatcher_that_has_caught_up_gathers_a_window_before_claiming_again() {
+    let database = TestDatabase::create(callmesh_testkit::Backend::Sqlite).await;
+    let inbox = inbox(&database).await;
+    // A steady stream: one item coming due every 10 ms for a second.
+    let first_due = Utc::now() + chrono::Duration::milliseconds(300);
+    let items = (0..100).map(|n| {
+        let mut item = item(n);
+        item.not_before = first_due + chrono::Duration::milliseconds(10 * n as i64);
+        item
+    });
+    for admitted in futures_util::future::join_all(items.map(|item| inbox.admit(item))).await {
+        admitted.expect("admitted");
+    }
+    let window = Duration::from_millis(200);
+    let config = crate::config::InboxConfig {
+        max_attempts: 2,
+        base_delay: Duration::from_millis(10),
+        max_delay: Duration::from_millis(20),
+        lease: Duration::from_secs(5),
+        poll_interval: Duration::from_millis(20),
+        batch_window: window,
+        concurrency: 64,
+        retention: Duration::from_secs(86_400),
+    };
+    let flows = std::sync::Arc::new(Claims::default());
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let running = tokio::spawn(dispatcher::run(
+        inbox.clone(),
+        flows.clone(),
+        config,
+        shutdown.clone(),
+    ));
+    let all = callmesh_testkit::wait_until(Duration::from_secs(20), || async {
+        inbox
+            .list(Some(InboxState::Done), 200)
+            .await
+            .expect("list")
+            .len()
+            == 100
+    })
+    .await;
+    assert!(all, "{:?}", inbox.backlog().await);
+    let claims: HashSet<_> = flows.0.lock().expect("lock").iter().copied().collect();
+    // Claimed a window's items at a time (a second of them: about five windows), not each as
+    // it came due (one claim after another, or one each poll: dozens).
+    assert!(
+        claims.len() <= 8,
+        "{} claims for a second's stream with a {window:?} window",
+        claims.len()
+    );
+    shutdown.cancel();
+    running.await.expect("stopped cleanly");
+}
+
 #[tokio::test]
 async fn outcomes_settled_together_each_count_only_with_their_claim() {
     for backend in backends().await {
