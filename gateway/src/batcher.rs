@@ -5,8 +5,11 @@
 //! one, every call pays for its own HTTP/2 request, its own transaction and (on SQLite) its own
 //! wait for an fsync. A [`Batcher`] queues the calls of one RPC; whenever fewer than
 //! `MAX_IN_FLIGHT` batches are under way it sends everything queued as one batch, whose items
-//! the service applies in one transaction. Nothing waits for a batch to fill: a call that
-//! arrives alone is sent alone at once, and batches grow only while the service is busy.
+//! the service applies in one transaction. Nothing waits for a batch to fill on a timer: the
+//! batcher first lets the flows that are ready run (a few turns of the scheduler, for as long as
+//! their calls keep arriving), so flows woken together (by one claim, or by one batch's answers)
+//! travel together even when the service is idle; a call that arrives alone goes alone, and
+//! batches grow beyond that only while the service is busy.
 //! Each item is answered as it would have been alone, and a service without the batch RPC
 //! (an older replica during a rollout) is called item by item instead.
 
@@ -20,6 +23,8 @@ use tracing::Instrument;
 
 /// Batches of one RPC under way at once.
 const MAX_IN_FLIGHT: usize = 4;
+/// Most times a batcher lets the flows run before sending, while their calls keep arriving.
+const MAX_YIELDS: usize = 16;
 /// Most items in one batch.
 const MAX_ITEMS: usize = 128;
 /// Most encoded bytes in one batch, well under the 4 MiB a gRPC server takes by default (the
@@ -106,6 +111,17 @@ async fn run<Q, A>(
                 None => return,
             },
         };
+        // The flows that are ready to run now (woken by the same claim, or by the same batch's
+        // answers) reach their calls first: they join this batch instead of each going alone.
+        let mut queued = jobs.len();
+        for _ in 0..MAX_YIELDS {
+            tokio::task::yield_now().await;
+            let now = jobs.len();
+            if now == queued {
+                break;
+            }
+            queued = now;
+        }
         let mut bytes = first.0.encoded_len();
         let mut taken = vec![first];
         while taken.len() < MAX_ITEMS {
@@ -247,6 +263,53 @@ mod tests {
             "calls made at once were batched: {sizes:?}"
         );
         assert!(sizes.iter().all(|size| *size <= MAX_ITEMS));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn calls_of_flows_woken_together_travel_together_though_the_service_is_idle() {
+        let sends = Arc::new(Mutex::new(Vec::new()));
+        let (batches, alone) = (sends.clone(), sends.clone());
+        let batcher = Batcher::spawn(
+            "GetLead",
+            move |requests: Vec<GetLeadRequest>| {
+                if let Ok(mut sends) = batches.lock() {
+                    sends.push(requests.len());
+                }
+                // An idle service: answered at once, so nothing queues behind a busy one.
+                async move { Ok(requests.into_iter().map(|r| Ok(r.lead_id)).collect()) }
+            },
+            move |r: GetLeadRequest| {
+                if let Ok(mut sends) = alone.lock() {
+                    sends.push(1);
+                }
+                async move { Ok(r.lead_id) }
+            },
+        );
+        for round in 0..5 {
+            // Twenty flows woken at once (as by one claim, or one batch's answers).
+            let woken = Arc::new(tokio::sync::Barrier::new(21));
+            let calls: Vec<_> = (0..20)
+                .map(|n| {
+                    let (batcher, woken) = (batcher.clone(), woken.clone());
+                    tokio::spawn(async move {
+                        woken.wait().await;
+                        batcher.call(request(n)).await
+                    })
+                })
+                .collect();
+            woken.wait().await;
+            for (n, call) in calls.into_iter().enumerate() {
+                let answer = call.await.expect("task").expect("answered");
+                assert_eq!(answer, n.to_string());
+            }
+            let sent = std::mem::take(&mut *sends.lock().expect("sends"));
+            assert_eq!(sent.iter().sum::<usize>(), 20);
+            assert!(
+                sent.len() <= 3,
+                "round {round}: twenty calls made at once went in {} sends: {sent:?}",
+                sent.len()
+            );
+        }
     }
 
     #[tokio::test]
