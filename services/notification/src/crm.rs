@@ -499,17 +499,7 @@ impl CrmForwarder {
                     (crm_delivery::Column::UpdatedAt, now.into()),
                 ])
                 .and_where(crm_delivery::Column::State.eq("pending"))
-                .and_where(
-                    Expr::tuple([
-                        Expr::col(crm_delivery::Column::Id).into(),
-                        Expr::col(crm_delivery::Column::Attempts).into(),
-                    ])
-                    .in_tuples(
-                        group
-                            .iter()
-                            .map(|sent| (sent.row.id.clone(), sent.row.attempts)),
-                    ),
-                )
+                .and_where(attempted(backend, &group))
                 .returning_col(crm_delivery::Column::Id);
             for row in txn.query_all(backend.build(&settle)).await? {
                 settled.insert(row.try_get_by_index::<String>(0)?);
@@ -722,6 +712,36 @@ pub struct NewDelivery {
 }
 
 /// Records a pending delivery unless its key or call has one; answers whether it was new.
+/// The deliveries `sent`, each at the attempt it was sent at. On PostgreSQL they travel as one
+/// JSON parameter, so the statement's text is the same however many there are and the server
+/// plans it once per connection (as `(id, attempts) IN ((…), (…), …)` it was planned afresh
+/// for each batch, 0.7 ms a statement).
+fn attempted(backend: DbBackend, sent: &[&Sent]) -> SimpleExpr {
+    let pairs = sent
+        .iter()
+        .map(|sent| (sent.row.id.clone(), sent.row.attempts));
+    if backend != DbBackend::Postgres {
+        return Expr::tuple([
+            Expr::col(crm_delivery::Column::Id).into(),
+            Expr::col(crm_delivery::Column::Attempts).into(),
+        ])
+        .in_tuples(pairs);
+    }
+    let sent = serde_json::Value::Array(
+        pairs
+            .map(|(id, attempts)| serde_json::json!({"id": id, "attempts": attempts}))
+            .collect(),
+    );
+    // The ids first, as an array, so the rows are found by their key rather than among every
+    // pending delivery.
+    Expr::cust_with_values(
+        r#""id" = ANY (ARRAY(SELECT id FROM jsonb_to_recordset($1) AS sent(id text)))
+            AND ("id", "attempts") IN
+                (SELECT id, attempts FROM jsonb_to_recordset($2) AS sent(id text, attempts integer))"#,
+        [sent.clone(), sent],
+    )
+}
+
 async fn insert_delivery(
     db: &impl ConnectionTrait,
     delivery: &NewDelivery,
