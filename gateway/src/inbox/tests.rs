@@ -233,6 +233,38 @@ async fn a_key_delivered_many_times_at_once_is_accepted_once() {
     }
 }
 
+/// A dispatcher over `inbox` running `flows` (two attempts, quick retries), polling every
+/// `poll`, gathering for `window`, `concurrency` flows at a time; cancel the token to stop it.
+fn dispatching<F: dispatcher::RunFlow>(
+    inbox: &Inbox,
+    flows: std::sync::Arc<F>,
+    poll: Duration,
+    window: Duration,
+    concurrency: usize,
+) -> (
+    tokio_util::sync::CancellationToken,
+    tokio::task::JoinHandle<()>,
+) {
+    let config = crate::config::InboxConfig {
+        max_attempts: 2,
+        base_delay: Duration::from_millis(10),
+        max_delay: Duration::from_millis(20),
+        lease: Duration::from_secs(5),
+        poll_interval: poll,
+        batch_window: window,
+        concurrency,
+        retention: Duration::from_secs(86_400),
+    };
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let running = tokio::spawn(dispatcher::run(
+        inbox.clone(),
+        flows,
+        config,
+        shutdown.clone(),
+    ));
+    (shutdown, running)
+}
+
 /// Panics on conversation 0, succeeds on the rest.
 struct Panicky;
 
@@ -255,23 +287,13 @@ async fn a_panicking_flow_is_retried_then_dead_lettered_and_the_rest_still_run()
     for n in 0..3 {
         inbox.admit(item(n)).await.expect("admitted");
     }
-    let config = crate::config::InboxConfig {
-        max_attempts: 2,
-        base_delay: Duration::from_millis(10),
-        max_delay: Duration::from_millis(20),
-        lease: Duration::from_secs(5),
-        poll_interval: Duration::from_millis(20),
-        batch_window: Duration::ZERO,
-        concurrency: 4,
-        retention: Duration::from_secs(86_400),
-    };
-    let shutdown = tokio_util::sync::CancellationToken::new();
-    let running = tokio::spawn(dispatcher::run(
-        inbox.clone(),
+    let (shutdown, running) = dispatching(
+        &inbox,
         std::sync::Arc::new(Panicky),
-        config,
-        shutdown.clone(),
-    ));
+        Duration::from_millis(20),
+        Duration::ZERO,
+        4,
+    );
     let settled = callmesh_testkit::wait_until(Duration::from_secs(10), || async {
         let dead = inbox.list(Some(InboxState::Dead), 10).await.expect("list");
         let done = inbox.list(Some(InboxState::Done), 10).await.expect("list");
@@ -312,24 +334,9 @@ async fn an_idle_dispatcher_gathers_the_webhooks_of_its_window_and_runs_them_tog
     let database = TestDatabase::create(callmesh_testkit::Backend::Sqlite).await;
     let inbox = inbox(&database).await;
     let window = Duration::from_millis(400);
-    let config = crate::config::InboxConfig {
-        max_attempts: 2,
-        base_delay: Duration::from_millis(10),
-        max_delay: Duration::from_millis(20),
-        lease: Duration::from_secs(5),
-        poll_interval: Duration::from_secs(30),
-        batch_window: window,
-        concurrency: 4,
-        retention: Duration::from_secs(86_400),
-    };
     let flows = std::sync::Arc::new(Started::default());
-    let shutdown = tokio_util::sync::CancellationToken::new();
-    let running = tokio::spawn(dispatcher::run(
-        inbox.clone(),
-        flows.clone(),
-        config,
-        shutdown.clone(),
-    ));
+    let (shutdown, running) =
+        dispatching(&inbox, flows.clone(), Duration::from_secs(30), window, 4);
     // The dispatcher finds nothing and waits.
     tokio::time::sleep(Duration::from_millis(100)).await;
     let first_acked = std::time::Instant::now();
@@ -401,24 +408,9 @@ async fn a_busy_dispatcher_that_has_caught_up_gathers_a_window_before_claiming_a
         admitted.expect("admitted");
     }
     let window = Duration::from_millis(200);
-    let config = crate::config::InboxConfig {
-        max_attempts: 2,
-        base_delay: Duration::from_millis(10),
-        max_delay: Duration::from_millis(20),
-        lease: Duration::from_secs(5),
-        poll_interval: Duration::from_millis(20),
-        batch_window: window,
-        concurrency: 64,
-        retention: Duration::from_secs(86_400),
-    };
     let flows = std::sync::Arc::new(Claims::default());
-    let shutdown = tokio_util::sync::CancellationToken::new();
-    let running = tokio::spawn(dispatcher::run(
-        inbox.clone(),
-        flows.clone(),
-        config,
-        shutdown.clone(),
-    ));
+    let (shutdown, running) =
+        dispatching(&inbox, flows.clone(), Duration::from_millis(20), window, 64);
     let all = callmesh_testkit::wait_until(Duration::from_secs(20), || async {
         inbox
             .list(Some(InboxState::Done), 200)
