@@ -304,11 +304,6 @@ async fn settle(txn: &DatabaseTransaction, settlements: &[Settlement]) -> Result
             );
         }
         let ids = group.iter().map(|settlement| settlement.id);
-        let mut held = Query::select();
-        held.column(Column::Id)
-            .from(entity::Entity)
-            .and_where(Column::Id.is_in(ids))
-            .order_by(Column::Id, Order::Asc);
         let mut update = Query::update();
         update
             .table(entity::Entity)
@@ -319,7 +314,8 @@ async fn settle(txn: &DatabaseTransaction, settlements: &[Settlement]) -> Result
                 (Column::UpdatedAt, now.into()),
                 (Column::ClaimedBy, "".into()),
             ])
-            .and_where(Column::Id.in_subquery(held))
+            // The ids alone as well: SQLite finds the rows by key from a plain list.
+            .and_where(Column::Id.is_in(ids))
             .and_where(
                 Expr::tuple([
                     Expr::col(Column::Id).into(),
