@@ -8,7 +8,8 @@
 //! the success.
 
 use std::collections::{BTreeMap, HashSet};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
@@ -17,7 +18,7 @@ use futures_util::StreamExt;
 use sea_orm::sea_query::{Expr, LockBehavior, LockType, OnConflict, Order, Query, SimpleExpr};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait,
-    FromQueryResult, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    FromQueryResult, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, mpsc};
@@ -90,6 +91,9 @@ const SENDERS: usize = 16;
 const CLAIM_BATCH: u64 = 64;
 /// How long a claimed delivery is held: longer than a send can take (its timeout is 15 s).
 const CLAIM_LEASE: Duration = Duration::from_secs(60);
+/// Most new deliveries held for this sender while they wait to be sent (see
+/// [`CrmForwarder::forward_all`]); beyond them, new deliveries wait in the table to be claimed.
+const HELD_AT_MOST: usize = 1024;
 
 #[derive(Clone)]
 pub struct CrmForwarder {
@@ -99,6 +103,10 @@ pub struct CrmForwarder {
     /// For organizations' URLs: connects only to public addresses, whatever DNS answers.
     tenant_http: reqwest::Client,
     wake: Arc<Notify>,
+    /// New deliveries this sender recorded as already claimed by itself, to send next.
+    held: Arc<Mutex<Vec<crm_delivery::Model>>>,
+    /// Whether [`CrmForwarder::run`] is sending: only then are new deliveries held for it.
+    sending: Arc<AtomicBool>,
     log: EventLog,
 }
 
@@ -121,6 +129,8 @@ impl CrmForwarder {
             http,
             tenant_http,
             wake: Arc::new(Notify::new()),
+            held: Arc::new(Mutex::new(Vec::new())),
+            sending: Arc::new(AtomicBool::new(false)),
             log,
         }
     }
@@ -141,10 +151,24 @@ impl CrmForwarder {
     /// Records many deliveries (each from [`CrmForwarder::delivery_of`]), the new ones with one
     /// statement in one transaction (see [`all_or_each`]). Answers are in the order of
     /// `deliveries`.
+    ///
+    /// A new delivery is written already claimed by this sender (its first attempt counted,
+    /// held for `CLAIM_LEASE`, as [`CrmForwarder::claim_due`] would leave it) and handed to the
+    /// sender in memory, so the common case, a record sent once, costs no claim statement. If
+    /// this process dies first, the claim lapses and any sender takes the delivery; if it stops,
+    /// it gives them back. While the sender is not running, or `HELD_AT_MOST` are already
+    /// waiting for it, new deliveries are left for a claim instead.
     pub async fn forward_all(
         &self,
-        deliveries: Vec<NewDelivery>,
+        mut deliveries: Vec<NewDelivery>,
     ) -> Vec<Result<(CrmDelivery, bool), ServiceError>> {
+        let hold = self.sending.load(Ordering::Acquire) && self.held_now().len() < HELD_AT_MOST;
+        if hold {
+            for new in &mut deliveries {
+                new.held = true;
+                new.delivery.next_attempt_at = Some(new.delivery.created_at + lease());
+            }
+        }
         let inserted = all_or_each(
             &self.db,
             &deliveries,
@@ -153,6 +177,26 @@ impl CrmForwarder {
         )
         .await;
         if inserted.iter().any(|created| matches!(created, Ok(true))) {
+            if hold {
+                let rows = deliveries
+                    .iter()
+                    .zip(&inserted)
+                    .filter(|(_, inserted)| matches!(inserted, Ok(true)))
+                    .filter_map(|(new, _)| match delivery_model(new) {
+                        Ok(row) => Some(row),
+                        // Unreachable (it was just stored), and harmless: the claim lapses
+                        // and the delivery is claimed from the table.
+                        Err(error) => {
+                            tracing::error!(%error, "crm delivery not handed over");
+                            None
+                        }
+                    });
+                self.held_now().extend(rows);
+                if !self.sending.load(Ordering::Acquire) {
+                    // The sender stopped meanwhile: nobody will send these here.
+                    self.release_held().await;
+                }
+            }
             self.wake.notify_one();
         }
         let mut answers = Vec::with_capacity(deliveries.len());
@@ -169,6 +213,13 @@ impl CrmForwarder {
             });
         }
         answers
+    }
+
+    /// The deliveries held for this sender (a poisoned lock still holds them).
+    fn held_now(&self) -> std::sync::MutexGuard<'_, Vec<crm_delivery::Model>> {
+        self.held
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The pending delivery `request` asks for, to its URL or the operator's
@@ -212,6 +263,7 @@ impl CrmForwarder {
             key,
             delivery,
             operator_url,
+            held: false,
         })
     }
 
@@ -254,12 +306,24 @@ impl CrmForwarder {
         Ok(out)
     }
 
-    /// Sends due deliveries until `shutdown`, a few at a time. Deliveries are claimed, not
-    /// read: a claim bumps the attempt counter and holds the delivery for `CLAIM_LEASE`, so
-    /// another replica takes it only if this one died mid-send, and a result counts only while
-    /// the claim (that attempt) still stands.
+    /// Sends due deliveries until `shutdown`, a few at a time: first those this sender
+    /// recorded itself (already claimed, see [`CrmForwarder::forward_all`]), then those it
+    /// claims. Deliveries are claimed, not read: a claim bumps the attempt counter and holds the
+    /// delivery for `CLAIM_LEASE`, so another replica takes it only if this one died mid-send,
+    /// and a result counts only while the claim (that attempt) still stands.
     pub async fn run(self, shutdown: CancellationToken) {
+        self.sending.store(true, Ordering::Release);
         loop {
+            if shutdown.is_cancelled() {
+                self.sending.store(false, Ordering::Release);
+                self.release_held().await;
+                return;
+            }
+            let held = std::mem::take(&mut *self.held_now());
+            if !held.is_empty() {
+                self.send_all(held).await;
+                continue;
+            }
             match self.claim_due().await {
                 Ok(due) if !due.is_empty() => {
                     self.send_all(due).await;
@@ -271,8 +335,33 @@ impl CrmForwarder {
             tokio::select! {
                 _ = self.wake.notified() => {}
                 _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-                _ = shutdown.cancelled() => return,
+                _ = shutdown.cancelled() => {}
             }
+        }
+    }
+
+    /// On the way out (no new send starts once `shutdown` is cancelled): the deliveries still
+    /// held here, never attempted, are given back as if recorded unclaimed (due now, no attempt
+    /// counted), so another sender need not wait for their claims to lapse.
+    async fn release_held(&self) {
+        let held = std::mem::take(&mut *self.held_now());
+        if held.is_empty() {
+            return;
+        }
+        let released = crm_delivery::Entity::update_many()
+            .col_expr(
+                crm_delivery::Column::Attempts,
+                Expr::col(crm_delivery::Column::Attempts).sub(1),
+            )
+            .col_expr(crm_delivery::Column::NextAttemptAt, Expr::value(Utc::now()))
+            .filter(crm_delivery::Column::Id.is_in(held.iter().map(|row| row.id.as_str())))
+            .filter(crm_delivery::Column::State.eq("pending"))
+            .filter(crm_delivery::Column::Attempts.eq(1))
+            .exec(&self.db)
+            .await;
+        if let Err(error) = released {
+            // Their claims lapse instead.
+            tracing::warn!(%error, held = held.len(), "crm deliveries not released");
         }
     }
 
@@ -318,8 +407,7 @@ impl CrmForwarder {
             .and_where(crm_delivery::Column::NextAttemptAt.lte(now))
             .order_by(crm_delivery::Column::Id, Order::Asc)
             .limit(CLAIM_BATCH);
-        let held_until =
-            now + chrono::Duration::from_std(CLAIM_LEASE).unwrap_or(chrono::Duration::seconds(60));
+        let held_until = now + lease();
         let backend = self.db.get_database_backend();
         if backend == DbBackend::Postgres {
             due.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
@@ -709,6 +797,13 @@ pub struct NewDelivery {
     key: String,
     delivery: CrmDelivery,
     operator_url: bool,
+    /// Recorded as claimed by this sender, its first attempt counted.
+    held: bool,
+}
+
+/// How long a claim holds a delivery.
+fn lease() -> chrono::Duration {
+    chrono::Duration::from_std(CLAIM_LEASE).unwrap_or(chrono::Duration::seconds(60))
 }
 
 /// Records a pending delivery unless its key or call has one; answers whether it was new.
@@ -771,13 +866,18 @@ async fn insert_deliveries(
 }
 
 /// The row a new delivery is stored as.
-fn delivery_row(
+fn delivery_row(delivery: &NewDelivery) -> Result<crm_delivery::ActiveModel, ServiceError> {
+    Ok(delivery_model(delivery)?.into_active_model())
+}
+
+fn delivery_model(
     NewDelivery {
         key,
         delivery,
         operator_url,
+        held,
     }: &NewDelivery,
-) -> Result<crm_delivery::ActiveModel, ServiceError> {
+) -> Result<crm_delivery::Model, ServiceError> {
     let stored = Stored {
         record: delivery.record.clone(),
         url: delivery.webhook_url.clone(),
@@ -785,18 +885,18 @@ fn delivery_row(
     };
     let stored_json =
         serde_json::to_string(&stored).map_err(|e| ServiceError::Internal(e.to_string()))?;
-    Ok(crm_delivery::ActiveModel {
-        id: Set(delivery.id.clone()),
-        idempotency_key: Set(key.clone()),
-        organization_id: Set(delivery.organization_id.clone()),
-        lead_id: Set(delivery.lead_id.clone()),
-        call_id: Set(delivery.call_id.clone()),
-        state: Set(delivery.state.clone()),
-        record_json: Set(stored_json),
-        attempts: Set(0),
-        next_attempt_at: Set(delivery.next_attempt_at),
-        created_at: Set(delivery.created_at),
-        updated_at: Set(delivery.created_at),
+    Ok(crm_delivery::Model {
+        id: delivery.id.clone(),
+        idempotency_key: key.clone(),
+        organization_id: delivery.organization_id.clone(),
+        lead_id: delivery.lead_id.clone(),
+        call_id: delivery.call_id.clone(),
+        state: delivery.state.clone(),
+        record_json: stored_json,
+        attempts: i32::from(*held),
+        next_attempt_at: delivery.next_attempt_at,
+        created_at: delivery.created_at,
+        updated_at: delivery.created_at,
     })
 }
 

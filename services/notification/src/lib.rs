@@ -64,7 +64,10 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> Result<(), ServeError> {
     let background = shutdown.child_token();
-    callmesh_runtime::grpc::serve_migrated::<Migrator, _>(
+    // The CRM sender is waited for on the way out: it gives back the deliveries it holds.
+    let sender = tokio_util::task::TaskTracker::new();
+    let tracked = sender.clone();
+    let served = callmesh_runtime::grpc::serve_migrated::<Migrator, _>(
         Component::Notification,
         &config.database,
         listener,
@@ -80,7 +83,7 @@ pub async fn serve(
                 while !ready.is_open() {
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
-                tokio::spawn(forwarder.run(background.clone()));
+                tracked.spawn(forwarder.run(background.clone()));
                 prune(pruned_log, retention, background).await;
             });
             tonic::service::Routes::new(NotificationServiceServer::with_interceptor(
@@ -89,7 +92,10 @@ pub async fn serve(
             ))
         },
     )
-    .await
+    .await;
+    sender.close();
+    sender.wait().await;
+    served
 }
 
 /// Drops events past their retention once an hour.

@@ -197,3 +197,134 @@ async fn two_senders_deliver_each_crm_record_once() {
         shutdown.cancel();
     }
 }
+
+/// A record for call `n`.
+fn crm_request(n: usize) -> callmesh_notification::crm::ForwardRequest {
+    callmesh_notification::crm::ForwardRequest {
+        key: format!("crm:{n}"),
+        organization_id: "org_a".into(),
+        lead_id: "lead_a".into(),
+        call_id: format!("call_{n}"),
+        webhook_url: None,
+        record: callmesh_notification::crm::CrmRecord {
+            subject: format!("Inbound AI call {n}"),
+            to: "+14155550100".into(),
+            name: "Dana".into(),
+            summary: "Asked for a quote.".into(),
+            status: "completed".into(),
+            duration: 60,
+        },
+    }
+}
+
+#[tokio::test]
+async fn a_sender_that_stops_gives_back_the_records_it_had_not_sent_yet() {
+    use std::sync::{Arc, Mutex};
+
+    use callmesh_notification::crm::{CrmConfig, CrmForwarder};
+    use tokio::sync::Semaphore;
+    use tokio_util::sync::CancellationToken;
+
+    for backend in backends().await {
+        // A CRM that holds the first call's POST until the test lets it through.
+        let gate = Arc::new(Semaphore::new(0));
+        let posts = Arc::new(Mutex::new(Vec::<String>::new()));
+        let crm = {
+            let (gate, posts) = (gate.clone(), posts.clone());
+            axum::Router::new().route(
+                "/crm",
+                axum::routing::post(move |axum::Json(body): axum::Json<serde_json::Value>| {
+                    let (gate, posts) = (gate.clone(), posts.clone());
+                    async move {
+                        let subject = body["subject"].as_str().unwrap_or_default().to_owned();
+                        let first = subject.ends_with(" 0");
+                        posts.lock().expect("lock").push(subject);
+                        if first {
+                            let _ = gate.acquire().await.map(|permit| permit.forget());
+                        }
+                        "ok"
+                    }
+                }),
+            )
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let crm_url = format!("http://{}/crm", listener.local_addr().expect("addr"));
+        tokio::spawn(async move { axum::serve(listener, crm).await });
+
+        let database = TestDatabase::create(backend).await;
+        let url = DatabaseUrl::parse(database.url(), "TEST").expect("url");
+        let config = CrmConfig {
+            default_url: Some(crm_url),
+            max_attempts: 3,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(1),
+        };
+        let sender = |log| async {
+            let connection = db::connect(&url).await.expect("connect");
+            CrmForwarder::new(connection, config.clone(), log)
+        };
+        let a = sender(replica(&url).await).await;
+        let b = sender(replica(&url).await).await;
+
+        // Sender A is running and sending call 0, which the CRM holds; calls 1–3 are recorded
+        // by A meanwhile. Then A is stopped.
+        let stop_a = CancellationToken::new();
+        let running_a = tokio::spawn(a.clone().run(stop_a.clone()));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        a.forward(crm_request(0)).await.expect("recorded");
+        let sending = callmesh_testkit::wait_until(Duration::from_secs(5), || async {
+            !posts.lock().expect("lock").is_empty()
+        })
+        .await;
+        assert!(sending, "{backend:?}: call 0 is being sent");
+        for n in 1..=3 {
+            let (answered, created) = a.forward(crm_request(n)).await.expect("recorded");
+            assert!(created);
+            // The answer is what is stored.
+            let stored = b.by_call(&format!("call_{n}")).await;
+            assert_eq!(stored.as_ref().ok(), Some(&answered), "{backend:?}");
+        }
+        stop_a.cancel();
+        gate.add_permits(1);
+        tokio::time::timeout(Duration::from_secs(10), running_a)
+            .await
+            .expect("sender A stops once its send is done")
+            .expect("sender A");
+
+        // Sender B takes calls 1–3 at once, not a claim's lease (a minute) later, and counts
+        // the attempt it makes as the first.
+        let stop_b = CancellationToken::new();
+        tokio::spawn(b.clone().run(stop_b.clone()));
+        let delivered = callmesh_testkit::wait_until(Duration::from_secs(10), || async {
+            let mut delivered = 0;
+            for n in 0..=3 {
+                if b.by_call(&format!("call_{n}"))
+                    .await
+                    .is_ok_and(|d| d.state == "delivered")
+                {
+                    delivered += 1;
+                }
+            }
+            delivered == 4
+        })
+        .await;
+        assert!(delivered, "{backend:?}: not every record was delivered");
+        for n in 0..=3 {
+            let delivery = b.by_call(&format!("call_{n}")).await.expect("delivery");
+            let attempts: Vec<u32> = delivery.attempts.iter().map(|a| a.attempt).collect();
+            assert_eq!(attempts, [1], "{backend:?}: call {n}: {delivery:?}");
+        }
+        let mut sent = posts.lock().expect("lock").clone();
+        sent.sort();
+        assert_eq!(
+            sent,
+            (0..=3)
+                .map(|n| format!("Inbound AI call {n}"))
+                .collect::<Vec<_>>(),
+            "{backend:?}: each record sent once"
+        );
+        stop_b.cancel();
+    }
+}
