@@ -955,3 +955,59 @@ async fn a_signed_initiation_request_must_carry_a_valid_signature_too() {
     assert_eq!(status, 400, "{answer}");
     mesh.shutdown().await;
 }
+
+/// A ringing phone reuses which organization owns the number it called for
+/// `ORGANIZATION_CACHE_SECS` (5 s by default), so it need not ask the lead service every time;
+/// a number given to an organization answers for it once that time has passed.
+#[tokio::test]
+async fn a_number_given_to_an_organization_rings_for_it_once_the_kept_owner_lapses() {
+    for backend in backends().await {
+        let mesh = Mesh::start(backend, |config| {
+            config.organization_cache = Duration::from_secs(5);
+        })
+        .await;
+        let ring = |n: usize| {
+            let body = json!({"caller_id": format!("+1252396{n:04}"),
+                              "called_number": SHOP_NUMBER});
+            let mesh = &mesh;
+            async move {
+                let (status, answer) = mesh
+                    .post(
+                        INITIATION,
+                        &body.to_string(),
+                        &[("X-Webhook-Secret", INITIATION_SECRET)],
+                    )
+                    .await;
+                assert_eq!(status, 200, "{answer}");
+                answer["dynamic_variables"]["organization_name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned()
+            }
+        };
+        // Nobody owns the number yet: the default organization answers, and is kept.
+        let kept_at = Instant::now();
+        assert_eq!(ring(0).await, "Acme Plumbing", "{backend:?}");
+        mesh.create_organization("Bike Shop", SHOP_NUMBER, None)
+            .await;
+        let second = ring(1).await;
+        if kept_at.elapsed() < Duration::from_secs(4) {
+            assert_eq!(second, "Acme Plumbing", "{backend:?}: the owner is kept");
+        }
+        // Once it lapses, the number rings for its new owner.
+        let mut owner = second;
+        for n in 2..20 {
+            if owner == "Bike Shop" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            owner = ring(n).await;
+        }
+        assert_eq!(owner, "Bike Shop", "{backend:?}");
+        assert!(
+            kept_at.elapsed() >= Duration::from_secs(5),
+            "{backend:?}: the owner was asked again before its time"
+        );
+        mesh.shutdown().await;
+    }
+}

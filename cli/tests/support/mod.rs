@@ -465,6 +465,8 @@ impl Mesh {
                 let config = callmesh_context::ContextConfig {
                     database: url,
                     lead_url: addr(Component::Lead),
+                    // One knob for the mesh, as an operator sets one variable for both.
+                    organization_cache: self.gateway_config.organization_cache,
                 };
                 Box::new(move |listener| Box::pin(callmesh_context::serve(config, listener, stop)))
             }

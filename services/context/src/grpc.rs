@@ -25,18 +25,43 @@ use crate::model::{
 pub struct ContextGrpc {
     memory: Memory,
     leads: LeadServiceClient<GrpcChannel>,
+    /// Which organization owns a called number, kept a few seconds: a ringing phone need not
+    /// ask the lead service (and it its database, twice) every time.
+    owners: Option<moka::sync::Cache<String, lead_pb::Organization>>,
 }
 
+/// Most called numbers remembered at once.
+const OWNERS_KEPT: u64 = 10_000;
+
 impl ContextGrpc {
-    pub fn new(memory: Memory, leads: LeadServiceClient<GrpcChannel>) -> Self {
-        ContextGrpc { memory, leads }
+    /// `keep`: how long the owner of a called number is reused (zero: asked every time).
+    pub fn new(
+        memory: Memory,
+        leads: LeadServiceClient<GrpcChannel>,
+        keep: std::time::Duration,
+    ) -> Self {
+        let owners = (!keep.is_zero()).then(|| {
+            moka::sync::Cache::builder()
+                .max_capacity(OWNERS_KEPT)
+                .time_to_live(keep)
+                .build()
+        });
+        ContextGrpc {
+            memory,
+            leads,
+            owners,
+        }
     }
 
-    /// Asks the lead service who is calling: the organization owning the called number, and the
-    /// lead with the caller's number (created when new).
-    async fn caller(&self, caller_number: &str, called_number: &str) -> Result<Caller, Status> {
-        let mut leads = self.leads.clone();
-        let organization = leads
+    /// The organization owning `called_number` (the default organization for a number no
+    /// organization owns), from the lead service or, when asked lately, from memory.
+    async fn owner(&self, called_number: &str) -> Result<lead_pb::Organization, Status> {
+        if let Some(organization) = self.owners.as_ref().and_then(|o| o.get(called_number)) {
+            return Ok(organization);
+        }
+        let organization = self
+            .leads
+            .clone()
             .resolve_organization(lead_pb::ResolveOrganizationRequest {
                 phone_number: called_number.to_owned(),
             })
@@ -45,7 +70,19 @@ impl ContextGrpc {
             .into_inner()
             .organization
             .ok_or_else(|| Status::internal("lead service answered no organization"))?;
-        let found = leads
+        if let Some(owners) = &self.owners {
+            owners.insert(called_number.to_owned(), organization.clone());
+        }
+        Ok(organization)
+    }
+
+    /// Asks the lead service who is calling: the organization owning the called number, and the
+    /// lead with the caller's number (created when new).
+    async fn caller(&self, caller_number: &str, called_number: &str) -> Result<Caller, Status> {
+        let organization = self.owner(called_number).await?;
+        let found = self
+            .leads
+            .clone()
             .find_or_create_lead(lead_pb::FindOrCreateLeadRequest {
                 idempotency_key: String::new(),
                 organization_id: organization.id.clone(),

@@ -25,6 +25,9 @@ pub struct ContextConfig {
     pub database: DatabaseUrl,
     /// Where the lead service is reached.
     pub lead_url: String,
+    /// How long a ringing phone reuses which organization owns the number it called
+    /// (`ORGANIZATION_CACHE_SECS`, as in the gateway; zero asks every time).
+    pub organization_cache: std::time::Duration,
 }
 
 impl ContextConfig {
@@ -32,6 +35,9 @@ impl ContextConfig {
         Ok(ContextConfig {
             database: DatabaseUrl::from_env(Component::Context)?,
             lead_url: Component::Lead.service_url(),
+            organization_cache: std::time::Duration::from_secs(
+                callmesh_runtime::config::env_parse("ORGANIZATION_CACHE_SECS", 5)?,
+            ),
         })
     }
 }
@@ -53,10 +59,13 @@ pub async fn serve(
         shutdown,
         |db, gate| {
             // Transcripts as long as the post-call webhooks that carry them.
-            let server =
-                ContextServiceServer::new(grpc::ContextGrpc::new(memory::Memory::new(db), leads))
-                    .max_decoding_message_size(MAX_MESSAGE_BYTES)
-                    .max_encoding_message_size(MAX_MESSAGE_BYTES);
+            let server = ContextServiceServer::new(grpc::ContextGrpc::new(
+                memory::Memory::new(db),
+                leads,
+                config.organization_cache,
+            ))
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES);
             tonic::service::Routes::new(InterceptedService::new(server, gate.interceptor()))
         },
     )
