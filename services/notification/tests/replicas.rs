@@ -91,7 +91,7 @@ async fn two_senders_deliver_each_crm_record_once() {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    use callmesh_notification::crm::{CrmConfig, CrmForwarder, CrmRecord, ForwardRequest};
+    use callmesh_notification::crm::CrmForwarder;
 
     for backend in backends().await {
         let posts = Arc::new(AtomicUsize::new(0));
@@ -106,20 +106,9 @@ async fn two_senders_deliver_each_crm_record_once() {
                 }
             }),
         );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let crm_url = format!("http://{}/crm", listener.local_addr().expect("addr"));
-        tokio::spawn(async move { axum::serve(listener, crm).await });
-
+        let config = crm_on_loopback(crm).await;
         let database = TestDatabase::create(backend).await;
         let url = DatabaseUrl::parse(database.url(), "TEST").expect("url");
-        let config = CrmConfig {
-            default_url: Some(crm_url),
-            max_attempts: 3,
-            base_delay: Duration::from_millis(100),
-            max_delay: Duration::from_secs(1),
-        };
         let shutdown = tokio_util::sync::CancellationToken::new();
         let mut senders = Vec::new();
         for _ in 0..2 {
@@ -129,36 +118,16 @@ async fn two_senders_deliver_each_crm_record_once() {
         }
         const CALLS: usize = 60;
         for n in 0..CALLS {
-            let record = CrmRecord {
-                subject: format!("Inbound AI call {n}"),
-                to: "+14155550100".into(),
-                name: "Dana".into(),
-                summary: "Asked for a quote.".into(),
-                status: "completed".into(),
-                duration: 60,
-            };
-            let forward = |sender: &CrmForwarder, record: CrmRecord| {
+            let forward = |sender: &CrmForwarder| {
                 let sender = sender.clone();
-                async move {
-                    sender
-                        .forward(ForwardRequest {
-                            key: format!("crm:{n}"),
-                            organization_id: "org_a".into(),
-                            lead_id: "lead_a".into(),
-                            call_id: format!("call_{n}"),
-                            webhook_url: None,
-                            record,
-                        })
-                        .await
-                        .expect("recorded")
-                }
+                async move { sender.forward(crm_request(n)).await.expect("recorded") }
             };
-            let (answered, created) = forward(&senders[n % 2], record.clone()).await;
+            let (answered, created) = forward(&senders[n % 2]).await;
             assert!(created);
             // The answer is what is stored, and asking again answers it again.
             let stored = senders[0].by_call(&format!("call_{n}")).await;
             assert_eq!(stored.as_ref().ok(), Some(&answered), "{backend:?}");
-            let (again, created) = forward(&senders[(n + 1) % 2], record).await;
+            let (again, created) = forward(&senders[(n + 1) % 2]).await;
             assert!(!created);
             assert_eq!(again, answered, "{backend:?}");
         }
@@ -198,6 +167,22 @@ async fn two_senders_deliver_each_crm_record_once() {
     }
 }
 
+/// Serves `crm` (its route `/crm`) on loopback; the senders' configuration for it, with short
+/// retries.
+async fn crm_on_loopback(crm: axum::Router) -> callmesh_notification::crm::CrmConfig {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let crm_url = format!("http://{}/crm", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, crm).await });
+    callmesh_notification::crm::CrmConfig {
+        default_url: Some(crm_url),
+        max_attempts: 3,
+        base_delay: Duration::from_millis(100),
+        max_delay: Duration::from_secs(1),
+    }
+}
+
 /// A record for call `n`.
 fn crm_request(n: usize) -> callmesh_notification::crm::ForwardRequest {
     callmesh_notification::crm::ForwardRequest {
@@ -221,7 +206,7 @@ fn crm_request(n: usize) -> callmesh_notification::crm::ForwardRequest {
 async fn a_sender_that_stops_gives_back_the_records_it_had_not_sent_yet() {
     use std::sync::{Arc, Mutex};
 
-    use callmesh_notification::crm::{CrmConfig, CrmForwarder};
+    use callmesh_notification::crm::CrmForwarder;
     use tokio::sync::Semaphore;
     use tokio_util::sync::CancellationToken;
 
@@ -247,20 +232,9 @@ async fn a_sender_that_stops_gives_back_the_records_it_had_not_sent_yet() {
                 }),
             )
         };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let crm_url = format!("http://{}/crm", listener.local_addr().expect("addr"));
-        tokio::spawn(async move { axum::serve(listener, crm).await });
-
+        let config = crm_on_loopback(crm).await;
         let database = TestDatabase::create(backend).await;
         let url = DatabaseUrl::parse(database.url(), "TEST").expect("url");
-        let config = CrmConfig {
-            default_url: Some(crm_url),
-            max_attempts: 3,
-            base_delay: Duration::from_millis(100),
-            max_delay: Duration::from_secs(1),
-        };
         let sender = |log| async {
             let connection = db::connect(&url).await.expect("connect");
             CrmForwarder::new(connection, config.clone(), log)
