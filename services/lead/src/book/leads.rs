@@ -6,9 +6,9 @@ use std::collections::{HashMap, HashSet};
 use chrono::Utc;
 use sea_orm::sea_query::{Expr, Func, LikeExpr, OnConflict, Query};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait,
-    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select, Set,
-    TransactionTrait, TryIntoModel,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, DbBackend,
+    EntityTrait, FromQueryResult, IdenStatic, IntoActiveModel, Iterable, QueryFilter, QueryOrder,
+    QuerySelect, QueryTrait, Select, Set, Statement, TransactionTrait, TryIntoModel,
 };
 
 use callmesh_runtime::batch::{all_or_each, insert_new_on};
@@ -257,6 +257,11 @@ async fn find_or_create_on(
             .ok_or_else(|| LeadError::not_found("organization", &contact.organization_id))?;
     }
     let row = new_lead(contact);
+    if db.get_database_backend() == DbBackend::Postgres
+        && let Some(found) = find_or_insert_on_postgres(db, contact, &row).await?
+    {
+        return Ok(found);
+    }
     let inserted = lead::Entity::insert(row.clone())
         .on_conflict(lead_exists())
         .exec_without_returning(db)
@@ -272,6 +277,55 @@ async fn find_or_create_on(
         .await?
         .ok_or_else(|| LeadError::not_found("lead", contact.phone_number.as_str()))?;
     Ok((to_lead(model)?, false))
+}
+
+/// On PostgreSQL, the lead of `contact`'s number found, or `row` inserted, in one round trip
+/// (a ringing phone waits for this): `None` only when another request inserted the number's
+/// lead between this statement's look and its insert, for the caller to read.
+async fn find_or_insert_on_postgres(
+    db: &impl ConnectionTrait,
+    contact: &LeadContact,
+    row: &lead::ActiveModel,
+) -> Result<Option<(Lead, bool)>, LeadError> {
+    let mut columns = Vec::new();
+    let mut values: Vec<sea_orm::Value> = vec![
+        contact.organization_id.clone().into(),
+        contact.phone_number.as_str().to_owned().into(),
+    ];
+    for column in lead::Column::iter() {
+        if let Some(value) = row.get(column).into_value() {
+            columns.push(format!("\"{}\"", column.as_str()));
+            values.push(value);
+        }
+    }
+    let placeholders: Vec<String> = (3..values.len() + 1).map(|n| format!("${n}")).collect();
+    let sql = format!(
+        r#"WITH found AS (
+               SELECT * FROM "leads" WHERE "organization_id" = $1 AND "phone_number" = $2
+           ), created AS (
+               INSERT INTO "leads" ({columns})
+               SELECT {placeholders} WHERE NOT EXISTS (SELECT 1 FROM found)
+               ON CONFLICT ("organization_id", "phone_number") DO NOTHING
+               RETURNING *
+           )
+           SELECT *, FALSE AS "created" FROM found
+           UNION ALL SELECT *, TRUE AS "created" FROM created"#,
+        columns = columns.join(", "),
+        placeholders = placeholders.join(", "),
+    );
+    let Some(answer) = db
+        .query_one(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            sql,
+            values,
+        ))
+        .await?
+    else {
+        return Ok(None);
+    };
+    let created: bool = answer.try_get("", "created")?;
+    let model = lead::Model::from_query_result(&answer, "")?;
+    Ok(Some((to_lead(model)?, created)))
 }
 
 /// [`find_or_create_on`] for many contacts inside `txn`: the organizations not known to exist
