@@ -8,9 +8,7 @@ use std::time::Duration;
 use moka::sync::Cache;
 
 use callmesh_proto::lead::v1 as lead_pb;
-
-/// Most organizations and numbers remembered at once.
-const CAPACITY: u64 = 10_000;
+use callmesh_runtime::cache::expiring;
 
 #[derive(Clone)]
 pub(crate) struct Directory {
@@ -20,15 +18,9 @@ pub(crate) struct Directory {
 
 impl Directory {
     pub(crate) fn new(keep: Duration) -> Directory {
-        if keep.is_zero() {
-            return Directory {
-                owners: None,
-                organizations: None,
-            };
-        }
         Directory {
-            owners: Some(expiring(keep)),
-            organizations: Some(expiring(keep)),
+            owners: expiring(keep),
+            organizations: expiring(keep),
         }
     }
 
@@ -53,13 +45,6 @@ impl Directory {
             organizations.insert(organization.id.clone(), organization.clone());
         }
     }
-}
-
-fn expiring<V: Clone + Send + Sync + 'static>(keep: Duration) -> Cache<String, V> {
-    Cache::builder()
-        .max_capacity(CAPACITY)
-        .time_to_live(keep)
-        .build()
 }
 
 #[cfg(test)]

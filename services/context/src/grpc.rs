@@ -30,9 +30,6 @@ pub struct ContextGrpc {
     owners: Option<moka::sync::Cache<String, lead_pb::Organization>>,
 }
 
-/// Most called numbers remembered at once.
-const OWNERS_KEPT: u64 = 10_000;
-
 impl ContextGrpc {
     /// `keep`: how long the owner of a called number is reused (zero: asked every time).
     pub fn new(
@@ -40,16 +37,10 @@ impl ContextGrpc {
         leads: LeadServiceClient<GrpcChannel>,
         keep: std::time::Duration,
     ) -> Self {
-        let owners = (!keep.is_zero()).then(|| {
-            moka::sync::Cache::builder()
-                .max_capacity(OWNERS_KEPT)
-                .time_to_live(keep)
-                .build()
-        });
         ContextGrpc {
             memory,
             leads,
-            owners,
+            owners: callmesh_runtime::cache::expiring(keep),
         }
     }
 

@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod batch;
+pub mod cache;
 pub mod clients;
 pub mod config;
 pub mod db;
