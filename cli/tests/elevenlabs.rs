@@ -654,6 +654,91 @@ async fn initiation_answers_within_its_deadline_when_context_is_down_and_limits_
     mesh.shutdown().await;
 }
 
+/// The caller's context is built while the call is counted; once a caller is known to be over
+/// the limit, its calls are counted first and turned away without the context service being
+/// asked: a caller dialling number after number records no lead anywhere, even when counting
+/// is slow.
+#[tokio::test]
+async fn a_caller_known_over_the_limit_is_turned_away_without_its_context_built() {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    for backend in backends().await {
+        let mesh = Mesh::start(backend, |config| config.initiation.rate_limit = 2).await;
+        mesh.create_organization("Bike Shop", SHOP_NUMBER, None)
+            .await;
+        let ring = |number: &'static str| {
+            let body = json!({"caller_id": CALLER, "called_number": number,
+                              "call_sid": "CA0000000000000000000000000000over"});
+            let mesh = &mesh;
+            async move {
+                mesh.post(
+                    INITIATION,
+                    &body.to_string(),
+                    &[("X-Webhook-Secret", INITIATION_SECRET)],
+                )
+                .await
+            }
+        };
+        for expected in ["new_caller", "existing_lead"] {
+            let (status, answer) = ring(SHOP_NUMBER).await;
+            assert_eq!(status, 200, "{backend:?}: {answer}");
+            let variables = &answer["dynamic_variables"];
+            assert_eq!(variables["caller_type"], expected, "{backend:?}");
+            assert_eq!(variables["organization_name"], "Bike Shop", "{backend:?}");
+        }
+        let (status, answer) = ring(SHOP_NUMBER).await;
+        assert_eq!(status, 429, "{backend:?}: {answer}");
+        assert_eq!(answer["error"]["code"], "rate_limited", "{backend:?}");
+
+        // The same caller rings three other businesses while the rate counters are held for a
+        // moment (another replica's long write, say): turned away each time, and none of them
+        // gets the caller as a lead, though there was time enough to build its context.
+        let gateway_db = sea_orm::Database::connect(mesh.database_url(Component::Gateway))
+            .await
+            .expect("gateway database");
+        for (n, number) in ["+12125550141", "+12125550142", "+12125550143"]
+            .into_iter()
+            .enumerate()
+        {
+            let organization_id = mesh
+                .create_organization(&format!("Other {n}"), number, None)
+                .await;
+            let held = gateway_db.begin().await.expect("begin");
+            let hold = match backend {
+                callmesh_testkit::Backend::Postgres => {
+                    "LOCK TABLE gateway_rate_counters IN SHARE ROW EXCLUSIVE MODE"
+                }
+                // SQLite: any write takes the database's one write lock.
+                _ => "DELETE FROM gateway_rate_counters WHERE key = 'held'",
+            };
+            held.execute_unprepared(hold).await.expect("hold counters");
+            let release = tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                held.rollback().await.expect("release counters");
+            });
+            let (status, answer) = ring(number).await;
+            assert_eq!(status, 429, "{backend:?}: {answer}");
+            release.await.expect("released");
+            let counts = mesh
+                .lead()
+                .count_leads(lead_pb::CountLeadsRequest {
+                    organization_id: organization_id.clone(),
+                })
+                .await
+                .expect("count leads")
+                .into_inner()
+                .counts;
+            assert_eq!(
+                counts.iter().map(|c| c.leads).sum::<u64>(),
+                0,
+                "{backend:?}: {number}'s organization has the caller as a lead"
+            );
+        }
+        // Another caller is not held back by this one.
+        assert_eq!(initiate(&mesh, "+14155550123").await.0, 200, "{backend:?}");
+        mesh.shutdown().await;
+    }
+}
+
 #[tokio::test]
 async fn a_service_down_delays_work_and_loses_nothing() {
     for backend in backends().await {

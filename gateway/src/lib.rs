@@ -62,7 +62,7 @@ pub struct Shared {
     pub inbox: inbox::Inbox,
     pub flows: Arc<flows::Flows>,
     services: Arc<health::ServiceHealth>,
-    initiation_limiter: callmesh_runtime::limits::RateLimiter,
+    caller_limit: routes::initiation::CallerLimit,
     /// Cancelled when the gateway stops: live streams end so shutdown does not wait on them.
     pub shutdown: CancellationToken,
     /// One upstream live feed per organization, shared by its SSE clients.
@@ -111,7 +111,7 @@ pub async fn serve(
     });
     let state = AppState(Arc::new(Shared {
         services: Arc::new(health::ServiceHealth::new(&clients.channels)),
-        initiation_limiter: routes::initiation::caller_limiter(
+        caller_limit: routes::initiation::CallerLimit::new(
             db::connect_best_effort(&config.database, &connection).await?,
             &config.initiation,
         ),

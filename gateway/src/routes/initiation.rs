@@ -23,14 +23,71 @@ use crate::verify::{self, elevenlabs};
 
 /// Initiations per caller, per window, counted in the gateway database so that every gateway
 /// replica counts the same calls.
-pub fn caller_limiter(db: sea_orm::DatabaseConnection, config: &InitiationConfig) -> RateLimiter {
-    RateLimiter::new(
-        db,
-        crate::RATE_COUNTERS,
-        "initiation",
-        u64::from(config.rate_limit.max(1)),
-        config.rate_window,
-    )
+///
+/// The count is asked at the same time as the caller's context, so a ringing phone waits for
+/// the slower of the two rather than both in turn. A caller found over the limit is remembered
+/// here for the window: its later calls are counted first and turned away without the context
+/// service being asked, so a caller dialling again and again costs the mesh one count per call.
+/// (Before it is known here, a call over the limit may have its context built and thrown
+/// away; building it only reads, except that a caller new to the called number's organization
+/// is recorded as its lead, as its next allowed call would do.)
+#[derive(Clone)]
+pub struct CallerLimit {
+    counts: RateLimiter,
+    over: Option<moka::sync::Cache<String, ()>>,
+}
+
+impl CallerLimit {
+    pub fn new(db: sea_orm::DatabaseConnection, config: &InitiationConfig) -> Self {
+        CallerLimit {
+            counts: RateLimiter::new(
+                db,
+                crate::RATE_COUNTERS,
+                "initiation",
+                u64::from(config.rate_limit.max(1)),
+                config.rate_window,
+            ),
+            over: callmesh_runtime::cache::expiring(config.rate_window),
+        }
+    }
+
+    /// Whether `caller` was over the limit when last counted here, within the window.
+    fn known_over(&self, caller: &str) -> bool {
+        self.over
+            .as_ref()
+            .is_some_and(|over| over.contains_key(caller))
+    }
+
+    /// Counts one call of `caller`: a 429 when over the limit. A database that does not answer
+    /// within `deadline` lets the call through rather than fail it: the phone is ringing.
+    async fn check(&self, caller: &str, config: &InitiationConfig) -> Result<(), ApiError> {
+        match tokio::time::timeout(config.deadline, self.counts.hit(caller)).await {
+            Ok(Ok(Verdict::Allowed { .. })) => {
+                if let Some(over) = &self.over {
+                    over.invalidate(caller);
+                }
+                Ok(())
+            }
+            Ok(Ok(Verdict::Limited { .. })) => {
+                if let Some(over) = &self.over {
+                    over.insert(caller.to_owned(), ());
+                }
+                Err(ApiError::TooManyRequests(format!(
+                    "more than {} conversation initiations for this caller in {} s",
+                    config.rate_limit,
+                    config.rate_window.as_secs()
+                )))
+            }
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "initiation rate limit unavailable: not applied");
+                Ok(())
+            }
+            Err(_) => {
+                tracing::warn!("initiation rate limit too slow: not applied");
+                Ok(())
+            }
+        }
+    }
 }
 
 /// The answer ElevenLabs expects: the dynamic variables for the agent's prompt.
@@ -125,26 +182,6 @@ pub async fn conversation_initiation(
     } else {
         caller.clone()
     };
-    // The phone is ringing: a database that does not answer in time lets the call through
-    // rather than fail it.
-    let verdict = tokio::time::timeout(
-        state.config.initiation.deadline,
-        state.initiation_limiter.hit(&limit_key),
-    )
-    .await;
-    match verdict {
-        Ok(Ok(Verdict::Allowed { .. })) => {}
-        Ok(Ok(Verdict::Limited { .. })) => {
-            return Err(ApiError::TooManyRequests(format!(
-                "more than {} conversation initiations for this caller in {} s",
-                state.config.initiation.rate_limit,
-                state.config.initiation.rate_window.as_secs()
-            )));
-        }
-        Ok(Err(error)) => tracing::warn!(%error, "initiation rate limit unavailable: not applied"),
-        Err(_) => tracing::warn!("initiation rate limit too slow: not applied"),
-    }
-
     let call_sid = request
         .call_sid
         .clone()
@@ -156,12 +193,25 @@ pub async fn conversation_initiation(
         agent_id: request.agent_id.clone().unwrap_or_default(),
         call_sid: call_sid.clone(),
     };
+    let limit = &state.caller_limit;
+    let counted = limit.check(&limit_key, &state.config.initiation);
     let mut context = state.clients.context.clone();
-    let answer = tokio::time::timeout(
-        state.config.initiation.deadline,
-        context.build_initiation_data(build),
-    )
-    .await;
+    let built = async {
+        Ok::<_, ApiError>(
+            tokio::time::timeout(
+                state.config.initiation.deadline,
+                context.build_initiation_data(build),
+            )
+            .await,
+        )
+    };
+    let answer = if limit.known_over(&limit_key) {
+        counted.await?;
+        built.await?
+    } else {
+        // Both at once; a 429 does not wait for the context.
+        tokio::try_join!(counted, built)?.1
+    };
     let variables = match answer {
         Ok(Ok(answer)) => match answer.into_inner().data {
             Some(data) => variables(&data),
