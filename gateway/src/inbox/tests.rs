@@ -583,3 +583,77 @@ async fn a_claim_reads_the_waiting_items_not_every_finished_one() {
         assert_eq!(claimed.len(), 64, "{backend:?}");
     }
 }
+
+/// On PostgreSQL new webhooks commit apart from the dispatcher's outcomes: one outcome held up
+/// by a lock (another replica's long transaction, say) does not hold up the acknowledgement
+/// of webhooks that reached the writer together with it.
+#[tokio::test]
+async fn new_webhooks_are_accepted_while_an_outcome_waits_for_a_lock() {
+    use sea_orm::{ConnectionTrait, Statement, TransactionTrait};
+    for backend in backends().await {
+        if backend != callmesh_testkit::Backend::Postgres {
+            continue;
+        }
+        let database = TestDatabase::create(backend).await;
+        let inbox = inbox(&database).await;
+        inbox.admit(item(0)).await.expect("admitted");
+        let claimed = inbox
+            .claim_due("a", 1, Duration::from_secs(30))
+            .await
+            .expect("claim");
+        let row = claimed.first().expect("claimed");
+        let other = sea_orm::Database::connect(database.url())
+            .await
+            .expect("connect");
+        let holder = other.begin().await.expect("begin");
+        holder
+            .execute(Statement::from_sql_and_values(
+                sea_orm::DbBackend::Postgres,
+                "SELECT id FROM inbox_items WHERE id = $1 FOR UPDATE",
+                [row.id.into()],
+            ))
+            .await
+            .expect("lock the claimed item");
+        // The outcome and twenty new webhooks reach the writer together (this test's runtime
+        // has one thread: none of them runs before all are queued).
+        let claim = Claim {
+            owner: "a".into(),
+            attempt: row.attempts,
+        };
+        let settling = {
+            let inbox = inbox.clone();
+            let id = row.id;
+            tokio::spawn(async move {
+                inbox
+                    .settle(id, &claim, InboxState::Done, "", Utc::now())
+                    .await
+            })
+        };
+        let admitting: Vec<_> = (1..=20)
+            .map(|n| {
+                let inbox = inbox.clone();
+                tokio::spawn(async move { inbox.admit(item(n)).await })
+            })
+            .collect();
+        let accepted = tokio::time::timeout(
+            Duration::from_secs(10),
+            futures_util::future::join_all(admitting),
+        )
+        .await
+        .expect("new webhooks accepted while the outcome waits");
+        for admission in accepted {
+            assert_eq!(
+                admission.expect("joined").expect("admitted"),
+                Admission::Accepted
+            );
+        }
+        assert!(!settling.is_finished(), "the outcome waits for the lock");
+        holder.rollback().await.expect("release");
+        assert!(
+            settling.await.expect("joined").expect("settled"),
+            "the outcome counts once the lock is released"
+        );
+        let item = inbox.get(row.id).await.expect("get").expect("item");
+        assert_eq!(item.state, "done");
+    }
+}
