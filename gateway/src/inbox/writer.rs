@@ -1,7 +1,7 @@
-//! The inbox's one writer: what concurrent requests and flows hand it — new webhooks and the
-//! outcomes of attempts — goes into the database together, one transaction (and, for new
-//! webhooks, one fsync) for a whole batch, as a group commit does. Webhooks are inserted a few
-//! hundred rows per statement; a request hears "accepted" only once its batch is durable.
+//! The inbox's one writer: what concurrent requests and flows hand it goes into the database
+//! in batches, as a group commit does: the new webhooks of a batch in one commit (and one
+//! fsync), a few hundred rows per statement, and the dispatcher's claims and outcomes in
+//! another, after them. A request hears "accepted" only once its webhook is durable.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
