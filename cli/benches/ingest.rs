@@ -204,27 +204,27 @@ async fn lags(db: &DatabaseConnection, prefix: &str) -> Vec<Duration> {
     lags
 }
 
-/// Post-call webhooks not yet finished (any run's): read through the state index, so that
-/// watching a drain costs the mesh little, where counting the finished ones read every item.
-async fn count_waiting(db: &DatabaseConnection) -> usize {
+/// Whether any webhook (any run's) is still to be processed: the first entry of the index of
+/// waiting items, so that watching a drain costs the mesh next to nothing. Counting them read
+/// every waiting item, 17 ms of the PostgreSQL server's CPU every 100 ms at the start of a
+/// 20,000 drain.
+async fn any_waiting(db: &DatabaseConnection) -> bool {
     let backend = db.get_database_backend();
     let row = db
         .query_one(Statement::from_string(
             backend,
-            "SELECT COUNT(*) AS n FROM inbox_items WHERE state IN ('pending', 'processing') \
-             AND event_type = 'post_call_transcription'",
+            "SELECT 1 AS n FROM inbox_items WHERE state IN ('pending', 'processing') LIMIT 1",
         ))
         .await
-        .expect("count")
-        .expect("a row");
-    row.try_get::<i64>("", "n").expect("n") as usize
+        .expect("waiting");
+    row.is_some()
 }
 
 /// Waits until nothing is left to do, then says whether all `total` of `prefix` are done.
 async fn wait_done(db: &DatabaseConnection, prefix: &str, total: usize, limit: Duration) -> bool {
     let started = Instant::now();
     while started.elapsed() < limit {
-        if count_waiting(db).await == 0 {
+        if !any_waiting(db).await {
             return count_done(db, prefix).await >= total;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
