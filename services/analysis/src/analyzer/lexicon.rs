@@ -1854,6 +1854,16 @@ const AGREED: [&str; 10] = [
 /// works." → "Thursday at four".
 fn time_phrase(source: &str) -> Option<String> {
     let words: Vec<&str> = source.split_whitespace().collect();
+    // What names a time in a run of these words names one in all of them, joined the same way:
+    // most sentences name none, and are answered without trying each word and pair.
+    if !mentions_time(
+        words
+            .join(" ")
+            .to_lowercase()
+            .trim_end_matches([',', '.', '!', '?']),
+    ) {
+        return None;
+    }
     let names_time = |from: usize, to: usize| {
         let head = words[from..to.min(words.len())].join(" ").to_lowercase();
         mentions_time(head.trim_end_matches([',', '.', '!', '?']))
@@ -2157,6 +2167,58 @@ pub const PRICE_REACTION: &[&str] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `time_phrase` answers a sentence that names no time as a whole at once; with or
+    /// without that shortcut it finds the same time, whatever the words and the space
+    /// between them.
+    #[test]
+    fn a_time_is_found_as_by_trying_each_word_and_pair() {
+        fn word_by_word(source: &str) -> Option<String> {
+            let words: Vec<&str> = source.split_whitespace().collect();
+            let names_time = |from: usize, to: usize| {
+                let head = words[from..to.min(words.len())].join(" ").to_lowercase();
+                mentions_time(head.trim_end_matches([',', '.', '!', '?']))
+            };
+            let from = (0..words.len()).find(|&i| {
+                names_time(i, i + 1) || names_time(i, i + 2) && !names_time(i + 1, i + 2)
+            })?;
+            let mut time = tidy(&words[from..].join(" "), 6);
+            while let Some((head, last)) = time.rsplit_once(' ') {
+                if !AFTER_TIME.contains(&last.to_lowercase().as_str()) {
+                    break;
+                }
+                time = head.to_owned();
+            }
+            (!time.is_empty()).then_some(time)
+        }
+        let sentences = [
+            "Yeah, Thursday at four works.",
+            "At ten?",
+            "Could we do\tat  ten, please",
+            "I'll swing by at 3:30 tomorrow",
+            "Maybe three fifteen is better.",
+            "Does 10am work for you!",
+            "I want ten bikes, not a time.",
+            "You tomorrow.",
+            "Tuesday's fine",
+            "Nothing here at all",
+            "",
+            "Around 7 pm, or later",
+            "Next week, Monday morning",
+        ];
+        for sentence in sentences {
+            assert_eq!(
+                time_phrase(sentence),
+                word_by_word(sentence),
+                "{sentence:?}"
+            );
+        }
+        assert_eq!(
+            time_phrase("Yeah, Thursday at four works.").as_deref(),
+            Some("Thursday at four")
+        );
+        assert_eq!(time_phrase("Nothing here at all"), None);
+    }
 
     #[test]
     fn action_items_become_imperatives() {
