@@ -1856,22 +1856,28 @@ fn time_phrase(source: &str) -> Option<String> {
     let words: Vec<&str> = source.split_whitespace().collect();
     // What names a time in a run of these words names one in all of them, joined the same way:
     // most sentences name none, and are answered without trying each word and pair.
-    if !mentions_time(
+    if !names_time(&words) {
+        return None;
+    }
+    time_in(&words)
+}
+
+/// Whether `words`, joined by single spaces, name a time (closing punctuation aside).
+fn names_time(words: &[&str]) -> bool {
+    mentions_time(
         words
             .join(" ")
             .to_lowercase()
             .trim_end_matches([',', '.', '!', '?']),
-    ) {
-        return None;
-    }
-    let names_time = |from: usize, to: usize| {
-        let head = words[from..to.min(words.len())].join(" ").to_lowercase();
-        mentions_time(head.trim_end_matches([',', '.', '!', '?']))
-    };
+    )
+}
+
+/// The time named in `words`, from the first word that names one, tried word by word.
+fn time_in(words: &[&str]) -> Option<String> {
+    let run = |from: usize, to: usize| names_time(&words[from..to.min(words.len())]);
     // A word that names a time, or starts a pair that does only together ("at ten", "three
     // fifteen"), not "you" before "tomorrow".
-    let from = (0..words.len())
-        .find(|&i| names_time(i, i + 1) || names_time(i, i + 2) && !names_time(i + 1, i + 2))?;
+    let from = (0..words.len()).find(|&i| run(i, i + 1) || run(i, i + 2) && !run(i + 1, i + 2))?;
     let mut time = tidy(&words[from..].join(" "), 6);
     while let Some((head, last)) = time.rsplit_once(' ') {
         if !AFTER_TIME.contains(&last.to_lowercase().as_str()) {
@@ -2168,29 +2174,12 @@ pub const PRICE_REACTION: &[&str] = &[
 mod tests {
     use super::*;
 
-    /// `time_phrase` answers a sentence that names no time as a whole at once; with or
-    /// without that shortcut it finds the same time, whatever the words and the space
-    /// between them.
+    /// `time_phrase` answers a sentence that names no time as a whole at once; it finds the
+    /// same time as trying each word and pair of the sentence, whatever the words and the
+    /// space between them.
     #[test]
     fn a_time_is_found_as_by_trying_each_word_and_pair() {
-        fn word_by_word(source: &str) -> Option<String> {
-            let words: Vec<&str> = source.split_whitespace().collect();
-            let names_time = |from: usize, to: usize| {
-                let head = words[from..to.min(words.len())].join(" ").to_lowercase();
-                mentions_time(head.trim_end_matches([',', '.', '!', '?']))
-            };
-            let from = (0..words.len()).find(|&i| {
-                names_time(i, i + 1) || names_time(i, i + 2) && !names_time(i + 1, i + 2)
-            })?;
-            let mut time = tidy(&words[from..].join(" "), 6);
-            while let Some((head, last)) = time.rsplit_once(' ') {
-                if !AFTER_TIME.contains(&last.to_lowercase().as_str()) {
-                    break;
-                }
-                time = head.to_owned();
-            }
-            (!time.is_empty()).then_some(time)
-        }
+        let word_by_word = |source: &str| time_in(&source.split_whitespace().collect::<Vec<_>>());
         let sentences = [
             "Yeah, Thursday at four works.",
             "At ten?",
