@@ -1,7 +1,9 @@
 //! Phone numbers in E.164, the form Twilio and ElevenLabs send and the key leads are found by.
 
 use std::fmt;
+use std::sync::LazyLock;
 
+use moka::sync::Cache;
 use phonenumber::{Mode, country};
 
 /// A valid phone number, normalised to E.164 (e.g. `+14155550100`).
@@ -23,7 +25,7 @@ pub enum PhoneError {
 }
 
 /// The region assumed for numbers written without a country code, e.g. "US".
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct DefaultRegion(country::Id);
 
 impl DefaultRegion {
@@ -45,7 +47,25 @@ impl Default for DefaultRegion {
 
 impl PhoneNumber {
     /// Parses any common notation ("(415) 555-2671", "+44 20 7946 0958", "whatsapp:+1...").
+    ///
+    /// The answers for the last numbers seen are kept: parsing and validating one against the
+    /// numbering plans takes some 150,000 instructions, and the same numbers come back on every
+    /// call (the business's own, a caller's on each of their calls).
     pub fn parse(raw: &str, region: DefaultRegion) -> Result<Self, PhoneError> {
+        static PARSED: LazyLock<Parsed> = LazyLock::new(|| Cache::new(PARSED_KEPT));
+        if raw.len() > LONGEST_KEPT {
+            return Self::parse_anew(raw, region);
+        }
+        let key = (Box::from(raw), region);
+        if let Some(known) = PARSED.get(&key) {
+            return known;
+        }
+        let parsed = Self::parse_anew(raw, region);
+        PARSED.insert(key, parsed.clone());
+        parsed
+    }
+
+    fn parse_anew(raw: &str, region: DefaultRegion) -> Result<Self, PhoneError> {
         let trimmed = raw.trim();
         // Twilio prefixes channel addresses, e.g. "whatsapp:+14155552671".
         let trimmed = trimmed
@@ -72,6 +92,15 @@ impl PhoneNumber {
         &self.0
     }
 }
+
+/// How many numbers' answers [`PhoneNumber::parse`] keeps (each some 200 bytes at most).
+const PARSED_KEPT: u64 = 10_000;
+
+/// Longer inputs are parsed every time, so that what is kept stays small whatever is sent.
+const LONGEST_KEPT: usize = 64;
+
+/// [`PhoneNumber::parse`]'s answers, by what it was given.
+type Parsed = Cache<(Box<str>, DefaultRegion), Result<PhoneNumber, PhoneError>>;
 
 impl fmt::Display for PhoneNumber {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -111,5 +140,24 @@ mod tests {
         ));
         assert!(matches!(e164("+1 415 555"), Err(PhoneError::Invalid(_))));
         assert!(DefaultRegion::parse("XX").is_none());
+    }
+
+    #[test]
+    fn a_number_asked_again_is_answered_as_the_first_time_in_its_own_region() {
+        let gb = DefaultRegion::parse("GB").expect("GB is a region");
+        for _ in 0..2 {
+            assert_eq!(e164("415.555.2671").as_deref(), Ok("+14155552671"));
+            assert!(matches!(e164("+1 415 555"), Err(PhoneError::Invalid(_))));
+            // The same text read in another region is another number, or none.
+            let national = "020 7946 0958";
+            assert_eq!(
+                PhoneNumber::parse(national, gb).map(|p| p.0).as_deref(),
+                Ok("+442079460958")
+            );
+            assert!(PhoneNumber::parse(national, DefaultRegion::default()).is_err());
+        }
+        // Past what is kept, as parsed every time.
+        let long = format!("+1 415 555 2671{}", " ".repeat(LONGEST_KEPT));
+        assert_eq!(e164(&long).as_deref(), Ok("+14155552671"));
     }
 }

@@ -27,6 +27,7 @@ use tokio_util::sync::CancellationToken;
 use callmesh_runtime::ServiceError;
 use callmesh_runtime::batch::{all_or_each, insert_new};
 use callmesh_runtime::egress::{self, EgressError};
+use callmesh_runtime::lookup::find_one;
 
 use crate::entity::{crm_delivery, crm_delivery_attempt};
 use crate::log::{EventKind, EventLog, NewEvent};
@@ -268,11 +269,13 @@ impl CrmForwarder {
     }
 
     pub async fn by_call(&self, call_id: &str) -> Result<CrmDelivery, ServiceError> {
-        let row = crm_delivery::Entity::find()
-            .filter(crm_delivery::Column::CallId.eq(call_id))
-            .one(&self.db)
-            .await?
-            .ok_or_else(|| ServiceError::not_found("crm delivery of call", call_id))?;
+        let row = find_one::<crm_delivery::Entity, _, 1>(
+            &self.db,
+            [(crm_delivery::Column::CallId, call_id.to_owned().into())],
+            false,
+        )
+        .await?
+        .ok_or_else(|| ServiceError::not_found("crm delivery of call", call_id))?;
         self.with_attempts(row).await
     }
 

@@ -14,6 +14,7 @@ pub mod egress;
 pub mod errors;
 pub mod grpc;
 pub mod limits;
+pub mod lookup;
 pub mod metrics;
 pub mod paging;
 pub mod redact;

@@ -15,6 +15,7 @@ use sea_orm::{
 
 use callmesh_runtime::ServiceError;
 use callmesh_runtime::batch::{all_or_each, insert_new};
+use callmesh_runtime::lookup::find_one;
 
 use crate::entity::{call, call_status_change, recording};
 use crate::model::{
@@ -510,24 +511,27 @@ async fn find_locked(
     txn: &sea_orm::DatabaseTransaction,
     reference: &CallRef,
 ) -> Result<Option<call::Model>, ServiceError> {
-    Ok(select(reference).lock_exclusive().one(txn).await?)
-}
-
-fn select(reference: &CallRef) -> sea_orm::Select<call::Entity> {
-    match reference {
-        CallRef::Id(id) => call::Entity::find_by_id(id.as_str()),
-        CallRef::Sid(sid) => call::Entity::find().filter(call::Column::CallSid.eq(sid.as_str())),
-        CallRef::Conversation(c) => {
-            call::Entity::find().filter(call::Column::ConversationId.eq(c.as_str()))
-        }
-    }
+    find(txn, reference, true).await
 }
 
 async fn find_in(
     db: &impl sea_orm::ConnectionTrait,
     reference: &CallRef,
 ) -> Result<Option<call::Model>, ServiceError> {
-    Ok(select(reference).one(db).await?)
+    find(db, reference, false).await
+}
+
+async fn find(
+    db: &impl sea_orm::ConnectionTrait,
+    reference: &CallRef,
+    lock: bool,
+) -> Result<Option<call::Model>, ServiceError> {
+    let (column, value) = match reference {
+        CallRef::Id(id) => (call::Column::Id, id),
+        CallRef::Sid(sid) => (call::Column::CallSid, sid),
+        CallRef::Conversation(c) => (call::Column::ConversationId, c),
+    };
+    Ok(find_one::<call::Entity, _, 1>(db, [(column, value.clone().into())], lock).await?)
 }
 
 /// Sets `slot` to `new` when the stored value is empty and `new` is not: facts are completed,

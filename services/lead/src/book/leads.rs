@@ -12,6 +12,7 @@ use sea_orm::{
 };
 
 use callmesh_runtime::batch::{all_or_each, insert_new_on};
+use callmesh_runtime::lookup::find_one;
 use callmesh_runtime::paging::Page;
 
 use super::{LeadBook, claim_idempotency_key, key_taken, new_id};
@@ -251,10 +252,16 @@ async fn find_or_create_on(
     (contact, organization_known): &(LeadContact, bool),
 ) -> Result<(Lead, bool), LeadError> {
     if !organization_known {
-        organization::Entity::find_by_id(contact.organization_id.as_str())
-            .one(db)
-            .await?
-            .ok_or_else(|| LeadError::not_found("organization", &contact.organization_id))?;
+        find_one::<organization::Entity, _, 1>(
+            db,
+            [(
+                organization::Column::Id,
+                contact.organization_id.clone().into(),
+            )],
+            false,
+        )
+        .await?
+        .ok_or_else(|| LeadError::not_found("organization", &contact.organization_id))?;
     }
     let row = new_lead(contact);
     if db.get_database_backend() == DbBackend::Postgres
@@ -270,12 +277,22 @@ async fn find_or_create_on(
         // Answered as written, without reading it back.
         return Ok((created(row)?, true));
     }
-    let model = lead::Entity::find()
-        .filter(lead::Column::OrganizationId.eq(contact.organization_id.as_str()))
-        .filter(lead::Column::PhoneNumber.eq(contact.phone_number.as_str()))
-        .one(db)
-        .await?
-        .ok_or_else(|| LeadError::not_found("lead", contact.phone_number.as_str()))?;
+    let model = find_one::<lead::Entity, _, 2>(
+        db,
+        [
+            (
+                lead::Column::OrganizationId,
+                contact.organization_id.clone().into(),
+            ),
+            (
+                lead::Column::PhoneNumber,
+                contact.phone_number.as_str().to_owned().into(),
+            ),
+        ],
+        false,
+    )
+    .await?
+    .ok_or_else(|| LeadError::not_found("lead", contact.phone_number.as_str()))?;
     Ok((to_lead(model)?, false))
 }
 

@@ -8,6 +8,7 @@ use sea_orm::{
     ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 
+use callmesh_runtime::lookup::find_one;
 use callmesh_runtime::paging::Page;
 
 use super::{DEFAULT_ORGANIZATION_ID, LeadBook, claim_idempotency_key, new_id};
@@ -82,10 +83,13 @@ impl LeadBook {
     }
 
     pub async fn organization(&self, id: &str) -> Result<Organization, LeadError> {
-        let model = organization::Entity::find_by_id(id)
-            .one(&self.db)
-            .await?
-            .ok_or_else(|| LeadError::not_found("organization", id))?;
+        let model = find_one::<organization::Entity, _, 1>(
+            &self.db,
+            [(organization::Column::Id, id.to_owned().into())],
+            false,
+        )
+        .await?
+        .ok_or_else(|| LeadError::not_found("organization", id))?;
         let mut numbers = self.numbers_of(std::slice::from_ref(&model.id)).await?;
         Ok(to_organization(
             model,
@@ -175,9 +179,15 @@ impl LeadBook {
         &self,
         number: &PhoneNumber,
     ) -> Result<Organization, LeadError> {
-        let owner = phone_number::Entity::find_by_id(number.as_str())
-            .one(&self.db)
-            .await?;
+        let owner = find_one::<phone_number::Entity, _, 1>(
+            &self.db,
+            [(
+                phone_number::Column::PhoneNumber,
+                number.as_str().to_owned().into(),
+            )],
+            false,
+        )
+        .await?;
         match owner {
             Some(owner) => self.organization(&owner.organization_id).await,
             None => self.organization(DEFAULT_ORGANIZATION_ID).await,
