@@ -49,7 +49,7 @@ impl PhoneNumber {
     /// Parses any common notation ("(415) 555-2671", "+44 20 7946 0958", "whatsapp:+1...").
     ///
     /// The answers for the last numbers seen are kept: parsing and validating one against the
-    /// numbering plans takes some 150,000 instructions, and the same numbers come back on every
+    /// numbering plans takes over 100,000 instructions, and the same numbers come back on every
     /// call (the business's own, a caller's on each of their calls).
     pub fn parse(raw: &str, region: DefaultRegion) -> Result<Self, PhoneError> {
         static PARSED: LazyLock<Parsed> = LazyLock::new(|| Cache::new(PARSED_KEPT));
