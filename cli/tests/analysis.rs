@@ -250,6 +250,18 @@ async fn a_call_is_analysed_and_rerun_as_a_new_version_after_a_vocabulary_change
                 .as_str()
                 .is_some_and(|m| m.contains("conv_never"))
         );
+        // No conversation id at all is the caller's mistake, named as such.
+        for blank in [
+            "/api/conversations//analysis/run",
+            "/api/conversations/%20/analysis/run",
+        ] {
+            let (status, body) = post_as(&mesh, blank, json!({}), ADMIN_TOKEN).await;
+            assert_eq!(status, 400, "{blank}: {body}");
+            assert_eq!(
+                body["error"]["message"], "conversation_id: is required",
+                "{blank}"
+            );
+        }
         mesh.shutdown().await;
     }
 }

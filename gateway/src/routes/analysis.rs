@@ -75,6 +75,11 @@ pub async fn rerun(
 ) -> Result<Json<AnalysisRerun>, ApiError> {
     let principal = authenticate(&state, &headers).await?;
     let conversation_id = path(conversation_id)?;
+    if conversation_id.trim().is_empty() {
+        return Err(ApiError::BadRequest(
+            "conversation_id: is required".to_owned(),
+        ));
+    }
     if let Some(own) = principal.organization() {
         // Ownership first, from callmesh's own records: nothing is asked of ElevenLabs about a
         // conversation this organization may not see.
