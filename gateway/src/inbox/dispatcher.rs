@@ -3,7 +3,7 @@
 //! it; a poll is the backstop for retries coming due). Woken from idle, or having caught up (a
 //! claim found fewer items than it asked for), it claims after `INBOX_BATCH_WINDOW_MS`, so the
 //! webhooks of that moment share each service's commits; with more waiting, it claims at once. While
-//! flows run, their leases are renewed; each result is settled only while this dispatcher's
+//! flows run, their leases are renewed as they near their end; each result is settled only while this dispatcher's
 //! claim still stands. A failed attempt is retried with exponential backoff and jitter; after
 //! the configured number of attempts, or on an error no retry can fix, the item is
 //! dead-lettered for a human to look at and replay. A flow that panics is caught, counted as a
@@ -11,9 +11,9 @@
 //! mid-attempt leaves the item claimed until its lease runs out, then any dispatcher (this one
 //! restarted, or another replica) takes it over.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use backon::{BackoffBuilder, ExponentialBuilder};
 use chrono::Utc;
@@ -57,7 +57,7 @@ pub async fn run<F: RunFlow>(
     let concurrency = config.concurrency.max(1);
     tracing::info!(%owner, concurrency, "inbox dispatcher started");
     let slots = Arc::new(Semaphore::new(concurrency));
-    let held: Arc<Mutex<HashSet<i64>>> = Arc::default();
+    let held: Held = Arc::default();
     let renewing = tokio::spawn(renew_leases(
         inbox.clone(),
         owner.clone(),
@@ -74,6 +74,8 @@ pub async fn run<F: RunFlow>(
             _ = shutdown.cancelled() => break,
         };
         let wanted = (1 + slots.available_permits()).min(CLAIM_BATCH);
+        // Before the claim: its lease starts no earlier than this.
+        let leased_at = Instant::now();
         let claimed = match inbox.claim_due(&owner, wanted as u64, config.lease).await {
             Ok(claimed) => claimed,
             Err(error) => {
@@ -97,7 +99,7 @@ pub async fn run<F: RunFlow>(
             continue;
         }
         if let Ok(mut held) = held.lock() {
-            held.extend(claimed.iter().map(|row| row.id));
+            held.extend(claimed.iter().map(|row| (row.id, leased_at)));
         }
         // Fewer than asked for: nothing else is waiting, so what arrives next is gathered for
         // a window, as from idle, rather than claimed a few at a time as it comes.
@@ -150,26 +152,48 @@ pub async fn run<F: RunFlow>(
     tracing::info!("inbox dispatcher stopped");
 }
 
-/// Keeps the leases of the items this dispatcher holds, a third of a lease apart, so a flow
-/// that outlives one lease is not taken over while it still runs.
-async fn renew_leases(
-    inbox: Inbox,
-    owner: String,
-    held: Arc<Mutex<HashSet<i64>>>,
-    lease: Duration,
-) {
+/// The items this dispatcher holds, each with when its lease last started (at the latest).
+type Held = Arc<Mutex<HashMap<i64, Instant>>>;
+
+/// Keeps the leases of the items this dispatcher holds, looking a third of a lease apart, so a
+/// flow that outlives one lease is not taken over while it still runs. An item whose lease
+/// started less than half a look ago keeps it until the next look, when it still has over half
+/// of it left: renewing every item each time rewrote (and locked) the row of each item in
+/// flight, most of them claimed moments before and done long before their lease ran out.
+async fn renew_leases(inbox: Inbox, owner: String, held: Held, lease: Duration) {
     let every = (lease / 3).max(Duration::from_millis(100));
     loop {
         tokio::time::sleep(every).await;
-        let ids: Vec<i64> = match held.lock() {
-            Ok(held) => held.iter().copied().collect(),
-            Err(_) => continue,
-        };
+        let ids = Instant::now()
+            .checked_sub(every / 2)
+            .map_or_else(Vec::new, |when| leased_before(&held, when));
         for chunk in ids.chunks(500) {
-            if let Err(error) = inbox.renew(&owner, chunk, lease).await {
-                tracing::error!(%error, "cannot renew inbox leases");
+            let renewed_at = Instant::now();
+            match inbox.renew(&owner, chunk, lease).await {
+                Ok(_) => {
+                    if let Ok(mut held) = held.lock() {
+                        for id in chunk {
+                            if let Some(leased_at) = held.get_mut(id) {
+                                *leased_at = renewed_at;
+                            }
+                        }
+                    }
+                }
+                Err(error) => tracing::error!(%error, "cannot renew inbox leases"),
             }
         }
+    }
+}
+
+/// The held items whose lease started at or before `when`.
+fn leased_before(held: &Held, when: Instant) -> Vec<i64> {
+    match held.lock() {
+        Ok(held) => held
+            .iter()
+            .filter(|(_, leased_at)| **leased_at <= when)
+            .map(|(id, _)| *id)
+            .collect(),
+        Err(_) => Vec::new(),
     }
 }
 

@@ -433,6 +433,99 @@ async fn a_busy_dispatcher_that_has_caught_up_gathers_a_window_before_claiming_a
     running.await.expect("stopped cleanly");
 }
 
+/// Holds every flow until released.
+#[derive(Default)]
+struct Held {
+    started: std::sync::atomic::AtomicUsize,
+    release: tokio::sync::Notify,
+}
+
+impl dispatcher::RunFlow for Held {
+    async fn run_flow(
+        &self,
+        _row: &InboxRow,
+    ) -> Result<crate::flows::Handled, crate::flows::FlowError> {
+        let released = self.release.notified();
+        self.started
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        released.await;
+        Ok(crate::flows::Handled::Done)
+    }
+}
+
+#[tokio::test]
+async fn a_lease_is_renewed_as_it_nears_its_end_not_as_soon_as_it_is_claimed() {
+    for backend in backends().await {
+        let database = TestDatabase::create(backend).await;
+        let inbox = inbox(&database).await;
+        // A 6 s lease: the dispatcher looks at its leases 2, 4, 6… s after it starts.
+        let config = crate::config::InboxConfig {
+            max_attempts: 2,
+            base_delay: Duration::from_millis(10),
+            max_delay: Duration::from_millis(20),
+            lease: Duration::from_secs(6),
+            poll_interval: Duration::from_millis(20),
+            batch_window: Duration::ZERO,
+            concurrency: 4,
+            retention: Duration::from_secs(86_400),
+        };
+        let started = std::time::Instant::now();
+        let flows = std::sync::Arc::new(Held::default());
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let running = tokio::spawn(dispatcher::run(
+            inbox.clone(),
+            flows.clone(),
+            config,
+            shutdown.clone(),
+        ));
+        // Claimed at about 1.6 s: at the look at 2 s its lease is fresh.
+        tokio::time::sleep(Duration::from_millis(1600)).await;
+        inbox.admit(item(1)).await.expect("admitted");
+        let held = callmesh_testkit::wait_until(Duration::from_secs(5), || async {
+            flows.started.load(std::sync::atomic::Ordering::SeqCst) == 1
+        })
+        .await;
+        assert!(held, "{backend:?}: the flow never started");
+        let claimed = inbox.list(None, 1).await.expect("list").remove(0);
+        assert_eq!(claimed.state, "processing", "{backend:?}");
+
+        // After the look at 2 s: the fresh lease was left as claimed.
+        tokio::time::sleep(Duration::from_secs(3).saturating_sub(started.elapsed())).await;
+        let looked_at = inbox.get(claimed.id).await.expect("get").expect("item");
+        assert_eq!(
+            looked_at.next_attempt_at, claimed.next_attempt_at,
+            "{backend:?}: a lease claimed moments before was renewed"
+        );
+
+        // By the look at 4 s the flow has run over a third of its lease: renewed.
+        let renewed = callmesh_testkit::wait_until(Duration::from_secs(6), || async {
+            let item = inbox.get(claimed.id).await.expect("get").expect("item");
+            item.next_attempt_at > claimed.next_attempt_at
+        })
+        .await;
+        assert!(
+            renewed,
+            "{backend:?}: a long flow's lease was never renewed"
+        );
+        flows.release.notify_waiters();
+        let done = callmesh_testkit::wait_until(Duration::from_secs(10), || async {
+            inbox
+                .get(claimed.id)
+                .await
+                .expect("get")
+                .expect("item")
+                .state
+                == "done"
+        })
+        .await;
+        assert!(done, "{backend:?}: {:?}", inbox.get(claimed.id).await);
+        let item = inbox.get(claimed.id).await.expect("get").expect("item");
+        assert_eq!(item.attempts, 1, "{backend:?}: held throughout, run once");
+        shutdown.cancel();
+        running.await.expect("stopped cleanly");
+    }
+}
+
 #[tokio::test]
 async fn outcomes_settled_together_each_count_only_with_their_claim() {
     for backend in backends().await {
