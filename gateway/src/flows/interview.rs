@@ -157,12 +157,10 @@ impl Flows {
         let variables = call
             .conversation_initiation_client_data
             .as_ref()
-            .and_then(|data| data.get("dynamic_variables"))
-            .cloned()
-            .unwrap_or(Value::Null);
+            .and_then(|data| data.get("dynamic_variables"));
         let variable = |name: &str| {
             variables
-                .get(name)
+                .and_then(|variables| variables.get(name))
                 .and_then(Value::as_str)
                 .map(str::trim)
                 .filter(|v| !v.is_empty())
