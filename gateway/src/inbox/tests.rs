@@ -458,12 +458,12 @@ async fn a_lease_is_renewed_as_it_nears_its_end_not_as_soon_as_it_is_claimed() {
     for backend in backends().await {
         let database = TestDatabase::create(backend).await;
         let inbox = inbox(&database).await;
-        // A 6 s lease: the dispatcher looks at its leases 2, 4, 6… s after it starts.
+        // An 8 s lease: the dispatcher looks at its leases 2, 4, 6… s after it starts.
         let config = crate::config::InboxConfig {
             max_attempts: 2,
             base_delay: Duration::from_millis(10),
             max_delay: Duration::from_millis(20),
-            lease: Duration::from_secs(6),
+            lease: Duration::from_secs(8),
             poll_interval: Duration::from_millis(20),
             batch_window: Duration::ZERO,
             concurrency: 4,
