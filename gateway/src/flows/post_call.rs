@@ -62,8 +62,7 @@ impl Flows {
             .start_time_unix_secs
             .and_then(|t| DateTime::from_timestamp(t, 0));
         let ended_at = started_at.map(|s| s + chrono::Duration::seconds(i64::from(duration_secs)));
-        // Taken, not copied: ElevenLabs' analysis block is the largest part of the body, and
-        // nothing after this reads it from `call`.
+        // Taken, not copied: nothing after this reads it from `call`.
         let analysis_block = call.analysis.take().unwrap_or(Value::Null);
         let provider_summary = analysis_block
             .get("transcript_summary")
