@@ -2,14 +2,14 @@
 //! `INBOX_CONCURRENCY` at a time, starting the next as soon as one finishes (a new webhook wakes
 //! it; a poll is the backstop for retries coming due). Woken from idle, or having caught up (a
 //! claim found fewer items than it asked for), it claims after `INBOX_BATCH_WINDOW_MS`, so the
-//! webhooks of that moment share each service's commits; with more waiting, it claims at once. While
-//! flows run, their leases are renewed as they near their end; each result is settled only while this dispatcher's
-//! claim still stands. A failed attempt is retried with exponential backoff and jitter; after
-//! the configured number of attempts, or on an error no retry can fix, the item is
-//! dead-lettered for a human to look at and replay. A flow that panics is caught, counted as a
-//! failed attempt, and dead-lettered with the panic message when out of attempts. A crash
-//! mid-attempt leaves the item claimed until its lease runs out, then any dispatcher (this one
-//! restarted, or another replica) takes it over.
+//! webhooks of that moment share each service's commits; with more waiting, it claims at once.
+//! While flows run, their leases are renewed as they near their end; each result is settled
+//! only while this dispatcher's claim still stands. A failed attempt is retried with
+//! exponential backoff and jitter; after the configured number of attempts, or on an error no
+//! retry can fix, the item is dead-lettered for a human to look at and replay. A flow that
+//! panics is caught, counted as a failed attempt, and dead-lettered with the panic message
+//! when out of attempts. A crash mid-attempt leaves the item claimed until its lease runs out,
+//! then any dispatcher (this one restarted, or another replica) takes it over.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

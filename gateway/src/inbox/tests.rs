@@ -435,12 +435,12 @@ async fn a_busy_dispatcher_that_has_caught_up_gathers_a_window_before_claiming_a
 
 /// Holds every flow until released.
 #[derive(Default)]
-struct Held {
+struct Holding {
     started: std::sync::atomic::AtomicUsize,
     release: tokio::sync::Notify,
 }
 
-impl dispatcher::RunFlow for Held {
+impl dispatcher::RunFlow for Holding {
     async fn run_flow(
         &self,
         _row: &InboxRow,
@@ -470,7 +470,7 @@ async fn a_lease_is_renewed_as_it_nears_its_end_not_as_soon_as_it_is_claimed() {
             retention: Duration::from_secs(86_400),
         };
         let started = std::time::Instant::now();
-        let flows = std::sync::Arc::new(Held::default());
+        let flows = std::sync::Arc::new(Holding::default());
         let shutdown = tokio_util::sync::CancellationToken::new();
         let running = tokio::spawn(dispatcher::run(
             inbox.clone(),
@@ -478,7 +478,7 @@ async fn a_lease_is_renewed_as_it_nears_its_end_not_as_soon_as_it_is_claimed() {
             config,
             shutdown.clone(),
         ));
-        // Claimed at about 1.6 s: at the look at 2 s its lease is fresh.
+        // Claimed at about 1.6 s: at the look at 2 s its lease started under half a look before.
         tokio::time::sleep(Duration::from_millis(1600)).await;
         inbox.admit(item(1)).await.expect("admitted");
         let held = callmesh_testkit::wait_until(Duration::from_secs(5), || async {
@@ -497,7 +497,7 @@ async fn a_lease_is_renewed_as_it_nears_its_end_not_as_soon_as_it_is_claimed() {
             "{backend:?}: a lease claimed moments before was renewed"
         );
 
-        // By the look at 4 s the flow has run over a third of its lease: renewed.
+        // At the look at 4 s its lease started over half a look (1 s) before: renewed.
         let renewed = callmesh_testkit::wait_until(Duration::from_secs(6), || async {
             let item = inbox.get(claimed.id).await.expect("get").expect("item");
             item.next_attempt_at > claimed.next_attempt_at
